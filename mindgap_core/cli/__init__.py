@@ -20,6 +20,9 @@ COMMANDS: dict[str, str] = {
     "demo": "mindgap_core.cli.demo",
     "pairs": "mindgap_core.cli.pairs",
     "degrade": "mindgap_core.cli.degrade",
+    "infer": "mindgap_core.cli.infer",
+    "gap": "mindgap_core.cli.gap",
+    "train": "mindgap_core.cli.train",
 }
 
 

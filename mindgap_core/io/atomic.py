@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from mindgap_core.errors import InputError
+
+
+def _create_unique(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty new file ``folder/prefix<random>suffix`` with the usual permissions.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600), the mode is 0666 minus the umask, as for any
+    file the user creates, so the renamed result is readable by whoever may read the folder.
+    """
+    for _ in range(100):
+        path = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(folder))
 
 
 @contextlib.contextmanager
@@ -22,13 +39,9 @@ def atomic_path(dest: str | Path, suffix: str | None = None) -> Iterator[Path]:
     folder = dest.parent if str(dest.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{dest.name}.", suffix=suffix if suffix is not None else ".tmp", dir=folder
-        )
+        tmp = _create_unique(folder, f".{dest.name}.", suffix if suffix is not None else ".tmp")
     except OSError as exc:
         raise InputError(dest, f"cannot write here ({exc.strerror or exc})") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, dest)

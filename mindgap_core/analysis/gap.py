@@ -1,0 +1,206 @@
+"""The domain gap: paired over tiles, signed so that negative means worse on the target (real) domain.
+
+For metric k, method m, regime r, on the tiles scored in both test domains:
+
+* ``gap`` = mean(target) − mean(source) for higher-better metrics (PSNR, SSIM, cPSNR) and
+  mean(source) − mean(target) for lower-better ones (LPIPS, LPIPS-Sat, SAM, ERGAS);
+* ``rel_gap_pct`` = 100 · gap / |mean(source)| (same sign rule);
+* 95 % percentile CIs from a paired bootstrap over tiles; Wilcoxon signed-rank p-value.
+
+The source domain defaults to ``synthetic``; the target to the cross-sensor domain present
+(``real_cross_sensor`` first, then ``simulated_cross_sensor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mindgap_core.analysis.bootstrap import mean_bootstrap, paired_gap_bootstrap, tile_set_rng, wilcoxon_p
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.store import views
+
+DEFAULT_GROUP = ("method", "regime", "metric")
+#: target domains tried in this order when none is named
+CROSS_SENSOR_DOMAINS = ("real_cross_sensor", "simulated_cross_sensor")
+STAT_COLUMNS = (
+    "source_domain", "target_domain", "n_tiles", "mean_source", "mean_target", "gap", "gap_ci_low",
+    "gap_ci_high", "rel_gap_pct", "rel_ci_low", "rel_ci_high", "wilcoxon_p", "higher_better",
+)
+
+
+def choose_target_domain(domains: Sequence[str], source_domain: str, target_domain: str | None) -> str:
+    """The target domain: the one named (checked), else the cross-sensor domain present."""
+    if source_domain not in domains:
+        raise InputError("results", f"no rows in the source domain {source_domain!r} (found {list(domains)})")
+    if target_domain is not None:
+        if target_domain not in domains:
+            raise InputError("results", f"no rows in the target domain {target_domain!r} (found {list(domains)})")
+        return target_domain
+    for name in CROSS_SENSOR_DOMAINS:
+        if name in domains:
+            return name
+    others = [d for d in domains if d != source_domain]
+    if len(others) == 1:
+        return others[0]
+    raise ConfigError(f"name the target domain: the results hold {list(domains)}")
+
+
+def _metric_filters(filters: Mapping[str, Any] | None, metric: str | Sequence[str] | None, split: str | None) -> dict:
+    return views.merge_filters(filters, metric=metric, split=split)
+
+
+def gap_from_pairs(
+    pairs: pd.DataFrame,
+    keys: Sequence[str],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Gap statistics per ``keys`` group of paired tile scores.
+
+    ``pairs`` has the ``keys`` columns, ``tile_id``, ``source``, ``target`` and ``higher_better``
+    (as from :func:`mindgap_core.store.views.paired_tiles`). Groups sharing a tile set share their
+    bootstrap resamples (one matrix product).
+    """
+    keys = list(keys)
+    columns = [*keys, *[c for c in STAT_COLUMNS if c not in ("source_domain", "target_domain")]]
+    if pairs.empty:
+        return pd.DataFrame(columns=columns)
+    groups = []
+    by_tiles: dict[tuple[str, ...], list[int]] = {}
+    for key, frame in pairs.groupby(keys, dropna=False, sort=True):
+        frame = frame.sort_values("tile_id")
+        tiles = tuple(frame["tile_id"])
+        by_tiles.setdefault(tiles, []).append(len(groups))
+        groups.append((key, frame))
+    stats: list[dict[str, Any]] = [{} for _ in groups]
+    for tiles, members in by_tiles.items():
+        source = np.column_stack([groups[i][1]["source"].to_numpy(float) for i in members])
+        target = np.column_stack([groups[i][1]["target"].to_numpy(float) for i in members])
+        hb = np.array([bool(groups[i][1]["higher_better"].iloc[0]) for i in members])
+        res = paired_gap_bootstrap(source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci)
+        for j, i in enumerate(members):
+            stats[i] = {
+                "n_tiles": len(tiles),
+                "mean_source": source[:, j].mean(),
+                "mean_target": target[:, j].mean(),
+                "gap": res.gap[j], "gap_ci_low": res.gap_ci_low[j], "gap_ci_high": res.gap_ci_high[j],
+                "rel_gap_pct": res.rel_gap_pct[j], "rel_ci_low": res.rel_ci_low[j],
+                "rel_ci_high": res.rel_ci_high[j],
+                "wilcoxon_p": wilcoxon_p(source[:, j], target[:, j]),
+                "higher_better": bool(hb[j]),
+            }
+    records = []
+    for (key, _), stat in zip(groups, stats, strict=True):
+        key = key if isinstance(key, tuple) else (key,)
+        records.append({**dict(zip(keys, key, strict=True)), **stat})
+    out = pd.DataFrame.from_records(records, columns=columns)
+    return out.astype({"n_tiles": "int64", "higher_better": "bool"})
+
+
+def gap_table(
+    data: Any,
+    *,
+    metric: str | Sequence[str] | None = None,
+    group: Sequence[str] = DEFAULT_GROUP,
+    source_domain: str = "synthetic",
+    target_domain: str | None = None,
+    split: str | None = "test",
+    filters: Mapping[str, Any] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Gap statistics per ``group`` (+ band, aggregate, train_blocks) between two test domains.
+
+    ``data``: a :class:`ResultsStore`, a store folder, a DuckDB connection with its views, or result
+    rows. Tiles are paired by ``tile_id`` (only tiles present in both domains; ``n_tiles`` reports
+    how many). Columns: the keys, ``source_domain``, ``target_domain``, ``n_tiles``, ``mean_source``,
+    ``mean_target``, ``gap``, ``gap_ci_low``, ``gap_ci_high``, ``rel_gap_pct``, ``rel_ci_low``,
+    ``rel_ci_high``, ``wilcoxon_p``, ``higher_better``. Empty when no tile is paired.
+    """
+    con, owned = views.connect_to(data)
+    try:
+        flt = _metric_filters(filters, metric, split)
+        target = choose_target_domain(views.test_domains(con, flt), source_domain, target_domain)
+        pairs = views.paired_tiles(
+            con, source_domain=source_domain, target_domain=target, group=group, filters=flt
+        )
+    finally:
+        if owned:
+            con.close()
+    keys = views.gap_keys(group)
+    table = gap_from_pairs(pairs, keys, n_boot=n_boot, seed=seed, ci=ci)
+    table.insert(len(keys), "source_domain", source_domain)
+    table.insert(len(keys) + 1, "target_domain", target)
+    return table
+
+
+def train_test_matrix(
+    data: Any,
+    *,
+    metric: str | Sequence[str] | None = None,
+    group: Sequence[str] = DEFAULT_GROUP,
+    split: str | None = "test",
+    filters: Mapping[str, Any] | None = None,
+    include_scaling: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Mean score per ``group`` (+ band, aggregate) × train domain × test domain, with bootstrap CIs.
+
+    Long form (pivot ``train_domain`` × ``test_domain`` on ``mean`` for the matrix). Rows of the
+    diversity-scaling series (``train_blocks`` set) are left out unless ``include_scaling``.
+    Columns: the keys, ``train_domain``, ``test_domain``, ``n_tiles``, ``mean``, ``ci_low``, ``ci_high``,
+    ``higher_better``.
+    """
+    flt = _metric_filters(filters, metric, split)
+    if not include_scaling:
+        flt["train_blocks"] = None
+    keys = list(dict.fromkeys([*group, "band", "aggregate", "train_domain", "test_domain"]))
+    tiles = _tile_means(data, keys, flt)
+    return mean_table(tiles, keys, n_boot=n_boot, seed=seed, ci=ci)
+
+
+def _tile_means(data: Any, keys: Sequence[str], filters: Mapping[str, Any]) -> pd.DataFrame:
+    con, owned = views.connect_to(data)
+    try:
+        return views.tile_means(con, keys=keys, filters=filters)
+    finally:
+        if owned:
+            con.close()
+
+
+def mean_table(
+    tiles: pd.DataFrame, keys: Sequence[str], *, n_boot: int, seed: int, ci: float
+) -> pd.DataFrame:
+    """Mean over tiles per ``keys`` group with a bootstrap CI, from per-tile values (``value`` column)."""
+    keys = list(keys)
+    columns = [*keys, "n_tiles", "mean", "ci_low", "ci_high", "higher_better"]
+    if tiles.empty:
+        return pd.DataFrame(columns=columns)
+    groups = [(key, frame.sort_values("tile_id")) for key, frame in tiles.groupby(keys, dropna=False, sort=True)]
+    by_tiles: dict[tuple[str, ...], list[int]] = {}
+    for i, (_, frame) in enumerate(groups):
+        by_tiles.setdefault(tuple(frame["tile_id"]), []).append(i)
+    stats: list[dict[str, Any]] = [{} for _ in groups]
+    for tile_ids, members in by_tiles.items():
+        values = np.column_stack([groups[i][1]["value"].to_numpy(float) for i in members])
+        mean, low, high = mean_bootstrap(values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci)
+        for j, i in enumerate(members):
+            stats[i] = {
+                "n_tiles": len(tile_ids), "mean": mean[j], "ci_low": low[j], "ci_high": high[j],
+                "higher_better": bool(groups[i][1]["higher_better"].iloc[0]),
+            }
+    records = []
+    for (key, _), stat in zip(groups, stats, strict=True):
+        key = key if isinstance(key, tuple) else (key,)
+        records.append({**dict(zip(keys, key, strict=True)), **stat})
+    out = pd.DataFrame.from_records(records, columns=columns)
+    return out.astype({"n_tiles": "int64", "higher_better": "bool"})

@@ -1,0 +1,184 @@
+"""``mindgap gap``: print the domain-gap table (or the train × test matrix) of a results store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mindgap_core.errors import InputError
+
+HELP = (
+    "Domain-gap statistics of a results store: per metric × method × regime, mean on each test domain, "
+    "paired gap with bootstrap CI, relative gap and Wilcoxon p."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", required=True, type=Path, help="results store folder (RESULTS/)")
+    parser.add_argument("--metric", action="append", help="only this metric (repeat for several)")
+    parser.add_argument("--method", action="append", help="only this method (repeat for several)")
+    parser.add_argument("--experiment", help="only rows of this experiment")
+    parser.add_argument("--source", default="synthetic", help="source test domain (default: synthetic)")
+    parser.add_argument(
+        "--target", help="target test domain (default: real_cross_sensor, else simulated_cross_sensor)"
+    )
+    parser.add_argument("--split", default="test", help="data split to use (default: test)")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
+    parser.add_argument(
+        "--matrix", action="store_true", help="print the train-domain × test-domain matrix instead of the gap"
+    )
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
+                     help="markdown table (default)")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="JSON records")
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV, full precision")
+    parser.set_defaults(format="markdown")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mindgap_core.analysis.gap import gap_table, train_test_matrix
+
+    if not args.results.is_dir():
+        raise InputError(args.results, "results store folder not found")
+    if not (args.results / "shards").is_dir():
+        raise InputError(args.results, "not a results store (no shards/ folder): run the evaluation first")
+    if args.n_boot < 0 or not 0.0 < args.ci < 1.0:
+        raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
+    filters = {k: v for k, v in {"method": args.method, "experiment": args.experiment}.items() if v}
+    common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
+                  ci=args.ci)
+    if args.matrix:
+        table = train_test_matrix(args.results, **common)
+        if table.empty:
+            raise InputError(args.results, "no result rows match")
+        text = _render(table, args.format, lambda t: matrix_markdown(t, ci=args.ci))
+    else:
+        table = gap_table(args.results, source_domain=args.source, target_domain=args.target, **common)
+        if table.empty:
+            raise InputError(args.results, f"no tile was scored in both {args.source!r} and the target domain")
+        text = _render(table, args.format, lambda t: gap_markdown(t, ci=args.ci, n_boot=args.n_boot,
+                                                                   seed=args.seed, split=args.split))
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _render(table: pd.DataFrame, fmt: str, markdown: Any) -> str:
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps([_json_record(r) for r in table.to_dict(orient="records")], indent=1)
+    return markdown(table)
+
+
+def _json_record(record: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+            out[key] = None
+        elif hasattr(value, "item"):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out
+
+
+def decimals_for(reference: float) -> int:
+    """Decimals that show about four significant digits of ``reference`` (1 to 6)."""
+    if not math.isfinite(reference) or reference == 0:
+        return 3
+    return int(min(6, max(1, 3 - math.floor(math.log10(abs(reference))))))
+
+
+def _num(value: float, decimals: int) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{decimals}f}"
+
+
+def _ci(value: float, low: float, high: float, decimals: int) -> str:
+    if not math.isfinite(low) or not math.isfinite(high):
+        return _num(value, decimals)
+    return f"{_num(value, decimals)} [{_num(low, decimals)}, {_num(high, decimals)}]"
+
+
+def format_p(p: float) -> str:
+    """A p-value with 3 decimals, or in scientific notation below 0.001."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(headers), "|" + "|".join("---" for _ in headers) + "|", *map(line, rows)])
+
+
+def _optional_keys(table: pd.DataFrame) -> list[str]:
+    keys = []
+    if "aggregate" in table and set(table["aggregate"]) != {"mean"}:
+        keys.append("aggregate")
+    if "train_blocks" in table and table["train_blocks"].notna().any():
+        keys.append("train_blocks")
+    return keys
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def gap_markdown(table: pd.DataFrame, *, ci: float, n_boot: int, seed: int, split: str | None) -> str:
+    """The gap table as markdown, with a caption stating the domains, the sign rule and the statistics."""
+    source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
+    pct = f"{100 * ci:g} %"
+    extra = _optional_keys(table)
+    headers = ["method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}", f"mean {target}",
+               f"gap [{pct} CI]", f"rel. gap % [{pct} CI]", "Wilcoxon p"]
+    rows = []
+    for r in table.itertuples(index=False):
+        d = decimals_for(r.mean_source)
+        arrow = "↑" if r.higher_better else "↓"
+        rows.append([
+            r.method, r.regime, f"{r.metric} {arrow}", r.band, *[_cell(getattr(r, k)) for k in extra],
+            str(r.n_tiles), _num(r.mean_source, d), _num(r.mean_target, d),
+            _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d), _ci(r.rel_gap_pct, r.rel_ci_low, r.rel_ci_high, 1),
+            format_p(r.wilcoxon_p),
+        ])
+    caption = [
+        f"Domain gap, {target} vs {source}" + (f" ({split} split)" if split else "") + ". "
+        f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: "
+        f"negative = worse on {target}. Relative gap in % of the {source} mean. "
+        f"Paired over tiles; {pct} percentile bootstrap CI ({n_boot} resamples, seed {seed}); "
+        "two-sided Wilcoxon signed-rank p.",
+    ]
+    if "simulated" in target or "simulated" in source:
+        caption.append("Note: the simulated cross-sensor domain is SIMULATED from the HR image, not real data.")
+    return "\n\n".join([*caption, markdown_table(headers, rows)])
+
+
+def matrix_markdown(table: pd.DataFrame, *, ci: float) -> str:
+    """The train-domain × test-domain matrix as markdown (one column per test domain)."""
+    domains = sorted(table["test_domain"].unique())
+    keys = ["method", "regime", "metric", "band", *_optional_keys(table), "train_domain"]
+    keys = [k for k in keys if k in table]
+    rows = []
+    for key, frame in table.groupby(keys, dropna=False, sort=True):
+        d = decimals_for(frame["mean"].abs().max())
+        cells = {r.test_domain: _ci(r.mean, r.ci_low, r.ci_high, d) for r in frame.itertuples(index=False)}
+        arrow = "↑" if frame["higher_better"].iloc[0] else "↓"
+        key = [_cell(k) for k in (key if isinstance(key, tuple) else (key,))]
+        key[keys.index("metric")] += f" {arrow}"
+        rows.append([*key, *[cells.get(dom, "–") for dom in domains]])
+    pct = f"{100 * ci:g} %"
+    caption = f"Mean score by train domain (rows) × test domain (columns), {pct} bootstrap CI over tiles."
+    headers = [k.replace("_", " ") for k in keys] + domains
+    return caption + "\n\n" + markdown_table(headers, rows)

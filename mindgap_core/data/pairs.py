@@ -1,0 +1,384 @@
+"""Build real cross-sensor LR/HR tile pairs from a Sentinel-2 and a PlanetScope acquisition.
+
+Steps of :func:`build_pairs`:
+
+1. read both rasters as reflectance with the canonical bands (blue, green, red, nir) and their masks
+   (S2 SCL, PlanetScope UDM2, nodata);
+2. reproject the HR onto the grid nested in the S2 pixel grid over the overlap (:mod:`.grid`);
+3. combine the masks (S2 valid and HR valid and inside the HR footprint);
+4. estimate the residual sub-pixel shift of the HR (area-downsampled to LR) relative to the S2, for the
+   scene and per tile (:mod:`.coregister`); with ``correct_shift`` the scene shift is removed from the
+   HR (bicubic) before tiling, and the per-tile residuals are recorded;
+5. cut tiles, keep those with at least ``min_valid`` valid pixels, assign spatial block splits;
+6. write ``lr/<tile_id>.tif``, ``hr/<tile_id>.tif`` (COGs, float32 reflectance, combined mask) and
+   then ``manifest.parquet`` (:mod:`.manifest`), each atomically. The manifest is written last, and
+   removed first when rebuilding a folder: its presence means the folder is complete.
+
+:func:`plan_pairs` does steps 1-5 without writing anything (every input problem surfaces there),
+:func:`write_pairs` step 6; :func:`build_pairs` runs both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mindgap_core.data.coregister import UNKNOWN_SHIFT, Shift, apply_shift, estimate_shift, shifted_valid
+from mindgap_core.data.grid import (
+    align_pair,
+    combined_valid,
+    crop,
+    downsample_area,
+    downsample_valid,
+)
+from mindgap_core.data.manifest import MANIFEST_NAME, PairRecord, params_to_json, write_manifest
+from mindgap_core.data.splits import DEFAULT_FRACTIONS, assign_block_splits, check_fractions
+from mindgap_core.data.tiles import Tile, check_tiling, make_tiles
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
+
+DOMAIN = "real_cross_sensor"
+_TILE_FILE = re.compile(r"^r\d+c\d+\.tif$")
+_PLANET_NAME = re.compile(r"(AnalyticMS|_3B_|udm2|_SR_8b|_SR_harmonized)", re.IGNORECASE)
+
+
+# ----------------------------------------------------------------------------------------- reading
+def _canonical_names(band_names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Band names mapped to canonical ones (S2 ids B02/B03/B04/B08 too) when all four are present."""
+    from mindgap_core.io.sentinel2 import S2_TO_CANONICAL
+
+    names = tuple(S2_TO_CANONICAL.get(n.upper(), n.lower()) for n in band_names)
+    if set(CANONICAL_BANDS) <= set(names) and len(set(names)) == len(names):
+        return names
+    return None
+
+
+def _with_canonical_bands(raster: GeoRaster, path: Path) -> GeoRaster:
+    """Name/order the bands canonically: by name when the file names them (canonical names or
+    Sentinel-2 ids, any order), else by position (blue, green, red, nir)."""
+    names = _canonical_names(raster.band_names)
+    if names is not None:
+        return raster.replace(band_names=names).select(CANONICAL_BANDS)
+    if len(raster.band_names) == len(CANONICAL_BANDS):
+        return raster.replace(band_names=CANONICAL_BANDS)
+    raise InputError(
+        path,
+        f"has {len(raster.band_names)} bands {raster.band_names}; expected 4 reflectance bands in "
+        f"the order {', '.join(CANONICAL_BANDS)}",
+    )
+
+
+def _require(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file or folder")
+    return p
+
+
+def looks_like_sentinel2_product(path: Path) -> bool:
+    """A .SAFE folder / zip or a per-band folder: read with :func:`read_sentinel2`."""
+    return path.is_dir() or path.suffix.lower() in (".safe", ".zip")
+
+
+def looks_like_planet_product(path: Path) -> bool:
+    """A PlanetScope product file (name like ``..._3B_AnalyticMS_SR...``, or a sibling ``*_udm2*``
+    mask): read with :func:`read_planetscope`, which applies DN / 10000 and the UDM2 mask."""
+    from mindgap_core.io.planetscope import find_udm2
+
+    return bool(_PLANET_NAME.search(path.name)) or find_udm2(path) is not None
+
+
+def read_lr_raster(path: str | Path) -> GeoRaster:
+    """A Sentinel-2 acquisition (.SAFE / per-band folder) or a 4-band reflectance GeoTIFF."""
+    from mindgap_core.io.geotiff import read_raster
+    from mindgap_core.io.sentinel2 import read_sentinel2
+
+    p = _require(path)
+    if looks_like_sentinel2_product(p):
+        return _with_canonical_bands(read_sentinel2(p), p)
+    return read_raster(p, units="reflectance", require_crs=True)
+
+
+def read_hr_raster(path: str | Path) -> GeoRaster:
+    """A PlanetScope product (with its UDM2 when found) or a 4-band reflectance GeoTIFF."""
+    from mindgap_core.io.geotiff import read_raster
+    from mindgap_core.io.planetscope import read_planetscope
+
+    p = _require(path)
+    if looks_like_planet_product(p):
+        return _with_canonical_bands(read_planetscope(p), p)
+    return read_raster(p, units="reflectance", require_crs=True)
+
+
+def _matched_bands(lr: GeoRaster, hr: GeoRaster, lr_path: Path, hr_path: Path) -> tuple[GeoRaster, GeoRaster]:
+    n_lr, n_hr = len(lr.band_names), len(hr.band_names)
+    both_named = _canonical_names(lr.band_names) is not None and _canonical_names(hr.band_names) is not None
+    if n_lr != n_hr and not both_named:
+        raise InputError(
+            f"{lr_path} + {hr_path}",
+            f"band counts differ: {lr_path.name} has {n_lr} bands {lr.band_names}, "
+            f"{hr_path.name} has {n_hr} bands {hr.band_names}; both need blue, green, red, nir",
+        )
+    return _with_canonical_bands(lr, lr_path), _with_canonical_bands(hr, hr_path)
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _as_utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def dt_days(a: datetime | None, b: datetime | None) -> float:
+    """``|a - b|`` in days (naive times are taken as UTC); NaN when either is unknown."""
+    if a is None or b is None:
+        return float("nan")
+    return abs((_as_utc(a) - _as_utc(b)).total_seconds()) / 86400.0
+
+
+def crs_string(crs: object) -> str:
+    """``"EPSG:n"`` when the CRS has an EPSG code, else its WKT."""
+    epsg = crs.to_epsg()  # type: ignore[attr-defined]
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()  # type: ignore[attr-defined]
+
+
+def pair_shift(lr: GeoRaster, hr: GeoRaster, valid_hr: np.ndarray, scale: int) -> Shift:
+    """Displacement of the HR (area-downsampled to LR) relative to the LR, in LR pixels."""
+    valid_lr = downsample_valid(valid_hr, scale)
+    if not valid_lr.any():
+        return UNKNOWN_SHIFT
+    return estimate_shift(lr.array, downsample_area(hr.array, scale), mask=valid_lr)
+
+
+def shift_raster(raster: GeoRaster, dx: float, dy: float) -> GeoRaster:
+    """Move the raster's content by ``(dx, dy)`` pixels (bicubic), invalidating pixels without
+    support. Invalid pixels are filled with the band mean first so they do not ring into valid ones."""
+    valid = raster.valid
+    arr = raster.array.astype(np.float64)
+    means = np.array([band[valid].mean() if valid.any() else 0.0 for band in arr])
+    filled = np.where(valid[None], arr, means[:, None, None])
+    moved = apply_shift(filled, dx, dy, method="bicubic")
+    mask = shifted_valid(valid, dx, dy)
+    return raster.replace(array=np.where(mask[None], moved, 0.0).astype(np.float32), mask=mask)
+
+
+@dataclass(frozen=True)
+class AlignedScene:
+    """An aligned pair ready to tile: LR cropped to the overlap, HR on the nested grid."""
+
+    lr: GeoRaster
+    hr: GeoRaster
+    valid_hr: np.ndarray  # combined validity at HR resolution
+    scene_shift: Shift  # as measured before any correction
+    residual_shift: Shift  # after correction (== scene_shift when not corrected)
+    corrected: bool
+
+
+def align_scene(
+    lr_raw: GeoRaster,
+    hr_raw: GeoRaster,
+    scale: int,
+    *,
+    correct_shift: bool = False,
+    resampling: str = "cubic",
+    lr_name: str | Path = "LR raster",
+    hr_name: str | Path = "HR raster",
+) -> AlignedScene:
+    """Align, combine masks, measure (and optionally remove) the scene-level shift."""
+    lr, hr = align_pair(hr_raw, lr_raw, scale, resampling, hr_name=hr_name, lr_name=lr_name)
+    valid_hr = combined_valid(lr, hr, scale)
+    scene = pair_shift(lr, hr, valid_hr, scale)
+    residual = scene
+    corrected = bool(correct_shift and scene.is_valid)
+    if corrected:
+        hr = shift_raster(hr, -scene.dx * scale, -scene.dy * scale)
+        valid_hr = combined_valid(lr, hr, scale)
+        residual = pair_shift(lr, hr, valid_hr, scale)
+    lr_valid = downsample_valid(valid_hr, scale)
+    return AlignedScene(
+        lr=lr.replace(mask=lr_valid), hr=hr.replace(mask=valid_hr), valid_hr=valid_hr,
+        scene_shift=scene, residual_shift=residual, corrected=corrected,
+    )
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # folder is incomplete from now on
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot write here ({exc.strerror or exc})") from None
+
+
+def _remove_stale_tiles(out_dir: Path, keep: set[str]) -> None:
+    for sub in ("lr", "hr"):
+        folder = out_dir / sub
+        if folder.is_dir():
+            for f in folder.iterdir():
+                if _TILE_FILE.match(f.name) and f.stem not in keep:
+                    f.unlink()
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if not np.isfinite(v) else round(float(v), 6)
+
+
+# ----------------------------------------------------------------------------------------- build
+@dataclass(frozen=True)
+class PairPlan:
+    """Everything :func:`write_pairs` needs, computed and validated without writing anything."""
+
+    scene: AlignedScene
+    tiles: tuple[Tile, ...]
+    splits: tuple[tuple[str, str], ...]  # (block_id, split) per tile
+    lr_path: Path
+    hr_path: Path
+    crs: str
+    dt_days: float
+    seed: int
+    params: dict[str, object]
+
+
+def plan_pairs(
+    s2_path: str | Path,
+    ps_path: str | Path,
+    *,
+    scale: int,
+    tile_size: int = 64,
+    min_valid: float = 0.9,
+    block_size: int = 2,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    correct_shift: bool = False,
+    seed: int = 0,
+    resampling: str = "cubic",
+) -> PairPlan:
+    """Read, align, co-register, tile and split (steps 1-5 of the module docstring); no writes.
+
+    Raises :class:`InputError` / :class:`ConfigError` naming the file(s) or values on bad input.
+    """
+    check_tiling(tile_size, scale)
+    fractions = check_fractions(fractions)
+    if not 0.0 <= min_valid <= 1.0:
+        raise ConfigError(f"min_valid must be in [0, 1], got {min_valid!r}")
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ConfigError(f"block size must be a positive integer, got {block_size!r}")
+    lr_path, hr_path = Path(s2_path), Path(ps_path)
+    lr_raw, hr_raw = _matched_bands(read_lr_raster(lr_path), read_hr_raster(hr_path), lr_path, hr_path)
+    scene = align_scene(
+        lr_raw, hr_raw, scale, correct_shift=correct_shift, resampling=resampling,
+        lr_name=lr_path, hr_name=hr_path,
+    )
+    tiles = make_tiles(scene.valid_hr, scene.hr.transform, tile_size, scale, min_valid=min_valid)
+    if not tiles:
+        rows, cols = scene.valid_hr.shape
+        if rows < tile_size or cols < tile_size:
+            problem = (f"the overlap ({rows}x{cols} HR pixels) is smaller than one {tile_size}x{tile_size} "
+                       "tile; choose a smaller --tile")
+        else:
+            problem = (f"no {tile_size}x{tile_size} HR tile has at least {min_valid:.0%} valid pixels "
+                       f"(overlap {rows}x{cols} HR pixels, {scene.valid_hr.mean():.0%} valid); lower "
+                       "--min-valid or --tile")
+        raise InputError(f"{lr_path} + {hr_path}", problem)
+    splits = assign_block_splits([t.row for t in tiles], [t.col for t in tiles], block_size, fractions, seed)
+    params = {
+        "acquired_hr": hr_raw.acquired.isoformat() if hr_raw.acquired else None,
+        "acquired_lr": lr_raw.acquired.isoformat() if lr_raw.acquired else None,
+        "block_size": block_size,
+        "correction": "scene_bicubic" if scene.corrected else "none",
+        "fractions": list(fractions),
+        "hr_resolution": scene.hr.resolution,
+        "lr_resolution": scene.lr.resolution,
+        "min_valid": min_valid,
+        "resampling": resampling,
+        "scene_shift_lr": [_nan_to_none(scene.scene_shift.dx), _nan_to_none(scene.scene_shift.dy)],
+        "scene_shift_peak": _nan_to_none(scene.scene_shift.peak),
+        "scene_residual_shift_lr": [
+            _nan_to_none(scene.residual_shift.dx), _nan_to_none(scene.residual_shift.dy)
+        ],
+        "tile_size_lr": tile_size // scale,
+    }
+    return PairPlan(
+        scene=scene, tiles=tuple(tiles), splits=tuple(splits), lr_path=lr_path, hr_path=hr_path,
+        crs=crs_string(scene.lr.crs), dt_days=dt_days(lr_raw.acquired, hr_raw.acquired), seed=seed,
+        params=params,
+    )
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """Raise :class:`InputError` when ``out_dir`` exists and is not a folder (nothing is created)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    return out
+
+
+def write_pairs(plan: PairPlan, out_dir: str | Path, *, on_progress: ProgressFn = no_progress) -> Path:
+    """Write the planned tiles and then the manifest into ``out_dir`` (step 6); returns the manifest
+    path. ``on_progress(done, total)`` counts tiles, plus one for the manifest."""
+    from mindgap_core.io.geotiff import write_cog
+
+    out = check_out_dir(out_dir)
+    _prepare_out_dir(out)
+    total = len(plan.tiles) + 1
+    on_progress(0, total)
+    records: list[PairRecord] = []
+    for i, (tile, (block, split)) in enumerate(zip(plan.tiles, plan.splits, strict=True)):
+        records.append(_write_tile(tile, block, split, plan, out, write_cog))
+        on_progress(i + 1, total)
+    _remove_stale_tiles(out, {t.tile_id for t in plan.tiles})
+    manifest = write_manifest(records, out / MANIFEST_NAME)
+    on_progress(total, total)
+    return manifest
+
+
+def build_pairs(
+    s2_path: str | Path,
+    ps_path: str | Path,
+    *,
+    scale: int,
+    out_dir: str | Path,
+    tile_size: int = 64,
+    min_valid: float = 0.9,
+    block_size: int = 2,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    correct_shift: bool = False,
+    seed: int = 0,
+    resampling: str = "cubic",
+    on_progress: ProgressFn = no_progress,
+) -> Path:
+    """Cut real S2 (LR) / PlanetScope (HR) tile pairs into ``out_dir``; returns the manifest path.
+
+    ``scale`` is the number of HR pixels per S2 pixel (per axis); the HR is resampled to
+    ``S2 pixel size / scale``. ``tile_size`` is the HR tile side (a multiple of ``scale``).
+    ``plan_pairs`` then ``write_pairs``: every input problem raises :class:`InputError` /
+    :class:`ConfigError` naming the file(s) or values before anything is written.
+    """
+    check_out_dir(out_dir)
+    plan = plan_pairs(
+        s2_path, ps_path, scale=scale, tile_size=tile_size, min_valid=min_valid, block_size=block_size,
+        fractions=fractions, correct_shift=correct_shift, seed=seed, resampling=resampling,
+    )
+    return write_pairs(plan, out_dir, on_progress=on_progress)
+
+
+def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> PairRecord:
+    lr_tile = crop(plan.scene.lr, *tile.lr_window)
+    hr_tile = crop(plan.scene.hr, *tile.hr_window)
+    shift = pair_shift(lr_tile, hr_tile, hr_tile.valid, tile.scale)
+    lr_rel, hr_rel = f"lr/{tile.tile_id}.tif", f"hr/{tile.tile_id}.tif"
+    write_cog(lr_tile, out / lr_rel)
+    write_cog(hr_tile, out / hr_rel)
+    left, bottom, right, top = tile.bounds
+    return PairRecord(
+        pair_id=f"{DOMAIN}/{tile.tile_id}", tile_id=tile.tile_id, domain=DOMAIN, split=split,
+        block_id=block, row=tile.row, col=tile.col, lr_path=lr_rel, hr_path=hr_rel,
+        scale=tile.scale, tile_size_hr=tile.size_hr, crs=plan.crs,
+        hr_left=float(left), hr_bottom=float(bottom), hr_right=float(right), hr_top=float(top),
+        dt_days=plan.dt_days, shift_x_lr=shift.dx, shift_y_lr=shift.dy,
+        shift_corrected=plan.scene.corrected, valid_fraction=tile.valid_fraction,
+        source_lr=str(plan.lr_path), source_hr=str(plan.hr_path), degradation="",
+        params_json=params_to_json({**plan.params, "shift_peak": _nan_to_none(shift.peak)}),
+        seed=plan.seed,
+    )

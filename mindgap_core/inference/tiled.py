@@ -1,0 +1,555 @@
+"""Tiled, georeferenced super-resolution of a whole LR scene, with per-pixel uncertainty.
+
+The scene is never read whole. Tiles of ``tile`` LR pixels (overlapping by ``overlap``) are read as
+windows, super-resolved by ``model.sample`` (``num_samples`` draws: their mean is the SR output, their
+per-pixel standard deviation the uncertainty), weighted by :mod:`~mindgap_core.inference.blend`'s
+tapered windows and accumulated in a strip buffer one tile row high. Rows no later tile touches are
+normalised and written to a temporary striped GeoTIFF, which GDAL's COG driver finally copies into
+a Cloud-Optimized GeoTIFF through :func:`~mindgap_core.io.atomic.atomic_path`. Peak memory is one
+tile batch plus one strip (tile height x scene width); nothing partial is left on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.inference.blend import tile_starts, tile_weights
+from mindgap_core.io.atomic import atomic_path
+from mindgap_core.io.checks import check_reflectance
+from mindgap_core.types import ProgressFn, no_progress
+
+if TYPE_CHECKING:  # torch/rasterio stay out of import time for the CLI's --help
+    import rasterio
+    import torch
+
+#: Output nodata: NaN, which no reflectance value can be mistaken for.
+OUTPUT_NODATA: float = float("nan")
+#: GDAL block cache during inference (MB): caps memory spent on cached input/output blocks.
+GDAL_CACHE_MB: int = 64
+#: Largest side of the decimated preview read to check that the input looks like reflectance.
+_PREVIEW_SIDE: int = 256
+
+#: Sensor band identifiers accepted as canonical names (band descriptions are matched case-blind).
+BAND_ALIASES: dict[str, str] = {
+    "b02": "blue", "b2": "blue", "b03": "green", "b3": "green", "b04": "red", "b4": "red",
+    "b08": "nir", "b8": "nir", "b8a": "nir", "near-infrared": "nir", "nir1": "nir",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """What :func:`run_inference` wrote and how long it took."""
+
+    out_path: Path
+    uncertainty_path: Path | None
+    method: str
+    scale: int
+    steps: int
+    num_samples: int
+    seed: int
+    n_tiles: int  #: tiles in the grid (including skipped all-nodata tiles)
+    n_skipped_tiles: int  #: tiles without any valid pixel (not sent to the model)
+    seconds: float
+    peak_buffer_bytes: int  #: host memory of the blending strip buffers
+    peak_rss_bytes: int  #: peak resident memory of this process so far (includes everything before)
+    peak_device_bytes: int | None  #: torch.cuda peak allocation during the run (None on CPU)
+
+
+@dataclass(frozen=True)
+class _InputInfo:
+    """What is known about the input scene before any pixel is read."""
+
+    indexes: tuple[int, ...]  # 1-based file band indexes in the model's band order
+    rows: int
+    cols: int
+    crs: object
+    transform: object
+    dn_scale: float
+    dn_offset: float
+
+
+def _gdal_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions GDAL/rasterio raise for unreadable files (CPLE_* do not all derive from RasterioError)."""
+    from rasterio.errors import RasterioError
+
+    try:
+        from rasterio._err import CPLE_BaseError
+    except ImportError:  # pragma: no cover - layout of a future rasterio
+        return (RasterioError, OSError)
+    return (RasterioError, CPLE_BaseError, OSError)
+
+
+def _canonical(name: str) -> str:
+    key = name.strip().lower()
+    return BAND_ALIASES.get(key, key)
+
+
+def _band_indexes(
+    descriptions: Sequence[str | None],
+    model_bands: tuple[str, ...],
+    source: Path,
+    band_names: Sequence[str] | None,
+    method: str,
+) -> tuple[int, ...]:
+    """1-based indexes of the file's bands in the model's order; InputError when they do not fit."""
+    count = len(descriptions)
+    expected = f"model {method!r} expects {len(model_bands)} bands {list(model_bands)}"
+    if count != len(model_bands):
+        raise InputError(source, f"has {count} band(s); {expected}")
+    if band_names is not None:
+        names = [_canonical(n) for n in band_names]
+        if len(names) != count:
+            raise ConfigError(f"{len(names)} band names given ({list(band_names)}) for {count} bands in {source}")
+    elif all(d and d.strip() for d in descriptions):
+        names = [_canonical(d) for d in descriptions]  # type: ignore[union-attr]
+    else:  # no band descriptions: the file is taken to be in the model's band order
+        return tuple(range(1, count + 1))
+    missing = [b for b in model_bands if b not in names]
+    if missing or len(set(names)) != count:
+        raise InputError(
+            source,
+            f"band names {names} do not match: {expected}"
+            + (f"; missing {missing}" if missing else "; names repeat")
+            + " (name the file's bands in order with band_names / --bands)",
+        )
+    return tuple(names.index(b) + 1 for b in model_bands)
+
+
+def _open_input(path: Path) -> rasterio.io.DatasetReader:
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a raster file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except _gdal_errors() as exc:
+        raise InputError(path, f"not a readable raster file: {exc}") from None
+
+
+def _describe_input(
+    ds: rasterio.io.DatasetReader,
+    source: Path,
+    model_bands: tuple[str, ...],
+    method: str,
+    *,
+    band_names: Sequence[str] | None,
+    allow_no_crs: bool,
+    dn_scale: float | None,
+    dn_offset: float,
+) -> _InputInfo:
+    indexes = _band_indexes(ds.descriptions, model_bands, source, band_names, method)
+    if ds.crs is None and not allow_no_crs:
+        raise InputError(
+            source,
+            "has no coordinate reference system (CRS); georeferenced output needs one "
+            "(use allow_no_crs / --allow-no-crs for ungeoreferenced patches)",
+        )
+    units = ds.tags().get("units") or ("DN" if np.issubdtype(np.dtype(ds.dtypes[0]), np.integer) else "reflectance")
+    if dn_scale is None:
+        if units == "DN":
+            raise InputError(
+                source,
+                f"holds digital numbers ({ds.dtypes[0]}, units {units!r}); the model needs reflectance: give "
+                "dn_scale / --dn-scale (reflectance = (DN + dn_offset) x dn_scale, e.g. 0.0001 for "
+                "Sentinel-2 L2A or PlanetScope SR)",
+            )
+        dn_scale, dn_offset = 1.0, 0.0
+    elif not (math.isfinite(dn_scale) and dn_scale > 0):
+        raise ConfigError(f"dn_scale must be a positive number, got {dn_scale}")
+    return _InputInfo(indexes, ds.height, ds.width, ds.crs, ds.transform, float(dn_scale), float(dn_offset))
+
+
+def _read_valid(
+    ds: rasterio.io.DatasetReader, info: _InputInfo, window: object = None, out_shape: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reflectance (bands, rows, cols) float32 and validity (rows, cols) of a window or preview."""
+    kwargs: dict[str, object] = {"window": window}
+    if out_shape is not None:
+        kwargs["out_shape"] = (len(info.indexes), *out_shape)
+    raw = ds.read(list(info.indexes), **kwargs)
+    mask_kwargs = {"window": window} if out_shape is None else {"out_shape": out_shape}
+    valid = ds.dataset_mask(**mask_kwargs) > 0
+    array = ((raw.astype(np.float64) + info.dn_offset) * info.dn_scale).astype(np.float32)
+    valid &= np.all(np.isfinite(array), axis=0)
+    return array, valid
+
+
+def _read_window(ds: rasterio.io.DatasetReader, info: _InputInfo, source: Path, window: object) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return _read_valid(ds, info, window=window)
+    except _gdal_errors() as exc:
+        raise InputError(source, f"reading window {window} failed (corrupt or truncated file?): {exc}") from None
+
+
+def _check_looks_like_reflectance(ds: rasterio.io.DatasetReader, info: _InputInfo, source: Path) -> None:
+    """Cheap up-front check on a decimated preview, before any tile is computed."""
+    factor = max(1, math.ceil(max(info.rows, info.cols) / _PREVIEW_SIDE))
+    shape = (max(1, info.rows // factor), max(1, info.cols // factor))
+    try:
+        array, valid = _read_valid(ds, info, out_shape=shape)
+    except _gdal_errors() as exc:
+        raise InputError(source, f"not readable (corrupt or truncated file?): {exc}") from None
+    check_reflectance(array, source, valid, what="input reflectance")
+
+
+def _fill_invalid(array: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """Invalid pixels replaced by the tile's per-band valid mean; None when nothing is valid.
+
+    Tiles are not padded: every tile is ``min(tile, rows) x min(tile, cols)`` (the models pad
+    internally to the sizes their networks need).
+    """
+    if not valid.any():
+        return None
+    if not valid.all():
+        means = array[:, valid].mean(axis=1)
+        array = np.where(valid[None], array, means[:, None, None].astype(np.float32))
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def tile_seed(seed: int, tile_index: int) -> int:
+    """The generator seed of one tile: a hash of (seed, tile index), independent of batching."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, int(tile_index)]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+class _Strip:
+    """Weighted sums for the HR rows one tile row spans; hands out rows once they are final."""
+
+    def __init__(self, bands: int, height: int, width: int, with_std: bool) -> None:
+        self.top = 0  # HR row of buffer row 0
+        self.mean = np.zeros((bands, height, width), np.float32)
+        self.std = np.zeros((bands, height, width), np.float32) if with_std else None
+        self.weight = np.zeros((height, width), np.float32)
+        self.valid = np.zeros((height, width), bool)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.mean, self.weight, self.valid] + ([self.std] if self.std is not None else [])
+        return sum(a.nbytes for a in arrays)
+
+    def add(self, row: int, col: int, mean: np.ndarray, std: np.ndarray | None, weight: np.ndarray, valid: np.ndarray) -> None:
+        r0 = row - self.top
+        sl = (slice(r0, r0 + weight.shape[0]), slice(col, col + weight.shape[1]))
+        w = weight.astype(np.float32)
+        self.mean[(slice(None), *sl)] += mean * w
+        if self.std is not None and std is not None:
+            self.std[(slice(None), *sl)] += std * w
+        self.weight[sl] += w
+        self.valid[sl] = valid
+
+    def pop(self, until: int) -> tuple[int, np.ndarray, np.ndarray | None]:
+        """Normalised rows [top, until) (NaN where invalid); the buffer then starts at ``until``."""
+        n = until - self.top
+        ok = self.valid[:n] & (self.weight[:n] > 0)
+        denom = np.where(ok, self.weight[:n], 1.0)
+        mean = np.where(ok[None], self.mean[:, :n] / denom, OUTPUT_NODATA).astype(np.float32)
+        std = None
+        if self.std is not None:
+            std = np.where(ok[None], self.std[:, :n] / denom, OUTPUT_NODATA).astype(np.float32)
+        top = self.top
+        for arr in [self.mean, self.std] if self.std is not None else [self.mean]:
+            arr[:, : arr.shape[1] - n] = arr[:, n:]
+            arr[:, arr.shape[1] - n :] = 0
+        self.weight[: self.weight.shape[0] - n] = self.weight[n:]
+        self.weight[self.weight.shape[0] - n :] = 0
+        self.valid[: self.valid.shape[0] - n] = self.valid[n:]
+        self.valid[self.valid.shape[0] - n :] = False
+        self.top = until
+        return top, mean, std
+
+
+def _model_device(model: object, device: str | torch.device | None) -> torch.device:
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    found = getattr(model, "device", None)
+    if found is not None:
+        return torch.device(found)
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")
+
+
+def _run_model(
+    model: object,
+    batch: np.ndarray,
+    indices: list[int],
+    *,
+    num_samples: int,
+    steps: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over samples, (N, C, H, W) float32 each.
+
+    Stochastic models are called one tile at a time with that tile's own generator (their
+    ``num_samples`` form the model's batch), so results never depend on how tiles are batched.
+    """
+    import torch
+
+    lr = torch.from_numpy(batch).to(device)
+    with torch.inference_mode():
+        if getattr(model, "stochastic", True):
+            outs = []
+            for k, index in enumerate(indices):
+                gen = torch.Generator(device=device).manual_seed(tile_seed(seed, index))
+                outs.append(model.sample(lr[k : k + 1], num_samples=num_samples, steps=steps, generator=gen))
+            samples = torch.cat(outs, dim=0)
+        else:
+            samples = model.sample(lr, num_samples=num_samples, steps=steps, generator=None)
+        samples = samples.float()
+        mean = samples.mean(dim=1)
+        std = samples.std(dim=1, correction=0) if samples.shape[1] > 1 else torch.zeros_like(mean)
+    return mean.cpu().numpy(), std.cpu().numpy()
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@contextlib.contextmanager
+def _work_dir(near: Path) -> Iterator[Path]:
+    """A temporary folder beside the output (same file system, so big scenes do not fill /tmp)."""
+    try:
+        with tempfile.TemporaryDirectory(prefix=".mindgap-infer-", dir=near) as tmp:
+            yield Path(tmp)
+    except PermissionError as exc:
+        raise InputError(near, f"cannot write here ({exc.strerror or exc})") from None
+
+
+def _open_staging(path: Path, bands: int, rows: int, cols: int, crs: object, transform: object) -> rasterio.io.DatasetWriter:
+    """A striped float32 GeoTIFF (one row per strip, so every strip is written exactly once)."""
+    import rasterio
+
+    return rasterio.open(
+        path, "w", driver="GTiff", width=cols, height=rows, count=bands, dtype="float32",
+        crs=crs, transform=transform, nodata=OUTPUT_NODATA, tiled=False, blockysize=1,
+        compress="DEFLATE", zlevel=1, predictor=3, photometric="MINISBLACK", BIGTIFF="IF_SAFER",
+    )  # fmt: skip
+
+
+def _finish_staging(ds: rasterio.io.DatasetWriter, band_names: tuple[str, ...], tags: dict[str, str]) -> None:
+    from rasterio.enums import ColorInterp
+
+    ds.descriptions = band_names
+    for i in range(1, ds.count + 1):
+        ds.set_band_unit(i, "reflectance")
+    ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (ds.count - 1)
+    ds.update_tags(**tags)
+
+
+def _to_cog(staging: Path, dest: Path) -> None:
+    from rasterio.shutil import copy as gdal_copy
+
+    gdal_copy(
+        staging, dest, driver="COG", BLOCKSIZE="256", COMPRESS="DEFLATE", PREDICTOR="YES",
+        OVERVIEW_RESAMPLING="AVERAGE", OVERVIEWS="AUTO", BIGTIFF="IF_SAFER",
+    )  # fmt: skip
+
+
+def _validate_options(tile: int, overlap: int, num_samples: int, batch_size: int, steps: int | None) -> None:
+    if tile < 1:
+        raise ConfigError(f"tile must be at least 1 LR pixel, got {tile}")
+    if overlap < 0:
+        raise ConfigError(f"overlap must be >= 0 LR pixels, got {overlap}")
+    if tile <= 2 * overlap:
+        raise ConfigError(
+            f"tile ({tile}) must be larger than twice the overlap ({overlap}); "
+            f"use tile > {2 * overlap} or a smaller overlap"
+        )
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"steps must be >= 1, got {steps}")
+
+
+def run_inference(
+    model: object,
+    input_path: str | Path,
+    out_path: str | Path,
+    *,
+    num_samples: int = 1,
+    steps: int | None = None,
+    tile: int = 64,
+    overlap: int = 8,
+    uncertainty_path: str | Path | None = None,
+    seed: int = 0,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    allow_no_crs: bool = False,
+    band_names: Sequence[str] | None = None,
+    dn_scale: float | None = None,
+    dn_offset: float = 0.0,
+    model_path: str | Path | None = None,
+    on_progress: ProgressFn = no_progress,
+) -> InferenceResult:
+    """Super-resolve the LR scene ``input_path`` with ``model`` into the COG ``out_path``.
+
+    ``model`` follows the SRModel interface (``method``, ``scale``, ``band_names``,
+    ``default_steps``, ``stochastic``, ``sample``). ``tile`` and ``overlap`` are LR pixels; tile >
+    2 x overlap. Output: mean of ``num_samples`` samples on the HR grid (same CRS, pixel size /
+    scale), float32 reflectance, NaN nodata where the input is invalid (nearest-upsampled mask).
+    ``uncertainty_path``: per-pixel std over samples (0 for deterministic models), same grid.
+    The input's bands are matched to the model's by name (band descriptions, sensor IDs such as
+    B02..B08, or ``band_names``); a file without descriptions must be in the model's band order.
+    Integer DN input needs ``dn_scale`` (reflectance = (DN + dn_offset) x dn_scale). CRS-less
+    input needs ``allow_no_crs`` (the output then has the scaled pixel grid and no CRS).
+    Results depend on ``seed`` only (not on ``batch_size``). ``on_progress(done, total)`` counts
+    tiles. Raises InputError/ConfigError before any computing for every bad input; outputs are
+    written atomically (nothing partial on failure or interrupt).
+    """
+    import rasterio
+    import torch
+    from affine import Affine
+
+    started = time.perf_counter()
+    source = Path(input_path)
+    out_path = Path(out_path)
+    unc_path = None if uncertainty_path is None else Path(uncertainty_path)
+    steps = int(model.default_steps if steps is None else steps)  # type: ignore[attr-defined]
+    _validate_options(tile, overlap, num_samples, batch_size, steps)
+    if source.exists() and out_path.exists() and out_path.resolve() == source.resolve():
+        raise ConfigError(f"output {out_path} is the input file; choose another output path")
+    if unc_path is not None and unc_path.resolve() == out_path.resolve():
+        raise ConfigError(f"uncertainty path {unc_path} is the same as the output path")
+    scale = int(model.scale)  # type: ignore[attr-defined]
+    method = str(model.method)  # type: ignore[attr-defined]
+    model_bands = tuple(model.band_names)  # type: ignore[attr-defined]
+    dev = _model_device(model, device)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        ds = stack.enter_context(_open_input(source))
+        info = _describe_input(
+            ds, source, model_bands, method,
+            band_names=band_names, allow_no_crs=allow_no_crs, dn_scale=dn_scale, dn_offset=dn_offset,
+        )  # fmt: skip
+        _check_looks_like_reflectance(ds, info, source)
+        out_tmp = stack.enter_context(atomic_path(out_path, suffix=".tif"))
+        unc_tmp = stack.enter_context(atomic_path(unc_path, suffix=".tif")) if unc_path is not None else None
+        work = stack.enter_context(_work_dir(out_path.parent if str(out_path.parent) else Path(".")))
+
+        rows_hr, cols_hr = info.rows * scale, info.cols * scale
+        hr_transform = info.transform @ Affine.scale(1.0 / scale)
+        n_bands = len(model_bands)
+        staging = _open_staging(work / "sr.tif", n_bands, rows_hr, cols_hr, info.crs, hr_transform)
+        stack.callback(staging.close)
+        unc_staging = None
+        if unc_tmp is not None:
+            unc_staging = _open_staging(work / "std.tif", n_bands, rows_hr, cols_hr, info.crs, hr_transform)
+            stack.callback(unc_staging.close)
+
+        ys = tile_starts(info.rows, tile, overlap)
+        xs = tile_starts(info.cols, tile, overlap)
+        total = len(ys) * len(xs)
+        strip = _Strip(n_bands, min(tile, info.rows) * scale, cols_hr, with_std=unc_staging is not None)
+        weights_cache: dict[tuple, np.ndarray] = {}
+        done = skipped = 0
+        on_progress(0, total)
+        from rasterio.windows import Window
+
+        for iy, y0 in enumerate(ys):
+            th = min(tile, info.rows - y0)
+            row_tiles = []
+            for ix, x0 in enumerate(xs):
+                tw = min(tile, info.cols - x0)
+                array, valid = _read_window(ds, info, source, Window(x0, y0, tw, th))
+                prepared = _fill_invalid(array, valid)
+                if prepared is None:
+                    skipped += 1
+                    done += 1
+                    on_progress(done, total)
+                    continue
+                row_tiles.append((iy * len(xs) + ix, x0, tw, prepared, valid))
+            for batch in _batches(row_tiles, batch_size):
+                mean, std = _run_model(
+                    model, np.stack([t[3] for t in batch]), [t[0] for t in batch],
+                    num_samples=num_samples, steps=steps, seed=seed, device=dev,
+                )  # fmt: skip
+                for k, (_, x0, tw, _, valid) in enumerate(batch):
+                    h, w = th * scale, tw * scale
+                    sides = (y0 > 0, y0 + tile < info.rows, x0 > 0, x0 + tile < info.cols, h, w)
+                    if sides not in weights_cache:
+                        top, bottom, left, right = sides[:4]
+                        weights_cache[sides] = tile_weights(
+                            h, w, overlap * scale, top=top, bottom=bottom, left=left, right=right
+                        )
+                    hr_valid = np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
+                    strip.add(
+                        y0 * scale, x0 * scale, mean[k, :, :h, :w], std[k, :, :h, :w] if unc_staging is not None else None,
+                        weights_cache[sides], hr_valid,
+                    )  # fmt: skip
+                done += len(batch)
+                on_progress(done, total)
+            until = ys[iy + 1] * scale if iy + 1 < len(ys) else rows_hr
+            top, sr_rows, std_rows = strip.pop(until)
+            window = Window(0, top, cols_hr, until - top)
+            staging.write(sr_rows, window=window)
+            if unc_staging is not None and std_rows is not None:
+                unc_staging.write(std_rows, window=window)
+
+        tags = {
+            "description": f"SR output of {method}",
+            "units": "reflectance",
+            "product": "super-resolution mean",
+            "method": method,
+            "model_path": str(model_path) if model_path is not None else "(in-memory model)",
+            "source": str(source),
+            "scale": str(scale),
+            "steps": str(steps),
+            "num_samples": str(num_samples),
+            "seed": str(seed),
+            "tile": str(tile),
+            "overlap": str(overlap),
+        }
+        _finish_staging(staging, model_bands, tags)
+        staging.close()
+        _to_cog(work / "sr.tif", out_tmp)
+        if unc_staging is not None and unc_tmp is not None:
+            unc_tags = dict(tags, product="uncertainty: per-pixel std over samples",
+                            description=f"SR uncertainty (std over {num_samples} samples) of {method}")  # fmt: skip
+            _finish_staging(unc_staging, model_bands, unc_tags)
+            unc_staging.close()
+            _to_cog(work / "std.tif", unc_tmp)
+
+    peak_device = int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None
+    return InferenceResult(
+        out_path=out_path,
+        uncertainty_path=unc_path,
+        method=method,
+        scale=scale,
+        steps=steps,
+        num_samples=num_samples,
+        seed=seed,
+        n_tiles=total,
+        n_skipped_tiles=skipped,
+        seconds=time.perf_counter() - started,
+        peak_buffer_bytes=strip.nbytes,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peak_device_bytes=peak_device,
+    )

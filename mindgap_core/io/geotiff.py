@@ -1,0 +1,323 @@
+"""Read any GeoTIFF/COG into a :class:`GeoRaster`; write a GeoRaster as a Cloud-Optimized GeoTIFF.
+
+Tags MindGap writes and reads back: ``units`` ("reflectance" | "DN") and ``acquired`` (ISO 8601,
+UTC). Band names travel as GDAL band descriptions. Masks travel as the nodata value when the raster
+has one, else as an internal (per-dataset) mask band.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import MemoryFile
+from rasterio.shutil import copy as gdal_copy
+
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.io.atomic import atomic_path
+from mindgap_core.io.checks import check_reflectance
+from mindgap_core.types import GeoRaster
+
+#: Tag keys that map onto GeoRaster fields (so they are not repeated in ``GeoRaster.tags``).
+UNITS_TAG = "units"
+ACQUIRED_TAG = "acquired"
+_FIELD_TAGS = {UNITS_TAG, ACQUIRED_TAG, "ACQUISITION_TIME", "AREA_OR_POINT"}
+
+try:  # GDAL errors are raised as CPLE_* exceptions that do not all derive from RasterioError
+    from rasterio._err import CPLE_BaseError
+except ImportError:  # pragma: no cover - layout of a future rasterio
+    CPLE_BaseError = RasterioError  # type: ignore[misc,assignment]
+
+_GDAL_ERRORS = (RasterioError, CPLE_BaseError, OSError)
+
+#: COMPRESS values of GDAL's COG driver (JXL/WEBP/ZSTD depend on the GDAL build; checked after encoding).
+COG_COMPRESSIONS = (
+    "none", "deflate", "lzw", "zstd", "lzma", "jpeg", "webp", "lerc", "lerc_deflate", "lerc_zstd", "jxl",
+)  # fmt: skip
+#: OVERVIEW_RESAMPLING values of GDAL's COG driver.
+COG_RESAMPLINGS = ("nearest", "average", "bilinear", "cubic", "cubicspline", "lanczos", "mode", "rms")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost message of a GDAL exception chain (rasterio wraps the useful one)."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO 8601 time ("2023-07-14T15:38:19.024Z", "2023-07-14"); naive times are UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _band_names_from(descriptions: Sequence[str | None], count: int) -> tuple[str, ...]:
+    names = [d.strip() if d else "" for d in descriptions]
+    if all(names) and len(set(names)) == count:
+        return tuple(names)
+    return tuple(f"b{i}" for i in range(1, count + 1))
+
+
+def _valid_mask(src: rasterio.io.DatasetReader, array: np.ndarray) -> np.ndarray | None:
+    """Validity (rows, cols), None when all pixels are valid.
+
+    A pixel is invalid where the file's mask says so (internal mask; or nodata in *every* band, as
+    GDAL's dataset mask, so that a valid 0 in one band survives nodata=0) or any float band is
+    non-finite.
+    """
+    valid = None
+    if any(flags != [MaskFlags.all_valid] for flags in src.mask_flag_enums):
+        valid = np.any(src.read_masks() > 0, axis=0)
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.all(np.isfinite(array), axis=0)
+        valid = finite if valid is None else valid & finite
+    if valid is None or bool(valid.all()):
+        return None
+    return valid
+
+
+def read_raster(
+    path: str | Path,
+    band_names: Sequence[str] | None = None,
+    *,
+    units: str | None = None,
+    require_crs: bool = False,
+) -> GeoRaster:
+    """Read a whole GeoTIFF/COG (any raster GDAL opens) into memory.
+
+    Band names come from ``band_names``, else from the file's band descriptions (when all bands
+    have distinct ones), else "b1".."bn". Units come from ``units``, else from the file's ``units``
+    tag, else from the data type ("DN" for integers, "reflectance" for floats). Nodata values,
+    internal masks and non-finite floats become ``mask`` (False = invalid). When ``units`` is
+    passed as "reflectance" the values are checked to look like reflectance
+    (:func:`~mindgap_core.io.checks.check_reflectance`). Every problem raises one
+    :class:`InputError` naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a raster file")
+    return read_gdal(str(path), path, band_names, units=units, require_crs=require_crs)
+
+
+def read_gdal(
+    target: str,
+    label: str | Path,
+    band_names: Sequence[str] | None = None,
+    *,
+    units: str | None = None,
+    require_crs: bool = False,
+) -> GeoRaster:
+    """:func:`read_raster` for any GDAL path (e.g. ``/vsizip/...``); errors name ``label``."""
+    stage = "cannot be opened as a raster (not a GeoTIFF, or corrupt)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(target) as src:
+                stage = "opens, but its pixels cannot be read (truncated or corrupt file)"
+                # Read every pixel here: truncated files often open fine and only fail on read.
+                array = src.read()
+                mask = _valid_mask(src, array)
+                crs, transform, nodata = src.crs, src.transform, src.nodata
+                descriptions, file_tags = src.descriptions, src.tags()
+    except _GDAL_ERRORS as exc:
+        raise InputError(label, f"{stage}: {_root_cause(exc)}") from None
+
+    count = array.shape[0]
+    if band_names is not None:
+        band_names = tuple(band_names)
+        if len(band_names) != count:
+            raise InputError(label, f"has {count} band(s), expected {len(band_names)} {list(band_names)}")
+    else:
+        band_names = _band_names_from(descriptions, count)
+    if require_crs and crs is None:
+        raise InputError(label, "has no coordinate reference system (CRS); a georeferenced raster is needed")
+
+    acquired = None
+    time_text = file_tags.get(ACQUIRED_TAG) or file_tags.get("ACQUISITION_TIME")
+    if time_text:
+        try:
+            acquired = parse_time(time_text)
+        except ValueError:
+            raise InputError(label, f"tag {ACQUIRED_TAG}={time_text!r} is not an ISO 8601 time") from None
+
+    checked = units == "reflectance"
+    if units is None:
+        inferred = "DN" if np.issubdtype(array.dtype, np.integer) else "reflectance"
+        units = file_tags.get(UNITS_TAG) or inferred
+    if checked:
+        check_reflectance(array, label, mask)
+    return GeoRaster(
+        array=array,
+        transform=transform,
+        crs=crs,
+        band_names=band_names,
+        nodata=None if nodata is None else float(nodata),
+        units=units,
+        mask=mask,
+        acquired=acquired,
+        tags={k: v for k, v in file_tags.items() if k not in _FIELD_TAGS},
+    )
+
+
+def _cast(array: np.ndarray, dtype: np.dtype, valid: np.ndarray | None) -> np.ndarray:
+    """``array`` as ``dtype``; floats going to integers are rounded and must fit the type."""
+    if array.dtype == dtype:
+        return array
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
+        values = array if valid is None else array[:, valid]
+        info = np.iinfo(dtype)
+        if values.size and (
+            not np.all(np.isfinite(values)) or values.min() < info.min - 0.5 or values.max() > info.max + 0.5
+        ):
+            raise ConfigError(
+                f"cannot store values in [{np.nanmin(values):.6g}, {np.nanmax(values):.6g}] as {dtype}; "
+                "scale them first (e.g. reflectance x 10000 for uint16)"
+            )
+        array = np.rint(np.nan_to_num(array, nan=0.0)).clip(info.min, info.max)
+    return array.astype(dtype)
+
+
+def _check_nodata(nodata: float, dtype: np.dtype) -> None:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if not np.isfinite(nodata) or not float(nodata).is_integer() or not info.min <= nodata <= info.max:
+            raise ConfigError(f"nodata value {nodata} cannot be stored as {dtype}")
+
+
+def encode_cog(
+    raster: GeoRaster,
+    *,
+    dtype: str | None = None,
+    blocksize: int = 256,
+    compress: str = "deflate",
+    overview_resampling: str = "average",
+) -> bytes:
+    """The bytes of a Cloud-Optimized GeoTIFF holding ``raster`` (see :func:`write_cog`)."""
+    if blocksize < 16 or blocksize % 16:
+        raise ConfigError(f"COG blocksize must be a multiple of 16 (>= 16), got {blocksize}")
+    if compress.lower() not in COG_COMPRESSIONS:
+        raise ConfigError(f"unknown COG compression {compress!r}; choose from {COG_COMPRESSIONS}")
+    if overview_resampling.lower() not in COG_RESAMPLINGS:
+        raise ConfigError(
+            f"unknown overview resampling {overview_resampling!r}; choose from {COG_RESAMPLINGS}"
+        )
+    out_dtype = np.dtype(dtype) if dtype is not None else raster.array.dtype
+    if out_dtype == np.bool_:
+        out_dtype = np.dtype(np.uint8)
+    array = _cast(raster.array, out_dtype, raster.mask)
+    nodata = raster.nodata
+    if nodata is not None:
+        _check_nodata(nodata, out_dtype)
+    internal_mask = None
+    if raster.mask is not None:
+        if nodata is not None:  # the nodata value carries the mask
+            array = np.where(raster.mask[None], array, np.asarray(nodata).astype(out_dtype))
+        else:
+            internal_mask = np.where(raster.mask, 255, 0).astype(np.uint8)
+
+    tags = {str(k): str(v) for k, v in raster.tags.items()}
+    tags[UNITS_TAG] = raster.units
+    if raster.acquired is not None:
+        acquired = raster.acquired if raster.acquired.tzinfo else raster.acquired.replace(tzinfo=UTC)
+        tags[ACQUIRED_TAG] = acquired.astimezone(UTC).isoformat()
+    count, rows, cols = array.shape
+    profile = {
+        "driver": "GTiff",
+        "width": cols,
+        "height": rows,
+        "count": count,
+        "dtype": out_dtype.name,
+        "crs": raster.crs,
+        "transform": raster.transform,
+        "nodata": nodata,
+        "photometric": "MINISBLACK",  # never let GDAL read 3-4 uint8 bands as RGB(A)
+    }
+    options = {
+        "BLOCKSIZE": str(blocksize),
+        "COMPRESS": compress.upper(),
+        "OVERVIEW_RESAMPLING": overview_resampling.upper(),
+        "OVERVIEWS": "AUTO",  # overviews down to one block: none for images within one block
+    }
+    if compress.lower() in {"deflate", "lzw", "zstd"}:
+        options["PREDICTOR"] = "YES"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with MemoryFile(ext=".tif") as staging:
+                with staging.open(**profile) as ds:
+                    ds.write(array)
+                    ds.descriptions = raster.band_names
+                    ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (count - 1)
+                    ds.update_tags(**dict(sorted(tags.items())))
+                    if internal_mask is not None:
+                        ds.write_mask(internal_mask)
+                with staging.open() as src, MemoryFile(ext=".tif") as out:
+                    gdal_copy(src, out.name, driver="COG", **options)
+                    with out.open() as written:  # GDAL ignores codecs missing from its build
+                        used = written.tags(ns="IMAGE_STRUCTURE").get("COMPRESSION", "NONE")
+                    data = out.read()
+    except _GDAL_ERRORS as exc:
+        raise ConfigError(f"GDAL could not encode the COG ({options}): {_root_cause(exc)}") from None
+    if used.upper() != options["COMPRESS"]:
+        raise ConfigError(f"compression {compress!r} is not available in this GDAL build (got {used})")
+    return data
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+
+
+def write_cog(
+    raster: GeoRaster,
+    path: str | Path,
+    *,
+    dtype: str | None = None,
+    blocksize: int = 256,
+    compress: str = "deflate",
+    overview_resampling: str = "average",
+) -> Path:
+    """Write ``raster`` to ``path`` as a valid Cloud-Optimized GeoTIFF, atomically; return the path.
+
+    GDAL's COG driver: internal ``blocksize`` tiles, overviews (``overview_resampling``) when the
+    image is larger than one block, band descriptions = band names, tags incl. ``units`` and
+    ``acquired``. The mask is stored as the nodata value when ``raster.nodata`` is set, else as an
+    internal mask. ``dtype`` casts on the way (floats to integers are rounded and must fit). The
+    file is encoded in memory, then written through :func:`atomic_path`: a failure never leaves a
+    partial file. Same input gives the same bytes (GDAL writes no timestamps).
+    """
+    path = Path(path)
+    data = encode_cog(
+        raster, dtype=dtype, blocksize=blocksize, compress=compress, overview_resampling=overview_resampling
+    )
+    with atomic_path(path) as tmp:
+        try:
+            _write_file(tmp, data)
+        except OSError as exc:
+            raise InputError(path, f"cannot write ({exc.strerror or exc})") from None
+    return path
+
+
+def validate_cog(path: str | Path) -> tuple[bool, list[str], list[str]]:
+    """(is_valid, errors, warnings) of rio-cogeo's COG validation for ``path``."""
+    from rio_cogeo.cogeo import cog_validate
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            valid, errors, warns = cog_validate(str(path), quiet=True)
+    except _GDAL_ERRORS as exc:
+        return False, [f"not a readable GeoTIFF: {exc}"], []
+    return bool(valid), list(errors), list(warns)

@@ -1,0 +1,387 @@
+"""The interface every MindGap super-resolution model implements, and what they share.
+
+A model is a plain wrapper around diffusers components (``UNet2DModel``, ``AutoencoderKL``, a
+scheduler, small ``ModelMixin`` networks of our own), like a diffusers pipeline. It takes LR
+reflectance ``(N, C, h, w)`` and returns ``(N, num_samples, C, h*scale, w*scale)`` float32
+reflectance on the input's device.
+
+On disk a model is a diffusers-style folder::
+
+    <folder>/model_index.json          method, scale, bands, normalisation, options, components
+    <folder>/<component>/config.json + diffusion_pytorch_model.safetensors   (networks)
+    <folder>/scheduler/scheduler_config.json                                   (schedulers)
+
+``model_index.json`` is written last: a folder without it is not a (complete) model. Components are
+loaded with ``from_pretrained(..., local_files_only=True, use_safetensors=True)``; the classes come
+from the method's own whitelist (:attr:`SRModel.component_classes`), never from the file.
+
+Models work in a normalised space: ``(reflectance - band_mean) / band_std`` per band, with the
+statistics of the training HR tiles stored in ``model_index.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.io.atomic import atomic_path
+from mindgap_core.types import CANONICAL_BANDS
+
+MODEL_INDEX_NAME = "model_index.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+CONFIG_NAME = "config.json"
+SCHEDULER_CONFIG_NAME = "scheduler_config.json"
+#: Pickle-based weight files we refuse to load (they can run code when unpickled).
+PICKLE_WEIGHT_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+MIXED_PRECISION_MODES: tuple[str, ...] = ("no", "fp16", "bf16")
+
+#: ``on_step(done, total)``: called after each sampling step.
+StepFn = Callable[[int, int], None]
+
+
+def upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upsampling by an integer factor (torch's bicubic, a = -0.75, no antialiasing)."""
+    return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-average when shrinking, bicubic when enlarging, identity when the size matches."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
+        return F.adaptive_avg_pool2d(x, size)
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
+
+def merge_config(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    """``defaults`` updated by ``overrides`` (nested dicts merged); unknown keys are a ConfigError."""
+    merged = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in defaults.items()}
+    for key, value in (overrides or {}).items():
+        if key not in defaults:
+            raise ConfigError(f"{what}: unknown option {key!r}; known: {sorted(defaults)}")
+        if isinstance(defaults[key], Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_config(defaults[key], value, f"{what}.{key}")
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_unet(
+    in_channels: int, out_channels: int, block_out_channels: Sequence[int], layers_per_block: int,
+    norm_num_groups: int, attention: bool = False,
+) -> nn.Module:
+    """A diffusers ``UNet2DModel`` without attention in the down/up blocks (fast on CPU)."""
+    from diffusers import UNet2DModel
+
+    n = len(block_out_channels)
+    return UNet2DModel(
+        in_channels=in_channels, out_channels=out_channels, block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block, down_block_types=("DownBlock2D",) * n,
+        up_block_types=("UpBlock2D",) * n, norm_num_groups=norm_num_groups, add_attention=attention,
+    )
+
+
+def unet_size_multiple(unet: nn.Module) -> int:
+    """Spatial multiple a diffusers UNet2DModel needs (2 per downsampling block)."""
+    return 2 ** (len(unet.config.block_out_channels) - 1)
+
+
+class SRModel(ABC):
+    """Base class of all super-resolution models (see the module docstring)."""
+
+    #: registry name, also written to ``model_index.json``
+    method: ClassVar[str]
+    #: True when samples differ between calls (diffusion); False for deterministic models
+    stochastic: ClassVar[bool]
+    #: component name -> class; loading accepts exactly these
+    component_classes: ClassVar[dict[str, type]] = {}
+
+    def __init__(
+        self, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
+        band_mean: Sequence[float] | None = None, band_std: Sequence[float] | None = None,
+        default_steps: int = 1,
+    ) -> None:
+        if int(scale) < 1:
+            raise ConfigError(f"scale must be a positive integer, got {scale!r}")
+        self.scale = int(scale)
+        self.band_names: tuple[str, ...] = tuple(band_names)
+        n = len(self.band_names)
+        self.band_mean: tuple[float, ...] = tuple(float(v) for v in (band_mean or (0.0,) * n))
+        self.band_std: tuple[float, ...] = tuple(float(v) for v in (band_std or (1.0,) * n))
+        if len(self.band_mean) != n or len(self.band_std) != n or min(self.band_std) <= 0:
+            raise ConfigError(f"band_mean/band_std need {n} values (std > 0): {self.band_mean}, {self.band_std}")
+        self.default_steps = int(default_steps)
+        #: autocast mode for sampling on CUDA ("no", "fp16", "bf16"); ignored on CPU
+        self.mixed_precision = "no"
+
+    # ----------------------------------------------------------------------------------------------
+    # components and options
+    @abstractmethod
+    def components(self) -> dict[str, Any]:
+        """Saved components by name (networks and schedulers)."""
+
+    def options(self) -> dict[str, Any]:
+        """Method-specific settings written to ``model_index.json`` (JSON values)."""
+        return {}
+
+    @classmethod
+    @abstractmethod
+    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SRModel:
+        """Rebuild a model from ``model_index.json`` settings and loaded components."""
+
+    @classmethod
+    @abstractmethod
+    def build(
+        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
+        stats: Mapping[str, Sequence[float]] | None = None,
+    ) -> SRModel:
+        """A fresh, randomly initialised model from a config dict (see ``presets.py``).
+
+        ``stats`` holds training-data statistics: ``band_mean``, ``band_std`` (HR, per band) and
+        ``residual_std`` (of normalised HR - up(LR), per band).
+        """
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The components that are torch modules."""
+        return {k: v for k, v in self.components().items() if isinstance(v, nn.Module)}
+
+    def settings(self) -> dict[str, Any]:
+        """Everything ``model_index.json`` holds besides the component list."""
+        return {
+            "method": self.method,
+            "scale": self.scale,
+            "band_names": list(self.band_names),
+            "band_mean": list(self.band_mean),
+            "band_std": list(self.band_std),
+            "default_steps": self.default_steps,
+            "stochastic": self.stochastic,
+            "options": self.options(),
+        }
+
+    @staticmethod
+    def base_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor keywords shared by all models, read from ``model_index.json`` settings."""
+        return {
+            "scale": int(settings["scale"]),
+            "band_names": tuple(settings["band_names"]),
+            "band_mean": tuple(settings["band_mean"]),
+            "band_std": tuple(settings["band_std"]),
+            "default_steps": int(settings["default_steps"]),
+        }
+
+    # ----------------------------------------------------------------------------------------------
+    # device, dtype, mode
+    @property
+    def device(self) -> torch.device:
+        for net in self.networks().values():
+            for p in net.parameters():
+                return p.device
+        return getattr(self, "_device", torch.device("cpu"))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for net in self.networks().values():
+            for p in net.parameters():
+                return p.dtype
+        return torch.float32
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> SRModel:
+        """Move every network (in place) and return self."""
+        if device is None and dtype is None:
+            return self
+        for net in self.networks().values():
+            net.to(device=device, dtype=dtype)
+        if device is not None:
+            self._device = torch.device(device)
+        return self
+
+    def eval(self) -> SRModel:
+        for net in self.networks().values():
+            net.eval()
+        return self
+
+    def num_parameters(self) -> int:
+        """Parameters of the saved networks."""
+        return sum(p.numel() for net in self.networks().values() for p in net.parameters())
+
+    # ----------------------------------------------------------------------------------------------
+    # normalisation and helpers
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.band_mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.band_std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
+        return mean, std
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Reflectance -> model space (per-band standardisation)."""
+        mean, std = self._stats(x)
+        return (x.float() - mean) / std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Model space -> reflectance."""
+        mean, std = self._stats(x)
+        return x.float() * std + mean
+
+    @property
+    def size_multiple(self) -> int:
+        """HR height and width must be multiples of this (``sample`` pads internally)."""
+        return 1
+
+    @staticmethod
+    def call(net: nn.Module, *args: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Run ``net`` with float inputs cast to its dtype; return float32 (diffusers ``.sample``)."""
+        dtype = next(net.parameters()).dtype
+        cast = [a.to(dtype) if torch.is_floating_point(a) else a for a in args]
+        out = net(*cast, **kwargs)
+        out = getattr(out, "sample", out)
+        return out.float()
+
+    @contextlib.contextmanager
+    def autocast(self, device: torch.device) -> Iterator[None]:
+        """fp16/bf16 autocast on CUDA when :attr:`mixed_precision` asks for it; nothing elsewhere."""
+        if device.type == "cuda" and self.mixed_precision in ("fp16", "bf16"):
+            dtype = torch.float16 if self.mixed_precision == "fp16" else torch.bfloat16
+            with torch.autocast("cuda", dtype=dtype):
+                yield
+        else:
+            yield
+
+    def check_input(self, lr: torch.Tensor, source: str = "LR input") -> None:
+        """Raise :class:`InputError` when ``lr`` is not (N, C, h, w) float with this model's bands."""
+        if not isinstance(lr, torch.Tensor) or lr.ndim != 4:
+            shape = tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__
+            raise InputError(source, f"expected a (N, bands, rows, cols) tensor, got {shape}")
+        if lr.shape[1] != len(self.band_names):
+            raise InputError(
+                source,
+                f"has {lr.shape[1]} bands but this {self.method} model takes {len(self.band_names)} "
+                f"({', '.join(self.band_names)})",
+            )
+        if not torch.is_floating_point(lr):
+            raise InputError(source, f"expected float reflectance, got {lr.dtype}")
+
+    # ----------------------------------------------------------------------------------------------
+    # sampling
+    @torch.no_grad()
+    def sample(
+        self, lr: torch.Tensor, num_samples: int = 1, steps: int | None = None,
+        generator: torch.Generator | None = None, on_step: StepFn | None = None,
+    ) -> torch.Tensor:
+        """Super-resolve ``lr`` (N, C, h, w) reflectance to (N, num_samples, C, h*s, w*s) float32.
+
+        ``steps`` defaults to :attr:`default_steps`; ``generator`` makes the draw reproducible;
+        ``on_step(done, total)`` reports sampling progress. Any h, w work: the input is padded
+        (edge replication) to the size the networks need and the output cropped back.
+        """
+        self.check_input(lr)
+        if num_samples < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        steps = self.default_steps if steps is None else int(steps)
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        n, c, h, w = lr.shape
+        device = lr.device
+        padded, (ph, pw) = self._pad(lr.float().to(self.device))
+        repeats = num_samples if self.stochastic else 1
+        batch = padded.repeat_interleave(repeats, dim=0)
+        with self.autocast(batch.device):
+            out = self._sample(batch, steps, generator, on_step or (lambda done, total: None))
+        out = out[..., : h * self.scale, : w * self.scale].float().to(device)
+        out = out.reshape(n, repeats, c, h * self.scale, w * self.scale)
+        if repeats != num_samples:
+            out = out.expand(n, num_samples, c, h * self.scale, w * self.scale).clone()
+        return out
+
+    def _pad(self, lr: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Pad LR (bottom/right, edge replication) so that the HR size is a multiple of size_multiple."""
+        m = self.size_multiple
+        h, w = lr.shape[-2:]
+        ph = next(p for p in range(m + 1) if ((h + p) * self.scale) % m == 0)
+        pw = next(p for p in range(m + 1) if ((w + p) * self.scale) % m == 0)
+        if ph or pw:
+            lr = F.pad(lr, (0, pw, 0, ph), mode="replicate")
+        return lr, (ph, pw)
+
+    @abstractmethod
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
+        """(B, C, h, w) reflectance on the model's device -> (B, C, h*s, w*s) reflectance."""
+
+    # ----------------------------------------------------------------------------------------------
+    # training hooks (used by mindgap_core.train.trainer)
+    def training_modules(self) -> dict[str, nn.Module]:
+        """Every module whose weights change during training (checkpointed), by name."""
+        return self.networks()
+
+    def plan_stages(self, total_steps: int, pretrained: bool) -> list[tuple[str, int]]:
+        """Training stages and their step counts (sum = total_steps)."""
+        return [("main", total_steps)]
+
+    def trainable(self, stage: str) -> list[str]:
+        """Names (keys of :meth:`training_modules`) trained in ``stage``."""
+        return list(self.training_modules())
+
+    @abstractmethod
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Scalar loss for one batch of LR/HR reflectance (on the model's device)."""
+
+    def end_stage(self, stage: str, hr_tiles: torch.Tensor, lr_tiles: torch.Tensor) -> None:
+        """Called once after ``stage`` finished (EMA weights already applied)."""
+
+    # ----------------------------------------------------------------------------------------------
+    # persistence
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write the model as a diffusers-style folder (see the module docstring); return it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        index = folder / MODEL_INDEX_NAME
+        if index.exists():  # the folder stops being a complete model while components change
+            index.unlink()
+        entries: dict[str, list[str]] = {}
+        for name, comp in self.components().items():
+            _save_component(comp, folder / name)
+            module = type(comp).__module__
+            entries[name] = ["diffusers" if module.startswith("diffusers") else module, type(comp).__name__]
+        payload = {"_class_name": "MindGapSRModel", **self.settings(), "components": entries}
+        payload["_diffusers_version"] = _diffusers_version()
+        with atomic_path(index) as tmp:
+            tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        return folder
+
+
+def _diffusers_version() -> str:
+    import diffusers
+
+    return diffusers.__version__
+
+
+def _save_component(comp: Any, dest: Path) -> None:
+    """``comp.save_pretrained`` into a temporary sibling folder, then swapped in place of ``dest``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        if isinstance(comp, nn.Module):
+            comp.save_pretrained(tmp, safe_serialization=True)
+        else:
+            comp.save_pretrained(tmp)
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            dest.rename(old)
+            shutil.rmtree(old)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

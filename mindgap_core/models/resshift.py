@@ -1,0 +1,117 @@
+"""ResShift (Yue et al. 2023): a short Markov chain that shifts the residual between up(LR) and HR.
+
+Model space: x_0 = n(HR), y = n(up(LR)) (per-band normalisation). Training draws
+x_t ~ q(x_t | x_0, y) (:class:`~mindgap_core.schedulers.resshift.ResShiftScheduler`) and the UNet
+predicts x_0 from ``concat(scale(x_t), y)`` and t (MSE, as in the official code with
+``weighted_mse: False``). Sampling starts at ``y + kappa sqrt(eta_T) eps`` and runs the 15-step
+posterior chain (fewer steps: respaced chain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from diffusers import UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
+
+from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, unet_size_multiple, upsample
+from mindgap_core.models.presets import PRESETS
+from mindgap_core.schedulers.resshift import ResShiftScheduler
+from mindgap_core.types import CANONICAL_BANDS
+
+
+def make_resshift_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
+    """A ResShiftScheduler from the ``scheduler`` part of a resshift/sinsr config."""
+    clip = config["clip_range"]
+    return ResShiftScheduler(
+        num_train_timesteps=int(config["num_train_timesteps"]), kappa=float(config["kappa"]),
+        min_noise_level=float(config["min_noise_level"]), etas_end=float(config["etas_end"]),
+        power=float(config["power"]), clip_sample=clip is not None,
+        clip_sample_range=float(clip) if clip is not None else 1.0,
+    )
+
+
+def predict_x0(
+    unet: UNet2DModel, scheduler: ResShiftScheduler, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The x_0 network of ResShift and SinSR: the UNet on concat(scaled x_t, y) at timesteps t (B,)."""
+    return SRModel.call(unet, torch.cat([scheduler.scale_model_input(x_t, t), y], dim=1), t)
+
+
+class ResShiftModel(SRModel):
+    """Residual-shifting diffusion with its own 15-step scheduler."""
+
+    method: ClassVar[str] = "resshift"
+    stochastic: ClassVar[bool] = True
+    component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
+
+    def __init__(self, unet: UNet2DModel, scheduler: ResShiftScheduler, **base: Any) -> None:
+        super().__init__(**base)
+        self.unet = unet
+        self.scheduler = scheduler
+
+    def components(self) -> dict[str, Any]:
+        return {"unet": self.unet, "scheduler": self.scheduler}
+
+    @classmethod
+    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> ResShiftModel:
+        return cls(components["unet"], components["scheduler"], **cls.base_kwargs(settings))
+
+    @classmethod
+    def build(
+        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
+        stats: Mapping[str, Sequence[float]] | None = None,
+    ) -> ResShiftModel:
+        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        c = len(band_names)
+        u = cfg["unet"]
+        unet = build_unet(2 * c, c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"])
+        stats = stats or {}
+        return cls(
+            unet, make_resshift_scheduler(cfg["scheduler"]), scale=scale, band_names=band_names,
+            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"), default_steps=cfg["default_steps"],
+        )
+
+    @property
+    def size_multiple(self) -> int:
+        return unet_size_multiple(self.unet)
+
+    def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's x_0 estimate at timesteps ``t`` (B,) in model space."""
+        return predict_x0(self.unet, self.scheduler, x_t, y, t)
+
+    def run_chain(
+        self, y: torch.Tensor, noise: torch.Tensor, steps: int, *, deterministic: bool = False,
+        generator: torch.Generator | None = None, on_step: StepFn | None = None,
+    ) -> torch.Tensor:
+        """The reverse chain from ``prior_sample(y, noise)`` to x_0 (model space).
+
+        ``deterministic``: SinSR's noise-free DDIM-like sampler (what SinSR distils).
+        """
+        scheduler = ResShiftScheduler.from_config(self.scheduler.config)
+        scheduler.set_timesteps(steps)
+        x = scheduler.prior_sample(y, noise)
+        total = len(scheduler.timesteps)
+        for i, t in enumerate(scheduler.timesteps):
+            t_batch = torch.full((y.shape[0],), int(t), device=y.device, dtype=torch.long)
+            x0 = self.predict_x0(x, y, t_batch)
+            x = scheduler.step(x0, int(t), x, generator=generator, y=y, deterministic=deterministic).prev_sample
+            if on_step is not None:
+                on_step(i + 1, total)
+        return x
+
+    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+        y = self.normalize(upsample(lr, self.scale))
+        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        return self.denormalize(self.run_chain(y, noise, steps, generator=generator, on_step=on_step))
+
+    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        y = self.normalize(upsample(lr, self.scale))
+        x0 = self.normalize(hr)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator)
+        t = t.to(x0.device)
+        noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = self.scheduler.add_noise(x0, noise, t, y)
+        return torch.nn.functional.mse_loss(self.predict_x0(x_t, y, t), x0)

@@ -1,0 +1,222 @@
+"""SinSR (Wang et al., CVPR 2024): one-step SR distilled from ResShift's deterministic sampler.
+
+The student is a ResShift-shaped UNet initialised from the teacher. For an initial state
+``x_T = y + kappa sqrt(eta_T) eps`` it predicts, in one evaluation at t = T-1, the x_0 that the
+teacher's deterministic (DDIM-like, noise-free) 15-step chain reaches from the same x_T. Following
+the official code (github.com/wyf0912/SinSR ``training_losses_distill``), the loss is
+
+* ``distill``: MSE(student(x_T, T-1), teacher_chain(x_T));
+* ``xt_weight`` x MSE(student(x0_teacher, t=0), x_T): the same network learns the inverse map
+  (x_0 -> x_T, flagged by timestep 0), SinSR's consistency-preserving regulariser;
+* ``gt_weight`` x MSE(student(student^-1(x0_gt), T-1), x0_gt): the ground truth, passed through the
+  learnt inverse (no gradient) and back.
+
+The two regularisers cost three student passes next to the teacher's 15 (cheap). Training without a
+given teacher first trains one (stage ``teacher``, ``teacher_fraction`` of the steps), then distils
+(stage ``distill``). Sampling always takes one network evaluation (``steps`` is ignored); samples
+differ only through eps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
+from torch import nn
+
+from mindgap_core.errors import ConfigError
+from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, unet_size_multiple, upsample
+from mindgap_core.models.presets import PRESETS
+from mindgap_core.models.resshift import ResShiftModel, make_resshift_scheduler, predict_x0
+from mindgap_core.schedulers.resshift import ResShiftScheduler
+from mindgap_core.types import CANONICAL_BANDS
+
+
+def _public(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A diffusers config without its bookkeeping keys (``_class_name``, ``_diffusers_version``, ...)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items() if not k.startswith("_")}
+
+
+class SinSRModel(SRModel):
+    """One-step student of a ResShift teacher."""
+
+    method: ClassVar[str] = "sinsr"
+    stochastic: ClassVar[bool] = True
+    component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
+
+    def __init__(
+        self, unet: UNet2DModel, scheduler: ResShiftScheduler, *, xt_weight: float = 1.0, gt_weight: float = 1.0,
+        teacher_fraction: float = 0.5, teacher: ResShiftModel | None = None, teacher_trained: bool = False,
+        **base: Any,
+    ) -> None:
+        base.setdefault("default_steps", 1)
+        super().__init__(**base)
+        self.unet = unet
+        self.scheduler = scheduler
+        self.xt_weight = float(xt_weight)
+        self.gt_weight = float(gt_weight)
+        self.teacher_fraction = float(teacher_fraction)
+        #: the ResShift teacher (training only; not saved)
+        self.teacher = teacher
+        #: True when the teacher is already trained (given with --teacher): no teacher stage
+        self.teacher_trained = teacher_trained
+
+    def components(self) -> dict[str, Any]:
+        return {"unet": self.unet, "scheduler": self.scheduler}
+
+    def options(self) -> dict[str, Any]:
+        return {"xt_weight": self.xt_weight, "gt_weight": self.gt_weight, "teacher_fraction": self.teacher_fraction}
+
+    @classmethod
+    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SinSRModel:
+        opts = settings["options"]
+        return cls(
+            components["unet"], components["scheduler"], xt_weight=opts["xt_weight"], gt_weight=opts["gt_weight"],
+            teacher_fraction=opts["teacher_fraction"], **cls.base_kwargs(settings),
+        )
+
+    @classmethod
+    def build(
+        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
+        stats: Mapping[str, Sequence[float]] | None = None,
+    ) -> SinSRModel:
+        """A fresh student and a fresh teacher of the same architecture (trained in stage ``teacher``)."""
+        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        c = len(band_names)
+        u = cfg["unet"]
+        stats = stats or {}
+        base = {
+            "scale": scale, "band_names": band_names, "band_mean": stats.get("band_mean"),
+            "band_std": stats.get("band_std"),
+        }
+        teacher = ResShiftModel(
+            build_unet(2 * c, c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"]),
+            make_resshift_scheduler(cfg["scheduler"]), default_steps=cfg["scheduler"]["num_train_timesteps"], **base,
+        )
+        return cls(
+            copy.deepcopy(teacher.unet), make_resshift_scheduler(cfg["scheduler"]), xt_weight=cfg["xt_weight"],
+            gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"], teacher=teacher, **base,
+        )
+
+    @classmethod
+    def from_teacher(cls, teacher: ResShiftModel, config: Mapping[str, Any] | None = None) -> SinSRModel:
+        """A student initialised from a trained ResShift model (weights, schedule, normalisation)."""
+        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        student = cls(
+            copy.deepcopy(teacher.unet), ResShiftScheduler.from_config(teacher.scheduler.config),
+            xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
+            scale=teacher.scale, band_names=teacher.band_names, band_mean=teacher.band_mean,
+            band_std=teacher.band_std,
+        )
+        student.attach_teacher(teacher)
+        return student
+
+    def attach_teacher(self, teacher: ResShiftModel) -> None:
+        """Use a trained ResShift model as teacher (checks that it matches this student)."""
+        problems = []
+        if teacher.method != "resshift":
+            problems.append(f"the teacher is a {teacher.method} model, not resshift")
+        else:
+            if teacher.scale != self.scale or teacher.band_names != self.band_names:
+                problems.append(f"scale/bands differ (x{teacher.scale} {teacher.band_names} vs x{self.scale} {self.band_names})")
+            if teacher.band_mean != self.band_mean or teacher.band_std != self.band_std:
+                problems.append("normalisation statistics differ")
+            if _public(teacher.scheduler.config) != _public(self.scheduler.config):
+                problems.append("ResShift schedules differ")
+            if _public(teacher.unet.config) != _public(self.unet.config):
+                problems.append("UNet architectures differ")
+        if problems:
+            raise ConfigError("teacher does not match the SinSR student: " + "; ".join(problems))
+        for p in teacher.unet.parameters():
+            p.requires_grad_(False)
+        self.teacher = teacher
+        self.teacher_trained = True
+
+    @property
+    def size_multiple(self) -> int:
+        return unet_size_multiple(self.unet)
+
+    # ----------------------------------------------------------------------------------------------
+    def _last_t(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.full((n,), self.scheduler.config.num_train_timesteps - 1, device=device, dtype=torch.long)
+
+    def one_step(self, y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The student's x_0 (model space, clipped as configured) from x_T = prior(y, noise)."""
+        x_t = self.scheduler.prior_sample(y, noise)
+        x0 = predict_x0(self.unet, self.scheduler, x_t, y, self._last_t(y.shape[0], y.device))
+        if self.scheduler.config.clip_sample:
+            r = self.scheduler.config.clip_sample_range
+            x0 = x0.clamp(-r, r)
+        return x0
+
+    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+        y = self.normalize(upsample(lr, self.scale))
+        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        out = self.denormalize(self.one_step(y, noise))
+        on_step(1, 1)
+        return out
+
+    # ----------------------------------------------------------------------------------------------
+    def training_modules(self) -> dict[str, nn.Module]:
+        mods: dict[str, nn.Module] = {"unet": self.unet}
+        if self.teacher is not None:
+            mods["teacher_unet"] = self.teacher.unet
+        return mods
+
+    def plan_stages(self, total_steps: int, pretrained: bool) -> list[tuple[str, int]]:
+        if self.teacher is None:
+            raise ConfigError("sinsr training needs a ResShift teacher (--teacher DIR)")
+        if self.teacher_trained:
+            return [("distill", total_steps)]
+        if pretrained:
+            raise ConfigError("fine-tuning sinsr needs --teacher: a ResShift model trained on the same data")
+        first = max(1, round(total_steps * self.teacher_fraction)) if total_steps > 1 else 0
+        return [("teacher", first), ("distill", total_steps - first)]
+
+    def trainable(self, stage: str) -> list[str]:
+        return ["teacher_unet"] if stage == "teacher" else ["unet"]
+
+    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        assert self.teacher is not None
+        if stage == "teacher":
+            return self.teacher.training_loss("main", lr, hr, generator)
+        return self.distillation_loss(lr, hr, generator)
+
+    def distillation_loss(self, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The SinSR loss (module docstring) for one batch of LR/HR reflectance."""
+        assert self.teacher is not None
+        sched = self.scheduler
+        y = self.normalize(upsample(lr, self.scale))
+        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        x_t = sched.prior_sample(y, noise)
+        last = self._last_t(y.shape[0], y.device)
+        first = torch.zeros_like(last)
+        with torch.no_grad():
+            was_training = self.teacher.unet.training
+            self.teacher.unet.eval()
+            target = self.teacher.run_chain(y, noise, sched.config.num_train_timesteps, deterministic=True)
+            self.teacher.unet.train(was_training)
+        loss = F.mse_loss(predict_x0(self.unet, sched, x_t, y, last), target)
+        if self.xt_weight:
+            inverse = self.call(self.unet, torch.cat([sched.scale_model_input(target, last), y], dim=1), first)
+            loss = loss + self.xt_weight * F.mse_loss(inverse, x_t)
+        if self.gt_weight:
+            x0 = self.normalize(hr)
+            with torch.no_grad():
+                x_t_gt = self.call(self.unet, torch.cat([sched.scale_model_input(x0, last), y], dim=1), first)
+            loss = loss + self.gt_weight * F.mse_loss(predict_x0(self.unet, sched, x_t_gt, y, last), x0)
+        return loss
+
+    @torch.no_grad()
+    def end_stage(self, stage: str, hr_tiles: torch.Tensor, lr_tiles: torch.Tensor) -> None:
+        """After the teacher stage: the student starts from the teacher's weights (as in SinSR)."""
+        if stage == "teacher" and self.teacher is not None:
+            self.unet.load_state_dict(self.teacher.unet.state_dict())
+            for p in self.teacher.unet.parameters():
+                p.requires_grad_(False)
+            self.teacher_trained = True

@@ -1,0 +1,19 @@
+"""Fixtures of the training tests: a tiny manifest (see tiny_manifest.py), written once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.mindgap_core.train.tiny_manifest import write_tiny_manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_manifest(tmp_path_factory.mktemp("tiny_pairs"))
+
+
+@pytest.fixture(scope="session")
+def three_band_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_manifest(tmp_path_factory.mktemp("three_band_pairs"), bands=3)
