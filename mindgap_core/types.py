@@ -63,8 +63,8 @@ class GeoRaster:
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in CRS units."""
         rows, cols = self.shape
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (cols, rows)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (cols, rows)
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
     @property
@@ -94,3 +94,18 @@ class GeoRaster:
         from dataclasses import replace
 
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One tidy score: ``metric`` of tile ``tile_id`` on ``band`` (a band name or "all").
+
+    ``options`` is a JSON-safe dict of how it was computed (data range, histogram matching, scale,
+    backbone ...), so equal options mean comparable values.
+    """
+
+    tile_id: str
+    band: str
+    metric: str
+    value: float
+    options: Mapping[str, object] = field(default_factory=dict)

@@ -50,7 +50,7 @@ st.caption(
     "shared by all images so they are comparable."
 )
 for column, (label, image) in zip(st.columns(len(views.images)), views.images.items(), strict=True):
-    column.image(image, caption=label, width="stretch")
+    column.image(image, caption=label, width="stretch", output_format="PNG")
 
 st.subheader("Provenance")
 st.markdown(

@@ -73,6 +73,7 @@ def breakdown(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """The paired gap per bin of the tile condition ``by``.
 
@@ -106,7 +107,7 @@ def breakdown(
     index = np.where(pairs["condition_value"].to_numpy() == edges[-1], len(edges) - 2, index)
     inside = (index >= 0) & (index < len(edges) - 1)
     pairs = pairs.loc[inside].assign(bin_index=index[inside])
-    table = gap_from_pairs(pairs, ["bin_index", *keys], n_boot=n_boot, seed=seed, ci=ci)
+    table = gap_from_pairs(pairs, ["bin_index", *keys], n_boot=n_boot, seed=seed, ci=ci, interval=interval)
     low = edges[table["bin_index"].to_numpy(int)]
     high = edges[table["bin_index"].to_numpy(int) + 1]
     table = table.drop(columns="bin_index")

@@ -60,6 +60,7 @@ def gap_from_pairs(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Gap statistics per ``keys`` group of paired tile scores.
 
@@ -83,7 +84,7 @@ def gap_from_pairs(
         source = np.column_stack([groups[i][1]["source"].to_numpy(float) for i in members])
         target = np.column_stack([groups[i][1]["target"].to_numpy(float) for i in members])
         hb = np.array([bool(groups[i][1]["higher_better"].iloc[0]) for i in members])
-        res = paired_gap_bootstrap(source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci)
+        res = paired_gap_bootstrap(source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci, interval=interval)
         for j, i in enumerate(members):
             stats[i] = {
                 "n_tiles": len(tiles),
@@ -115,6 +116,7 @@ def gap_table(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Gap statistics per ``group`` (+ band, aggregate, train_blocks) between two test domains.
 
@@ -123,6 +125,7 @@ def gap_table(
     how many). Columns: the keys, ``source_domain``, ``target_domain``, ``n_tiles``, ``mean_source``,
     ``mean_target``, ``gap``, ``gap_ci_low``, ``gap_ci_high``, ``rel_gap_pct``, ``rel_ci_low``,
     ``rel_ci_high``, ``wilcoxon_p``, ``higher_better``. Empty when no tile is paired.
+    ``interval``: ``"percentile"`` (default) or ``"expanded"`` (better coverage below ~30 tiles).
     """
     con, owned = views.connect_to(data)
     try:
@@ -135,7 +138,7 @@ def gap_table(
         if owned:
             con.close()
     keys = views.gap_keys(group)
-    table = gap_from_pairs(pairs, keys, n_boot=n_boot, seed=seed, ci=ci)
+    table = gap_from_pairs(pairs, keys, n_boot=n_boot, seed=seed, ci=ci, interval=interval)
     table.insert(len(keys), "source_domain", source_domain)
     table.insert(len(keys) + 1, "target_domain", target)
     return table
@@ -152,6 +155,7 @@ def train_test_matrix(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Mean score per ``group`` (+ band, aggregate) × train domain × test domain, with bootstrap CIs.
 
@@ -165,7 +169,7 @@ def train_test_matrix(
         flt["train_blocks"] = None
     keys = list(dict.fromkeys([*group, "band", "aggregate", "train_domain", "test_domain"]))
     tiles = _tile_means(data, keys, flt)
-    return mean_table(tiles, keys, n_boot=n_boot, seed=seed, ci=ci)
+    return mean_table(tiles, keys, n_boot=n_boot, seed=seed, ci=ci, interval=interval)
 
 
 def _tile_means(data: Any, keys: Sequence[str], filters: Mapping[str, Any]) -> pd.DataFrame:
@@ -178,7 +182,7 @@ def _tile_means(data: Any, keys: Sequence[str], filters: Mapping[str, Any]) -> p
 
 
 def mean_table(
-    tiles: pd.DataFrame, keys: Sequence[str], *, n_boot: int, seed: int, ci: float
+    tiles: pd.DataFrame, keys: Sequence[str], *, n_boot: int, seed: int, ci: float, interval: str = "percentile"
 ) -> pd.DataFrame:
     """Mean over tiles per ``keys`` group with a bootstrap CI, from per-tile values (``value`` column)."""
     keys = list(keys)
@@ -192,7 +196,7 @@ def mean_table(
     stats: list[dict[str, Any]] = [{} for _ in groups]
     for tile_ids, members in by_tiles.items():
         values = np.column_stack([groups[i][1]["value"].to_numpy(float) for i in members])
-        mean, low, high = mean_bootstrap(values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci)
+        mean, low, high = mean_bootstrap(values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci, interval=interval)
         for j, i in enumerate(members):
             stats[i] = {
                 "n_tiles": len(tile_ids), "mean": mean[j], "ci_low": low[j], "ci_high": high[j],

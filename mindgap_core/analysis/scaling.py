@@ -38,6 +38,7 @@ def scaling_curve(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Mean score per ``group`` (+ band, aggregate, test domain) and block count, with a bootstrap CI.
 
@@ -46,7 +47,7 @@ def scaling_curve(
     """
     keys = list(dict.fromkeys([*group, "band", "aggregate", "test_domain"]))
     tiles = _scaling_tiles(data, keys, metric, test_domain, split, filters)
-    table = mean_table(tiles, [*keys, "train_blocks"], n_boot=n_boot, seed=seed, ci=ci)
+    table = mean_table(tiles, [*keys, "train_blocks"], n_boot=n_boot, seed=seed, ci=ci, interval=interval)
     return table.sort_values([*keys, "train_blocks"], kind="stable").reset_index(drop=True)
 
 
@@ -61,6 +62,7 @@ def scaling_trend(
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Least-squares slope of the mean score on log2(blocks) per curve, with a paired bootstrap CI.
 
@@ -84,7 +86,7 @@ def scaling_trend(
         weights = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
         per_tile = wide.to_numpy(float) @ weights  # each tile's contribution: slope = mean over tiles
         slope, low, high = mean_bootstrap(
-            per_tile, n_boot=n_boot, rng=tile_set_rng(seed, list(wide.index)), ci=ci
+            per_tile, n_boot=n_boot, rng=tile_set_rng(seed, list(wide.index)), ci=ci, interval=interval
         )
         sign = 1.0 if bool(frame["higher_better"].iloc[0]) else -1.0
         bounds = (low[0], high[0]) if sign > 0 else (-high[0], -low[0])

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "infer": "mindgap_core.cli.infer",
     "gap": "mindgap_core.cli.gap",
     "train": "mindgap_core.cli.train",
+    "ssl-pretrain": "mindgap_core.cli.ssl_pretrain",
 }
 
 

@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
         )
 
     hr = read_raster(args.hr)
+    if hr.units == "DN" and args.dn_scale is None:
+        raise InputError(
+            args.hr, "units are 'DN'; degradations need reflectance: pass --dn-scale FACTOR (reflectance = "
+            "DN x FACTOR) or convert it with the sensor readers first",
+        )
     if args.dn_scale is not None:
         if args.dn_scale <= 0:
             raise ConfigError(f"--dn-scale must be positive, got {args.dn_scale}")

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from mindgap_core.data.coregister import estimate_shift
 from mindgap_core.data.manifest import PairRecord, write_manifest
+from mindgap_core.data.pairs import pair_shift
 from mindgap_core.data.splits import assign_block_splits
 from mindgap_core.degrade.apply import degrade_raster
-from mindgap_core.degrade.synthetic import area_downsample
+from mindgap_core.degrade.sensor_config import SimulatorConfig
 from mindgap_core.errors import InputError
 from mindgap_core.io import read_raster, write_cog
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
@@ -97,13 +97,6 @@ def tile_raster(scene: GeoRaster, row: int, col: int, size: int) -> GeoRaster:
     )
 
 
-def _estimated_shift(lr: GeoRaster, hr: GeoRaster, scale: int) -> tuple[float, float]:
-    """Residual LR-pixel shift of ``lr`` against the area-downsampled HR (phase correlation)."""
-    reference = area_downsample(hr.array, scale).mean(axis=0)
-    shift = estimate_shift(reference, lr.array.mean(axis=0))
-    return float(shift.dx), float(shift.dy)
-
-
 def real_s2_patch(source_dir: Path) -> GeoRaster:
     """The real S2 patch as reflectance on a nominal 10 m pixel grid without CRS (ungeoreferenced)."""
     s2_dn = read_raster(source_dir / S2_SOURCE, band_names=CANONICAL_BANDS, units="DN")
@@ -143,20 +136,22 @@ def build_demo_data(
             (SIMULATED_DOMAIN, SIMULATED_DOMAIN, "tiles/lr_simulated_cross_sensor"),
         )
         for domain, method, folder in domains:
+            simulated = domain == SIMULATED_DOMAIN
             lr_tile, params = degrade_raster(
-                hr_tile, method, config.scale, seed=config.seed, tile_id=tile_id,
-                disabled_effects=config.disabled_effects,
+                hr_tile, method, config.scale, seed=config.seed,
+                config=SimulatorConfig().without(*config.disabled_effects) if simulated else None,
+                tile_id=tile_id if simulated else None, source=hr_rel,
             )
             lr_rel = f"{folder}/{tile_id}.tif"
             write_cog(lr_tile, out_dir / lr_rel)
-            dx, dy = _estimated_shift(lr_tile, hr_tile, config.scale)
+            shift = pair_shift(lr_tile, hr_tile, hr_tile.valid, config.scale)
             records.append(
                 PairRecord(
                     pair_id=f"{domain}/{tile_id}", tile_id=tile_id, domain=domain, split=split,
                     block_id=block_id, row=row, col=col, lr_path=lr_rel, hr_path=hr_rel,
                     scale=config.scale, tile_size_hr=config.tile_size, crs=crs, hr_left=left,
-                    hr_bottom=bottom, hr_right=right, hr_top=top, dt_days=math.nan, shift_x_lr=dx,
-                    shift_y_lr=dy, shift_corrected=False, valid_fraction=float(hr_tile.valid.mean()),
+                    hr_bottom=bottom, hr_right=right, hr_top=top, dt_days=math.nan, shift_x_lr=float(shift.dx),
+                    shift_y_lr=float(shift.dy), shift_corrected=False, valid_fraction=float(hr_tile.valid.mean()),
                     source_lr=f"simulated from {HR_SOURCE}" if domain == SIMULATED_DOMAIN
                     else f"synthetic from {HR_SOURCE}",
                     source_hr=HR_SOURCE, degradation=method, params_json=json.dumps(params, sort_keys=True),

@@ -76,4 +76,4 @@ def assign_block_splits(
         for k in order[start : start + count]:
             split_of[blocks[k]] = name
         start += count
-    return [(f"b{br}_{bc}", split_of[(br, bc)]) for br, bc in keys]
+    return [(block_id(br, bc, 1), split_of[(br, bc)]) for br, bc in keys]

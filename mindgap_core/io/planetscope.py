@@ -104,6 +104,7 @@ def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> Geo
     valid = raw.valid & np.any(raw.array != 0, axis=0)
 
     tags = {
+        **raw.tags,  # the file's own tags (provenance) first; ours win
         "SENSOR": f"PlanetScope {len(names)}-band analytic SR",
         "PS_BANDS": ",".join(str(names.index(b) + 1) for b in CANONICAL_BANDS),
         "PS_BAND_NAMES_FROM": named_by,
@@ -119,9 +120,7 @@ def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> Geo
             mask_raster.crs is None or (mask_raster.crs == raw.crs and mask_raster.transform == raw.transform)
         )
         if not same_grid:
-            raise InputError(
-                udm2_path, f"grid {mask_raster.shape} does not match {path.name} {raw.shape}"
-            )
+            raise InputError(udm2_path, f"grid {mask_raster.shape} does not match {path.name} {raw.shape}")
         valid &= mask_raster.array[0] == 1
         tags["UDM2"] = udm2_path.name
     else:

@@ -352,7 +352,8 @@ def read_sentinel2(
         check_digital_numbers(r.array, _label(files[b]), r.mask, expected="Sentinel-2 L2A digital numbers")
 
     offsets, quantification, radiometry_tags = _radiometry(meta, rasters, files, boa_offset, label)
-    tags = {"SENSOR": "Sentinel-2 L2A", "S2_BANDS": ",".join(bands), "SOURCE": str(label), **radiometry_tags}
+    tags = {**ref.tags, "SENSOR": "Sentinel-2 L2A", "S2_BANDS": ",".join(bands), "SOURCE": str(label)}
+    tags.update(radiometry_tags)
 
     dn = np.stack([rasters[b].array[0] for b in bands])
     no_data = np.any(dn == NODATA_DN, axis=0)

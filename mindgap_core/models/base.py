@@ -200,8 +200,9 @@ class SRModel(ABC):
         """Move every network (in place) and return self."""
         if device is None and dtype is None:
             return self
+        moves = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
         for net in self.networks().values():
-            net.to(device=device, dtype=dtype)
+            net.to(**moves)  # diffusers warns when dtype=None is passed explicitly
         if device is not None:
             self._device = torch.device(device)
         return self

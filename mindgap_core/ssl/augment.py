@@ -1,8 +1,9 @@
 """Satellite-appropriate augmentations that build SimSiam's two views.
 
 Every random draw comes from one seeded ``numpy.random.Generator``, so the same seed gives the same
-batches. Per view: a random resized crop (area 30-100 % of a fully valid base region, aspect 3/4-4/3)
-resized to ``size`` with antialiasing; horizontal/vertical flips and 90° rotations (a nadir image has
+batches; the views of a batch are built with batched torch ops. Per view: a random resized crop
+(area 30-100 % of a fully valid base region, aspect 3/4-4/3) resampled bilinearly to ``size``,
+combined with one of the 8 flips/90° rotations (a nadir image has
 no preferred orientation); per-band gain (log-normal, sigma 0.05), a global brightness gain
 (0.85-1.15) and a small per-band offset (sigma 0.005), which perturb radiometry without any hue
 rotation that would mix bands; Gaussian blur (p 0.5, sigma 0.1-1.5 px, an MTF change) and Gaussian
@@ -76,62 +77,71 @@ class RegionSampler:
         raise ValueError(f"{im.name}: no fully valid {k}-px region found in {tries} tries")
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (C, H, W), reflect padding, radius ceil(3 sigma)."""
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[0]
-    y = F.pad(x[None], (r, r, r, r), mode="reflect")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return y[0]
+def _blur_batch(x: torch.Tensor, sigmas: np.ndarray, radius: int = 5) -> torch.Tensor:
+    """Per-sample separable Gaussian blur of (B, C, H, W); sigma 0 leaves a sample unchanged."""
+    b, c, h, w = x.shape
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    s = torch.from_numpy(np.asarray(sigmas, dtype=np.float64))
+    k = torch.exp(-0.5 * (t[None, :] / s.clamp_min(1e-6)[:, None]) ** 2)
+    k = torch.where(s[:, None] > 0, k, (t[None, :] == 0).to(torch.float64))
+    k = (k / k.sum(dim=1, keepdim=True)).to(x.dtype)
+    k = k.repeat_interleave(c, dim=0)  # (B*C, 2r+1)
+    y = F.pad(x.reshape(1, b * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    y = F.conv2d(y, k.view(b * c, 1, 1, -1), groups=b * c)
+    y = F.conv2d(y, k.view(b * c, 1, -1, 1), groups=b * c)
+    return y.reshape(b, c, h, w)
 
 
-def make_view(region: np.ndarray, present: tuple[bool, ...], band_mean: tuple[float, ...],
-              rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    """One augmented (4, size, size) view of a (4, R, R) reflectance region."""
-    k = region.shape[-1]
-    area = rng.uniform(*cfg.crop_area) * k * k
-    aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-    h = int(min(k, max(8, round(math.sqrt(area / aspect)))))
-    w = int(min(k, max(8, round(math.sqrt(area * aspect)))))
-    r = int(rng.integers(0, k - h + 1))
-    c = int(rng.integers(0, k - w + 1))
-    x = torch.from_numpy(np.ascontiguousarray(region[:, r:r + h, c:c + w]))
-    x = F.interpolate(x[None], size=(cfg.size, cfg.size), mode="bilinear", antialias=True,
-                      align_corners=False)[0]
-    if rng.random() < 0.5:
-        x = x.flip(-1)
-    if rng.random() < 0.5:
-        x = x.flip(-2)
-    x = torch.rot90(x, int(rng.integers(0, 4)), dims=(-2, -1))
-    gains = np.exp(rng.normal(0.0, cfg.band_gain_sigma, 4)) * rng.uniform(*cfg.brightness)
-    offsets = rng.normal(0.0, cfg.offset_sigma, 4)
-    x = x * torch.tensor(gains, dtype=x.dtype)[:, None, None] + torch.tensor(offsets, dtype=x.dtype)[:, None, None]
-    if rng.random() < cfg.blur_probability:
-        x = _gaussian_blur(x, float(rng.uniform(*cfg.blur_sigma)))
-    if rng.random() < cfg.noise_probability:
-        sigma = float(rng.uniform(0.0, cfg.noise_sigma_max))
-        noise = rng.standard_normal(x.shape).astype(np.float32) * sigma
-        x = x + torch.from_numpy(noise)
-    drop_nir = (not present[NIR]) or rng.random() < cfg.nir_dropout
-    if drop_nir:
-        x = x.clone()
-        x[NIR] = band_mean[NIR]
-    return x.contiguous()
+#: the 8 symmetries of the square (flips and 90-degree rotations) as 2x2 matrices
+_DIHEDRAL = [np.array(m, dtype=np.float64) for m in (
+    [[1, 0], [0, 1]], [[-1, 0], [0, 1]], [[1, 0], [0, -1]], [[-1, 0], [0, -1]],
+    [[0, 1], [1, 0]], [[0, -1], [1, 0]], [[0, 1], [-1, 0]], [[0, -1], [-1, 0]],
+)]
+
+
+def make_views(regions: torch.Tensor, present_nir: np.ndarray, band_mean: tuple[float, ...],
+               rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """One augmented (B, 4, size, size) view of each (4, R, R) region in ``regions`` (batched)."""
+    b, _, k, _ = regions.shape
+    theta = np.zeros((b, 2, 3))
+    for i in range(b):
+        area = rng.uniform(*cfg.crop_area)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        sw = min(1.0, math.sqrt(area * aspect))  # crop width / region width
+        sh = min(1.0, math.sqrt(area / aspect))
+        cx = rng.uniform(-1 + sw, 1 - sw) if sw < 1 else 0.0
+        cy = rng.uniform(-1 + sh, 1 - sh) if sh < 1 else 0.0
+        sym = _DIHEDRAL[int(rng.integers(0, 8))]
+        theta[i, :, :2] = np.diag([sw, sh]) @ sym
+        theta[i, :, 2] = (cx, cy)
+    grid = F.affine_grid(torch.from_numpy(theta).to(regions.dtype), [b, 4, cfg.size, cfg.size],
+                         align_corners=False)
+    x = F.grid_sample(regions, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    gains = np.exp(rng.normal(0.0, cfg.band_gain_sigma, (b, 4))) * rng.uniform(*cfg.brightness, (b, 1))
+    offsets = rng.normal(0.0, cfg.offset_sigma, (b, 4))
+    x = x * torch.from_numpy(gains).to(x.dtype)[..., None, None] + \
+        torch.from_numpy(offsets).to(x.dtype)[..., None, None]
+    blur = rng.random(b) < cfg.blur_probability
+    sigmas = np.where(blur, rng.uniform(*cfg.blur_sigma, b), 0.0)
+    x = _blur_batch(x, sigmas)
+    noisy = rng.random(b) < cfg.noise_probability
+    nsig = np.where(noisy, rng.uniform(0.0, cfg.noise_sigma_max, b), 0.0)
+    noise = rng.standard_normal(x.shape).astype(np.float32) * nsig[:, None, None, None].astype(np.float32)
+    x = x + torch.from_numpy(noise).to(x.dtype)
+    drop = (~present_nir) | (rng.random(b) < cfg.nir_dropout)
+    nir = torch.where(torch.from_numpy(drop)[:, None, None], torch.full_like(x[:, NIR], band_mean[NIR]),
+                      x[:, NIR])
+    return torch.cat([x[:, :NIR], nir[:, None], x[:, NIR + 1:]], dim=1).contiguous()
 
 
 def sample_batch(sampler: RegionSampler, batch: int, band_mean: tuple[float, ...],
                  rng: np.random.Generator, cfg: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Two (batch, 4, size, size) views of ``batch`` regions (S2 with ``s2_probability``)."""
-    v1, v2 = [], []
+    regions, nir = [], []
     for _ in range(batch):
-        i = 0 if rng.random() < cfg.s2_probability else 1
-        i = min(i, len(sampler.images) - 1)
-        region = sampler.draw(i, rng)
-        present = sampler.images[i].present
-        v1.append(make_view(region, present, band_mean, rng, cfg))
-        v2.append(make_view(region, present, band_mean, rng, cfg))
-    return torch.stack(v1), torch.stack(v2)
+        i = min(0 if rng.random() < cfg.s2_probability else 1, len(sampler.images) - 1)
+        regions.append(sampler.draw(i, rng))
+        nir.append(sampler.images[i].present[NIR])
+    r = torch.from_numpy(np.stack(regions))
+    present = np.asarray(nir, dtype=bool)
+    return make_views(r, present, band_mean, rng, cfg), make_views(r, present, band_mean, rng, cfg)

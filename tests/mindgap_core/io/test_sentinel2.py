@@ -183,3 +183,21 @@ def test_zipped_safe_as_downloaded(products, tmp_path):
     with pytest.raises(InputError, match="zip") as err:
         read_sentinel2(broken)
     assert err.value.source == str(broken)
+
+
+def test_per_band_baseline_tags(tmp_path, products):
+    from mindgap_core.io import read_raster
+
+    ref = read_sentinel2(products["04.00"])
+    old = read_sentinel2(make_s2_cog_folder(tmp_path, baseline="03.01"))  # tag 03.01, no offset tag
+    assert old.tags["BOA_OFFSET_SOURCE"] == "none (baseline 03.01 < 04.00)"
+    np.testing.assert_array_equal(old.array, ref.array)
+
+    stated = tmp_path / "stated_only"
+    for b in ("B02", "B03", "B04", "B08"):
+        band = read_raster(products["cogs"] / f"{b}.tif")
+        write_cog(band.replace(tags={"PROCESSING_BASELINE": "05.09"}), stated / f"{b}.tif")
+    with pytest.raises(InputError, match="no BOA_ADD_OFFSET tag") as err:
+        read_sentinel2(stated)
+    assert err.value.source == str(stated / "B02.tif")
+    np.testing.assert_array_equal(read_sentinel2(stated, boa_offset=-1000).array, ref.array)

@@ -108,6 +108,7 @@ def test_views_see_every_shard_and_ignore_temp_files(tmp_path):
     pq.write_table(pq.read_table(store.shard_path(shard_key(run="r1", batch=0))),
                    store.shards_dir / ".def.parquet.q9.tmp")  # a complete but unrenamed one
     (store.shards_dir / ".ghi.q8.parquet").write_bytes(b"PAR1")  # hidden, even with a .parquet suffix
+    store.start_run("r1", experiment="test", spec_hash="h")
     (store.runs_dir / ".r1.json.k.tmp").write_text("{")
     con = store.connect()
     got = con.execute("SELECT * FROM results").df()
@@ -115,6 +116,7 @@ def test_views_see_every_shard_and_ignore_temp_files(tmp_path):
     expected = pd.concat(frames, ignore_index=True)
     assert sorted(got["tile_id"]) == sorted(expected["tile_id"])
     assert views.duplicate_rows(con).empty
+    assert con.execute("SELECT run_id FROM runs").fetchall() == [("r1",)]
     # a shard added after connect is seen by the next query
     store.write_shard(shard_key(run="r1", batch=99), result_rows(tiles=["late"]))
     assert con.execute("SELECT count(*) FROM results WHERE tile_id = 'late'").fetchone()[0] > 0
