@@ -23,7 +23,9 @@ COMMANDS: dict[str, str] = {
     "infer": "mindgap_core.cli.infer",
     "gap": "mindgap_core.cli.gap",
     "train": "mindgap_core.cli.train",
+    "score": "mindgap_core.cli.score",
     "ssl-pretrain": "mindgap_core.cli.ssl_pretrain",
+    "evaluate": "mindgap_core.cli.evaluate",
 }
 
 

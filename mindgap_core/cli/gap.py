@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
     parser.add_argument(
+        "--interval", choices=("percentile", "expanded"), default="percentile",
+        help="bootstrap interval: percentile (default) or expanded percentile (better with < ~30 tiles)",
+    )
+    parser.add_argument(
         "--matrix", action="store_true", help="print the train-domain × test-domain matrix instead of the gap"
     )
     fmt = parser.add_mutually_exclusive_group()
@@ -55,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
     filters = {k: v for k, v in {"method": args.method, "experiment": args.experiment}.items() if v}
     common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
-                  ci=args.ci)
+                  ci=args.ci, interval=args.interval)
     if args.matrix:
         table = train_test_matrix(args.results, **common)
         if table.empty:
@@ -65,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         table = gap_table(args.results, source_domain=args.source, target_domain=args.target, **common)
         if table.empty:
             raise InputError(args.results, f"no tile was scored in both {args.source!r} and the target domain")
-        text = _render(table, args.format, lambda t: gap_markdown(t, ci=args.ci, n_boot=args.n_boot,
-                                                                   seed=args.seed, split=args.split))
+        text = _render(table, args.format, lambda t: gap_markdown(
+            t, ci=args.ci, n_boot=args.n_boot, seed=args.seed, split=args.split, interval=args.interval))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -136,7 +140,9 @@ def _cell(value: Any) -> str:
     return "–" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-def gap_markdown(table: pd.DataFrame, *, ci: float, n_boot: int, seed: int, split: str | None) -> str:
+def gap_markdown(
+    table: pd.DataFrame, *, ci: float, n_boot: int, seed: int, split: str | None, interval: str = "percentile"
+) -> str:
     """The gap table as markdown, with a caption stating the domains, the sign rule and the statistics."""
     source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
     pct = f"{100 * ci:g} %"
@@ -157,7 +163,7 @@ def gap_markdown(table: pd.DataFrame, *, ci: float, n_boot: int, seed: int, spli
         f"Domain gap, {target} vs {source}" + (f" ({split} split)" if split else "") + ". "
         f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: "
         f"negative = worse on {target}. Relative gap in % of the {source} mean. "
-        f"Paired over tiles; {pct} percentile bootstrap CI ({n_boot} resamples, seed {seed}); "
+        f"Paired over tiles; {pct} {interval} bootstrap CI ({n_boot} resamples, seed {seed}); "
         "two-sided Wilcoxon signed-rank p.",
     ]
     if "simulated" in target or "simulated" in source:

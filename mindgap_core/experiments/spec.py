@@ -1,0 +1,211 @@
+"""The experiment spec: one YAML file naming test domains, models, metrics, samples and seeds.
+
+Example (paths relative to the YAML file)::
+
+    name: demo
+    split: test                      # which manifest split is scored (default: test)
+    test_domains:
+      - {name: synthetic, manifest: ../manifest.parquet, domain: synthetic}
+      - {name: simulated_cross_sensor, manifest: ../manifest.parquet, domain: simulated_cross_sensor}
+    models:
+      - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
+      - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic}
+    metrics: [psnr, ssim, sam, ergas, cpsnr, lpips_sat]
+    samples: 4                        # diffusion samples per tile (scored as their per-pixel mean)
+    steps: null                       # sampler steps (null: each model's default)
+    seeds: [0]
+    batch_size: 12
+    hist_match: none                  # none | hr | lr (recorded with every score)
+    save_maps: [lpips_sat, abs_error] # metric maps saved as COGs per tile
+
+:func:`load_experiment` checks everything before any work starts and raises one clear error per
+problem: unknown method, missing checkpoint, missing manifest, unknown metric, a metric that needs
+HR on a domain without HR (e.g. real Sentinel-2 tiles with no PlanetScope reference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mindgap_core.errors import ConfigError, InputError
+
+SPEC_KEYS = {"name", "split", "test_domains", "models", "metrics", "samples", "steps", "seeds",
+             "batch_size", "hist_match", "save_maps", "device"}
+
+
+@dataclass(frozen=True)
+class TestDomain:
+    """Which manifest rows form one test domain."""
+
+    name: str
+    manifest: Path
+    domain: str
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of the matrix: a checkpoint folder, or a weight-free baseline by method name."""
+
+    name: str
+    method: str
+    regime: str
+    train_domain: str
+    train_blocks: int | None
+    checkpoint: Path | None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment."""
+
+    name: str
+    source: Path
+    split: str
+    test_domains: tuple[TestDomain, ...]
+    models: tuple[ModelEntry, ...]
+    metrics: tuple[str, ...]
+    samples: int = 1
+    steps: int | None = None
+    seeds: tuple[int, ...] = (0,)
+    batch_size: int = 12
+    hist_match: str = "none"
+    save_maps: tuple[str, ...] = field(default_factory=tuple)
+    device: str | None = None
+
+    @property
+    def spec_hash(self) -> str:
+        """Hash of everything that changes results (paths as written, not the YAML's location)."""
+        payload = asdict(self)
+        payload.pop("source")
+        return hashlib.sha256(json.dumps(payload, default=str, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def run_id(self) -> str:
+        """Stable id: the same spec resumes the same run."""
+        return f"{self.name}-{self.spec_hash[:10]}"
+
+
+def _require(raw: dict, key: str, source: Path) -> Any:
+    if key not in raw:
+        raise InputError(source, f"missing required key {key!r}")
+    return raw[key]
+
+
+def _training_info(checkpoint: Path) -> dict[str, Any]:
+    """method/regime/domains of a trained checkpoint (its training.json and model_index.json)."""
+    from mindgap_core.models.registry import read_model_index
+
+    index = read_model_index(checkpoint)
+    info: dict[str, Any] = {"method": index["method"]}
+    training = checkpoint / "training.json"
+    if training.is_file():
+        data = json.loads(training.read_text())
+        info["regime"] = data.get("regime", "unknown")
+        domains = data.get("train_domains") or []
+        info["train_domain"] = "+".join(domains) if domains else "unknown"
+        info["train_blocks"] = data.get("blocks")
+    return info
+
+
+def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
+    from mindgap_core.models.registry import MODEL_REGISTRY
+
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise InputError(source, f"each model needs a 'name' (got {raw!r})")
+    name = str(raw["name"])
+    if "checkpoint" in raw and raw["checkpoint"] is not None:
+        checkpoint = (base / str(raw["checkpoint"])).resolve()
+        if not checkpoint.exists():
+            raise InputError(source, f"model {name!r}: missing checkpoint {checkpoint}")
+        info = _training_info(checkpoint)
+        method = str(raw.get("method", info["method"]))
+        if method != info["method"]:
+            raise InputError(source, f"model {name!r}: method {method!r} but checkpoint holds {info['method']!r}")
+        return ModelEntry(name, method, str(raw.get("regime", info.get("regime", "unknown"))),
+                          str(info.get("train_domain", "unknown")), info.get("train_blocks"), checkpoint)
+    method = str(raw.get("method", ""))
+    if method not in MODEL_REGISTRY:
+        raise InputError(source, f"model {name!r}: unknown method {method!r}; known: {', '.join(MODEL_REGISTRY)}")
+    if method != "bicubic":
+        raise InputError(source, f"model {name!r}: method {method!r} needs a trained checkpoint (missing 'checkpoint')")
+    return ModelEntry(name, method, "none", "none", None, None)
+
+
+def _test_domain(raw: Any, base: Path, split: str, source: Path) -> tuple[TestDomain, bool]:
+    """The domain and whether its rows have HR references."""
+    from mindgap_core.data.manifest import read_manifest
+
+    if not isinstance(raw, dict) or not {"name", "manifest"} <= set(raw):
+        raise InputError(source, f"each test domain needs 'name' and 'manifest' (got {raw!r})")
+    manifest = (base / str(raw["manifest"])).resolve()
+    if not manifest.is_file():
+        raise InputError(source, f"test domain {raw['name']!r}: missing manifest {manifest}")
+    table = read_manifest(manifest)
+    domain = str(raw.get("domain", raw["name"]))
+    rows = table[(table["domain"] == domain) & (table["split"] == split)]
+    if rows.empty:
+        present = sorted(set(table["domain"]))
+        raise InputError(manifest, f"no {split!r} rows of domain {domain!r} (domains present: {present})")
+    has_hr = bool((rows["hr_path"].astype(str) != "").all())
+    return TestDomain(str(raw["name"]), manifest, domain), has_hr
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`."""
+    from mindgap_core.metrics.registry import METRICS
+    from mindgap_core.metrics.maps import MAP_KINDS
+
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(source, "no such experiment file")
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(source, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise InputError(source, "an experiment file must be a YAML mapping")
+    unknown = sorted(set(raw) - SPEC_KEYS)
+    if unknown:
+        raise InputError(source, f"unknown keys {unknown}; known: {sorted(SPEC_KEYS)}")
+    base = source.parent
+    split = str(raw.get("split", "test"))
+    metrics = tuple(str(m) for m in _require(raw, "metrics", source))
+    bad = [m for m in metrics if m not in METRICS]
+    if bad:
+        raise InputError(source, f"unknown metrics {bad}; known: {', '.join(METRICS)}")
+    domains = []
+    for entry in _require(raw, "test_domains", source):
+        domain, has_hr = _test_domain(entry, base, split, source)
+        needs_hr = [m for m in metrics if METRICS[m].needs_hr]
+        if not has_hr and needs_hr:
+            raise InputError(source, f"metrics {needs_hr} need an HR reference, but test domain "
+                                     f"{domain.name!r} has tiles without HR")
+        domains.append(domain)
+    models = tuple(_model_entry(m, base, source) for m in _require(raw, "models", source))
+    names = [m.name for m in models] + [d.name for d in domains]
+    if len(set(names)) != len(names):
+        raise InputError(source, "model and test-domain names must be unique")
+    save_maps = tuple(str(k) for k in raw.get("save_maps", []) or [])
+    if set(save_maps) - set(MAP_KINDS):
+        raise InputError(source, f"unknown map kinds {sorted(set(save_maps) - set(MAP_KINDS))}; known: {MAP_KINDS}")
+    try:
+        experiment = Experiment(
+            name=str(_require(raw, "name", source)), source=source.resolve(), split=split,
+            test_domains=tuple(domains), models=models, metrics=metrics,
+            samples=int(raw.get("samples", 1)),
+            steps=None if raw.get("steps") is None else int(raw["steps"]),
+            seeds=tuple(int(s) for s in raw.get("seeds", [0])),
+            batch_size=int(raw.get("batch_size", 12)), hist_match=str(raw.get("hist_match", "none")),
+            save_maps=save_maps, device=raw.get("device"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, f"invalid value ({exc})") from None
+    if experiment.samples < 1 or experiment.batch_size < 1 or not experiment.seeds:
+        raise ConfigError(f"{source}: samples and batch_size must be >= 1 and seeds non-empty")
+    return experiment

@@ -1,0 +1,110 @@
+"""The demo's training plan (``mindgap train-demo``): which model on which regime, for how long.
+
+Budgets are sized for the 2-core CPU of science.md ("Measured on this 2-core CPU": a train step of
+the 1.05 M-parameter demo UNet at batch 8, 64 x 64 HR, takes 0.5-0.7 s): about 4-6 minutes per
+model, fine-tuning about half. Per-step cost estimates (batch 8 unless noted, 64 x 64 HR, x2):
+regression 0.3 s, SR3 / ResShift 0.6 s, SRDiff 0.65 s, LDM-SR autoencoder 0.33 s and latent
+diffusion ~0.1 s, SinSR distillation ~2.2 s at batch 4 (15 teacher evaluations per step).
+
+Order matters: a recipe's ``init`` / ``teacher`` names an earlier recipe whose output it reads.
+``priority`` 1 gives the train-domain x test-domain table (synthetic, real), 2 adds mixed and
+fine-tuned models, 3 the diversity-scaling series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training run of the demo."""
+
+    name: str  # output sub-folder, "<method>/<regime>"
+    method: str
+    regime: str
+    steps: int
+    batch_size: int
+    preset: str = "demo"
+    init: str | None = None  # name of the recipe whose output initialises this one
+    teacher: str | None = None  # sinsr: name of the ResShift recipe used as teacher
+    blocks_series: bool = False
+    est_minutes: float = 0.0  # expected wall time on the 2-core CPU
+    priority: int = 1
+
+
+def _budget(method: str) -> tuple[int, int, float]:
+    """(steps, batch size, estimated minutes) of a from-scratch demo run."""
+    return {
+        "bicubic": (0, 8, 0.1),
+        "regression": (1200, 8, 6.0),
+        "sr3": (600, 8, 6.0),
+        "srdiff": (550, 8, 6.0),
+        "ldm_sr": (2000, 8, 5.5),
+        "resshift": (600, 8, 6.0),
+        "sinsr": (150, 4, 5.5),
+    }[method]
+
+
+def _build() -> tuple[Recipe, ...]:
+    recipes: list[Recipe] = []
+    order = ("bicubic", "regression", "sr3", "srdiff", "ldm_sr", "resshift", "sinsr")
+    for regime, priority in (("synthetic", 1), ("real", 1), ("mixed", 2)):
+        for method in order:
+            if method == "bicubic" and regime != "synthetic":
+                continue  # nothing learnt: one bicubic model serves every regime
+            steps, batch, minutes = _budget(method)
+            teacher = f"resshift/{regime}" if method == "sinsr" else None
+            recipes.append(Recipe(f"{method}/{regime}", method, regime, steps, batch, teacher=teacher,
+                                  est_minutes=minutes, priority=priority))
+    for method in order[1:]:
+        steps, batch, minutes = _budget(method)
+        teacher = "resshift/finetune" if method == "sinsr" else None
+        recipes.append(Recipe(f"{method}/finetune", method, "finetune", max(1, steps // 2), batch,
+                              init=f"{method}/synthetic", teacher=teacher, est_minutes=minutes / 2, priority=2))
+    recipes.append(Recipe("scaling/regression", "regression", "real", 800, 8, blocks_series=True,
+                          est_minutes=4 * 4.0, priority=3))
+    recipes.append(Recipe("scaling/resshift", "resshift", "real", 400, 8, blocks_series=True,
+                          est_minutes=4 * 4.0, priority=3))
+    return tuple(recipes)
+
+
+#: the demo's runs, in an order where every ``init``/``teacher`` comes first
+DEMO_RECIPES: tuple[Recipe, ...] = _build()
+
+
+def recipe_argv(recipe: Recipe, manifest: str | Path, out_root: str | Path, seed: int = 0) -> list[str]:
+    """The ``mindgap train`` arguments (without the program name) that run ``recipe``."""
+    out_root = Path(out_root)
+    argv = [
+        "train", "--method", recipe.method, "--regime", recipe.regime, "--data", str(manifest),
+        "--out", str(out_root / recipe.name), "--steps", str(recipe.steps), "--batch-size", str(recipe.batch_size),
+        "--config", recipe.preset, "--seed", str(seed), "--resume",
+    ]
+    if recipe.init:
+        argv += ["--init", str(out_root / recipe.init)]
+    if recipe.teacher:
+        argv += ["--teacher", str(out_root / recipe.teacher)]
+    if recipe.blocks_series:
+        argv.append("--blocks-series")
+    return argv
+
+
+def select_recipes(max_priority: int = 3, names: Iterable[str] | None = None) -> tuple[Recipe, ...]:
+    """Recipes up to ``max_priority``, or exactly ``names`` (plus nothing else), in plan order."""
+    wanted = set(names) if names is not None else None
+    if wanted is not None:
+        unknown = wanted - {r.name for r in DEMO_RECIPES}
+        if unknown:
+            from mindgap_core.errors import ConfigError
+
+            raise ConfigError(f"unknown recipes {sorted(unknown)}; known: {[r.name for r in DEMO_RECIPES]}")
+        return tuple(r for r in DEMO_RECIPES if r.name in wanted)
+    return tuple(r for r in DEMO_RECIPES if r.priority <= max_priority)
+
+
+def estimated_minutes(recipes: Iterable[Recipe]) -> float:
+    """Sum of the recipes' estimated CPU minutes."""
+    return sum(r.est_minutes for r in recipes)

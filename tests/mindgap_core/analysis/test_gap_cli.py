@@ -1,0 +1,97 @@
+"""``mindgap gap``: markdown, JSON and CSV outputs, the matrix view, and one-line errors."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from mindgap_core.analysis.gap import gap_table
+from mindgap_core.cli import main
+from mindgap_core.cli.gap import decimals_for, format_p
+from mindgap_core.store import ResultsStore, shard_key
+from tests.mindgap_core.analysis.synth import result_rows
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("RESULTS")
+    store = ResultsStore(root)
+    rows = result_rows(tiles=15, methods=("sr3", "bicubic"))
+    for (method, domain), part in rows.groupby(["method", "test_domain"]):
+        store.write_shard(shard_key(run="r1", model=method, domain=domain), part)
+    return root
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["gap", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_markdown_is_the_default_and_pastes_as_a_table(results, capsys):
+    code, out, err = run_cli(capsys, "--results", str(results), "--n-boot", "200")
+    assert code == 0 and err == ""
+    lines = out.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| method"))
+    assert lines[header + 1].startswith("|---")
+    body = lines[header + 2:]
+    assert len(body) == 6  # 2 methods × 3 metrics
+    assert "negative = worse on simulated_cross_sensor" in out and "SIMULATED" in out
+    psnr = next(line for line in body if "psnr ↑" in line and line.startswith("| sr3"))
+    cells = [c.strip() for c in psnr.strip("|").split("|")]
+    assert cells[4] == "15"
+    table = gap_table(results, n_boot=200)
+    row = table[(table["method"] == "sr3") & (table["metric"] == "psnr")].iloc[0]
+    assert cells[7] == f"{row.gap:.2f} [{row.gap_ci_low:.2f}, {row.gap_ci_high:.2f}]"
+    assert cells[8] == f"{row.rel_gap_pct:.1f} [{row.rel_ci_low:.1f}, {row.rel_ci_high:.1f}]"
+    assert any("lpips ↓" in line for line in body)
+
+
+def test_json_and_csv_carry_full_precision(results, capsys):
+    code, out, _ = run_cli(capsys, "--results", str(results), "--json", "--metric", "lpips", "--n-boot", "200")
+    assert code == 0
+    records = json.loads(out)
+    assert [r["metric"] for r in records] == ["lpips", "lpips"]
+    assert records[0]["train_blocks"] is None and isinstance(records[0]["higher_better"], bool)
+    code, out, _ = run_cli(capsys, "--results", str(results), "--csv", "--n-boot", "200")
+    csv = pd.read_csv(io.StringIO(out))
+    expected = gap_table(results, n_boot=200)
+    pd.testing.assert_series_equal(csv["gap"], expected["gap"], check_exact=False, rtol=1e-12)
+    assert {r["gap"] for r in records} <= set(expected["gap"])
+
+
+def test_matrix_view(results, capsys):
+    code, out, _ = run_cli(capsys, "--results", str(results), "--matrix", "--metric", "psnr", "--n-boot", "100")
+    assert code == 0
+    assert "| method | regime | metric | band | train domain | simulated_cross_sensor | synthetic |" in out
+    assert out.count("psnr ↑") == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--results", "/nonexistent/RESULTS"], "results store folder not found"),
+        (["--target", "real_cross_sensor"], "no rows in the target domain 'real_cross_sensor'"),
+        (["--metric", "nope"], "no rows in the source domain 'synthetic'"),
+        (["--ci", "1.5"], "0 < ci < 1"),
+    ],
+)
+def test_errors_are_one_line_exit_2(results, capsys, argv, message):
+    if argv[0] != "--results":
+        argv = ["--results", str(results), *argv]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err and err.startswith("mindgap gap: error:")
+
+
+def test_formats_are_mutually_exclusive(results):
+    with pytest.raises(SystemExit):
+        main(["gap", "--results", str(results), "--json", "--csv"])
+
+
+def test_number_formatting():
+    assert decimals_for(26.45) == 2 and decimals_for(0.3) == 4 and decimals_for(3.2) == 3 and decimals_for(150) == 1
+    assert format_p(0.0312) == "0.031" and format_p(2.4e-5) == "2.4e-05" and format_p(float("nan")) == "–"
