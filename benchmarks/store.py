@@ -50,14 +50,16 @@ def build_store(root: Path, n_rows: int, seed: int = 0) -> int:
         for regime in REGIMES:
             for domain in DOMAINS:
                 for start in range(0, n_tiles, TILES_PER_SHARD):
-                    tiles = np.array([f"t{t:05d}" for t in range(start, min(start + TILES_PER_SHARD, n_tiles))])
-                    grid = np.stack(np.meshgrid(np.arange(len(tiles)), np.arange(len(BANDS)),
-                                                np.arange(len(metric_names)), indexing="ij"), -1).reshape(-1, 3)
+                    stop = min(start + TILES_PER_SHARD, n_tiles)
+                    tiles = np.array([f"t{t:05d}" for t in range(start, stop)])
+                    axes = (np.arange(len(tiles)), np.arange(len(BANDS)), np.arange(len(metric_names)))
+                    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
                     n = len(grid)
                     frame = pd.DataFrame({
                         "run_id": "bench", "model": f"{method}/{regime}", "method": method, "regime": regime,
                         "train_domain": "synthetic", "test_domain": domain, "tile_id": tiles[grid[:, 0]],
-                        "split": "test", "band": np.array(BANDS)[grid[:, 1]], "metric": metric_names[grid[:, 2]],
+                        "split": "test", "band": np.array(BANDS)[grid[:, 1]],
+                        "metric": metric_names[grid[:, 2]],
                         "value": rng.normal(20.0 if domain == "synthetic" else 18.0, 3.0, n),
                         "higher_better": hb[grid[:, 2]], "options": '{"samples": 4}',
                     })
@@ -121,7 +123,9 @@ def bench(n_rows: int, repeat: int) -> None:
 
         df = pd.read_parquet(store.shards_dir)
         pd_s, pand = timed(lambda: pandas_overview(df, src, tgt), repeat)
-        pd_io_s, _ = timed(lambda: pandas_overview(pd.read_parquet(store.shards_dir), src, tgt), max(1, repeat // 2))
+        pd_io_s, _ = timed(
+            lambda: pandas_overview(pd.read_parquet(store.shards_dir), src, tgt), max(1, repeat // 2)
+        )
         check_same(duck, pand)
         print(f"\n{total:,} rows in {n_shards} shards (written in {build_s:.1f} s), {len(duck)} gap rows")
         print(f"  duckdb gap_overview over Parquet shards (dashboard)   {duck_s:8.3f} s")
@@ -141,7 +145,8 @@ def main() -> None:
     args = parser.parse_args()
     import duckdb
 
-    print(f"duckdb {duckdb.__version__}, pandas {pd.__version__}; goal: < 0.5 s at 1M rows and faster than pandas")
+    print(f"duckdb {duckdb.__version__}, pandas {pd.__version__}; "
+          "goal: < 0.5 s at 1M rows and faster than pandas")
     for n in args.rows or [100_000, 1_000_000]:
         bench(n, args.repeat)
 

@@ -122,7 +122,12 @@ def paired_gap_bootstrap(
 
 
 def mean_bootstrap(
-    values: np.ndarray, *, n_boot: int, rng: np.random.Generator, ci: float = 0.95, interval: str = "percentile"
+    values: np.ndarray,
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    ci: float = 0.95,
+    interval: str = "percentile",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column means of ``(tiles, k)`` values and their percentile bootstrap CIs (NaN below 2 tiles)."""
     values = np.asarray(values, dtype=np.float64)

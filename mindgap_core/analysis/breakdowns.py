@@ -22,6 +22,7 @@ from mindgap_core.analysis.gap import (
     gap_from_pairs,
 )
 from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.store import schema as sch
 from mindgap_core.store import views
 
 #: numeric condition columns of the ``conditions`` table
@@ -82,12 +83,18 @@ def breakdown(
     instead of the store's table. Tiles without a value are left out. Columns: ``condition``, ``bin``
     (``"[lo, hi]"``), ``bin_low``, ``bin_high`` and those of :func:`~mindgap_core.analysis.gap.gap_table`.
     """
-    con, owned = views.connect_to(data, conditions=conditions)
+    con, owned = views.connect_to(data)
     try:
         flt = _metric_filters(filters, metric, split)
         target = choose_target_domain(views.test_domains(con, flt), source_domain, target_domain)
-        pairs = views.paired_tiles(con, source_domain=source_domain, target_domain=target, group=group, filters=flt)
-        cond = views.conditions(con)
+        pairs = views.paired_tiles(
+            con, source_domain=source_domain, target_domain=target, group=group, filters=flt
+        )
+        if conditions is None:
+            cond = views.conditions(con)
+        else:
+            given = sch.validate_conditions(conditions, source="condition rows").to_pandas()
+            cond = views.unique_conditions(given)
     finally:
         if owned:
             con.close()
@@ -95,7 +102,8 @@ def breakdown(
     cond = cond[cond["test_domain"] == domain]
     if cond.empty:
         raise InputError("conditions", f"no condition records for the test domain {domain!r}")
-    cond = pd.DataFrame({"tile_id": cond["tile_id"], "condition_value": condition_values(cond, by).to_numpy()})
+    values = condition_values(cond, by).to_numpy()
+    cond = pd.DataFrame({"tile_id": cond["tile_id"].to_numpy(), "condition_value": values})
     cond = cond.dropna(subset=["condition_value"])
     pairs = pairs.merge(cond, on="tile_id", how="inner")
     keys = views.gap_keys(group)
@@ -113,7 +121,10 @@ def breakdown(
     table = table.drop(columns="bin_index")
     table.insert(0, "condition", by)
     last = high == edges[-1]
-    labels = [f"[{lo:.4g}, {hi:.4g}{']' if end else ')'}" for lo, hi, end in zip(low, high, last, strict=True)]
+    labels = [
+        f"[{lo:.4g}, {hi:.4g}{']' if end else ')'}"
+        for lo, hi, end in zip(low, high, last, strict=True)
+    ]
     table.insert(1, "bin", labels)
     table.insert(2, "bin_low", low)
     table.insert(3, "bin_high", high)

@@ -38,7 +38,8 @@ def choose_target_domain(domains: Sequence[str], source_domain: str, target_doma
         raise InputError("results", f"no rows in the source domain {source_domain!r} (found {list(domains)})")
     if target_domain is not None:
         if target_domain not in domains:
-            raise InputError("results", f"no rows in the target domain {target_domain!r} (found {list(domains)})")
+            problem = f"no rows in the target domain {target_domain!r} (found {list(domains)})"
+            raise InputError("results", problem)
         return target_domain
     for name in CROSS_SENSOR_DOMAINS:
         if name in domains:
@@ -49,7 +50,9 @@ def choose_target_domain(domains: Sequence[str], source_domain: str, target_doma
     raise ConfigError(f"name the target domain: the results hold {list(domains)}")
 
 
-def _metric_filters(filters: Mapping[str, Any] | None, metric: str | Sequence[str] | None, split: str | None) -> dict:
+def _metric_filters(
+    filters: Mapping[str, Any] | None, metric: str | Sequence[str] | None, split: str | None
+) -> dict[str, Any]:
     return views.merge_filters(filters, metric=metric, split=split)
 
 
@@ -84,7 +87,9 @@ def gap_from_pairs(
         source = np.column_stack([groups[i][1]["source"].to_numpy(float) for i in members])
         target = np.column_stack([groups[i][1]["target"].to_numpy(float) for i in members])
         hb = np.array([bool(groups[i][1]["higher_better"].iloc[0]) for i in members])
-        res = paired_gap_bootstrap(source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci, interval=interval)
+        res = paired_gap_bootstrap(
+            source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci, interval=interval
+        )
         for j, i in enumerate(members):
             stats[i] = {
                 "n_tiles": len(tiles),
@@ -182,21 +187,31 @@ def _tile_means(data: Any, keys: Sequence[str], filters: Mapping[str, Any]) -> p
 
 
 def mean_table(
-    tiles: pd.DataFrame, keys: Sequence[str], *, n_boot: int, seed: int, ci: float, interval: str = "percentile"
+    tiles: pd.DataFrame,
+    keys: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+    ci: float,
+    interval: str = "percentile",
 ) -> pd.DataFrame:
     """Mean over tiles per ``keys`` group with a bootstrap CI, from per-tile values (``value`` column)."""
     keys = list(keys)
     columns = [*keys, "n_tiles", "mean", "ci_low", "ci_high", "higher_better"]
     if tiles.empty:
         return pd.DataFrame(columns=columns)
-    groups = [(key, frame.sort_values("tile_id")) for key, frame in tiles.groupby(keys, dropna=False, sort=True)]
+    groups = [
+        (key, frame.sort_values("tile_id")) for key, frame in tiles.groupby(keys, dropna=False, sort=True)
+    ]
     by_tiles: dict[tuple[str, ...], list[int]] = {}
     for i, (_, frame) in enumerate(groups):
         by_tiles.setdefault(tuple(frame["tile_id"]), []).append(i)
     stats: list[dict[str, Any]] = [{} for _ in groups]
     for tile_ids, members in by_tiles.items():
         values = np.column_stack([groups[i][1]["value"].to_numpy(float) for i in members])
-        mean, low, high = mean_bootstrap(values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci, interval=interval)
+        mean, low, high = mean_bootstrap(
+            values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci, interval=interval
+        )
         for j, i in enumerate(members):
             stats[i] = {
                 "n_tiles": len(tile_ids), "mean": mean[j], "ci_low": low[j], "ci_high": high[j],

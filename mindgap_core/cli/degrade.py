@@ -51,7 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     import numpy as np
 
@@ -60,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from mindgap_core.degrade.synthetic import NoiseConfig
     from mindgap_core.errors import ConfigError, InputError
     from mindgap_core.io import read_raster, write_cog
-    from mindgap_core.io.atomic import atomic_path
+    from mindgap_core.io.atomic import atomic_path, check_writable
 
     check_method(args.method)
+    out = check_writable(args.out)
+    sidecar = check_writable(params_sidecar_path(out))
     simulated = args.method == SIMULATED_METHOD
     if not simulated and (args.disable or args.tile_id is not None):
         raise ConfigError(f"--disable and --tile-id apply to {SIMULATED_METHOD} only")
@@ -102,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     record["hr"] = str(args.hr)
-    out = Path(args.out)
-    sidecar = params_sidecar_path(out)
     with atomic_path(sidecar) as tmp:  # renamed only if the COG was written too
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         write_cog(lr, out)

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bootstrap interval: percentile (default) or expanded percentile (better with < ~30 tiles)",
     )
     parser.add_argument(
-        "--matrix", action="store_true", help="print the train-domain × test-domain matrix instead of the gap"
+        "--matrix", action="store_true",
+        help="print the train-domain × test-domain matrix instead of the gap",
     )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         table = gap_table(args.results, source_domain=args.source, target_domain=args.target, **common)
         if table.empty:
-            raise InputError(args.results, f"no tile was scored in both {args.source!r} and the target domain")
+            problem = f"no tile was scored in both {args.source!r} and the target domain"
+            raise InputError(args.results, problem)
         text = _render(table, args.format, lambda t: gap_markdown(
             t, ci=args.ci, n_boot=args.n_boot, seed=args.seed, split=args.split, interval=args.interval))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -137,7 +139,8 @@ def _optional_keys(table: pd.DataFrame) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    return "–" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
+    missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    return "–" if missing else str(value)
 
 
 def gap_markdown(
@@ -167,7 +170,9 @@ def gap_markdown(
         "two-sided Wilcoxon signed-rank p.",
     ]
     if "simulated" in target or "simulated" in source:
-        caption.append("Note: the simulated cross-sensor domain is SIMULATED from the HR image, not real data.")
+        caption.append(
+            "Note: the simulated cross-sensor domain is SIMULATED from the HR image, not real data."
+        )
     return "\n\n".join([*caption, markdown_table(headers, rows)])
 
 

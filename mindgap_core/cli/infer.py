@@ -19,7 +19,7 @@ def _positive_int(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder (model_index.json + components)")
-    parser.add_argument("--input", required=True, help="LR raster (GeoTIFF/COG), bands named like the model's")
+    parser.add_argument("--input", required=True, help="LR raster (GeoTIFF/COG) with the model's bands")
     parser.add_argument("--out", required=True, help="output SR COG path")
     parser.add_argument("--samples", type=_positive_int, default=1, help="samples per tile (mean = output)")
     parser.add_argument("--steps", type=_positive_int, default=None, help="sampling steps (default: model's)")
@@ -29,10 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tile overlap in LR pixels (default 8; tile > 2 x overlap); the outer quarter of the "
         "overlap is a guard band, so models whose receptive field is <= overlap/4 show no seams at all",
     )  # fmt: skip
-    parser.add_argument("--uncertainty", default=None, help="also write per-pixel std over samples here (COG)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (per-tile generators derive from it)")
-    parser.add_argument("--batch-size", type=_positive_int, default=4, help="tiles per model call (deterministic models)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="torch device (default: cuda if available)")
+    parser.add_argument("--uncertainty", default=None, help="also write per-pixel std over samples (COG)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (per-tile seeds derive from it)")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=4, help="tiles per model call (deterministic models)"
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default=None, help="torch device (default: cuda if available)"
+    )
     parser.add_argument(
         "--bands", default=None,
         help="comma-separated names of the input's bands in file order (default: band descriptions; "
@@ -42,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dn-scale", type=float, default=None,
         help="integer DN input: reflectance = (DN + --dn-offset) x DN_SCALE (e.g. 0.0001 for S2 L2A)",
     )  # fmt: skip
-    parser.add_argument("--dn-offset", type=float, default=0.0, help="added to DN before scaling (S2 PB>=04.00: -1000)")
+    parser.add_argument(
+        "--dn-offset", type=float, default=0.0, help="added to DN before scaling (S2 PB >= 04.00: -1000)"
+    )
     parser.add_argument(
         "--allow-no-crs", action="store_true",
         help="accept an ungeoreferenced input (e.g. a bare image patch); the output then has the "

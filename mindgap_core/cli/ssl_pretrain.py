@@ -18,11 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder with s2_10m_b02_b03_b04_b08_spyndex.tif and landsat8/ (default data/demo/source)",
     )
     parser.add_argument("--landsat-dir", default=None, help="Landsat-8 folder (*_B2/B3/B4.TIF); default <source-dir>/landsat8")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default 360)")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default 600)")
     parser.add_argument("--batch-size", type=int, default=None, help="regions per step, 2 views each (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda); default cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (recorded; default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch CPU threads (default 1: bit-reproducible, and fastest on a shared CPU; recorded)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from mindgap_core.ssl.data import load_sources
     from mindgap_core.ssl.pretrain import PretrainConfig, pretrain, save_backbone
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads must be >= 1")
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise ConfigError("--threads must be >= 1")
+    torch.set_num_threads(args.threads)
     cfg = PretrainConfig(seed=args.seed)
     if args.steps is not None:
         if args.steps < 1:

@@ -307,11 +307,11 @@ def plan_pairs(
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
-    """Raise :class:`InputError` when ``out_dir`` exists and is not a folder (nothing is created)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
-    return out
+    """Raise :class:`InputError` when ``out_dir`` cannot be the output folder: it exists and is not a
+    folder, or it cannot be created or written (:func:`check_writable`; nothing is created)."""
+    from mindgap_core.io.atomic import check_writable
+
+    return check_writable(out_dir, folder=True)
 
 
 def write_pairs(plan: PairPlan, out_dir: str | Path, *, on_progress: ProgressFn = no_progress) -> Path:

@@ -111,7 +111,7 @@ def _band_indexes(
     if band_names is not None:
         names = [_canonical(n) for n in band_names]
         if len(names) != count:
-            raise ConfigError(f"{len(names)} band names given ({list(band_names)}) for {count} bands in {source}")
+            raise ConfigError(f"{len(names)} band names {list(band_names)} for {count} bands in {source}")
     elif all(d and d.strip() for d in descriptions):
         names = [_canonical(d) for d in descriptions]  # type: ignore[union-attr]
     else:  # no band descriptions: the file is taken to be in the model's band order
@@ -161,14 +161,15 @@ def _describe_input(
             "has no coordinate reference system (CRS); georeferenced output needs one "
             "(use allow_no_crs / --allow-no-crs for ungeoreferenced patches)",
         )
-    units = ds.tags().get("units") or ("DN" if np.issubdtype(np.dtype(ds.dtypes[0]), np.integer) else "reflectance")
+    integer = np.issubdtype(np.dtype(ds.dtypes[0]), np.integer)
+    units = ds.tags().get("units") or ("DN" if integer else "reflectance")
     if dn_scale is None:
         if units == "DN":
             raise InputError(
                 source,
-                f"holds digital numbers ({ds.dtypes[0]}, units {units!r}); the model needs reflectance: give "
-                "dn_scale / --dn-scale (reflectance = (DN + dn_offset) x dn_scale, e.g. 0.0001 for "
-                "Sentinel-2 L2A or PlanetScope SR)",
+                f"holds digital numbers ({ds.dtypes[0]}, units {units!r}); the model needs reflectance: "
+                "give dn_scale / --dn-scale (reflectance = (DN + dn_offset) x dn_scale, e.g. 0.0001 "
+                "for Sentinel-2 L2A or PlanetScope SR)",
             )
         dn_scale, dn_offset = 1.0, 0.0
     elif not (math.isfinite(dn_scale) and dn_scale > 0):
@@ -177,7 +178,10 @@ def _describe_input(
 
 
 def _read_valid(
-    ds: rasterio.io.DatasetReader, info: _InputInfo, window: object = None, out_shape: tuple[int, int] | None = None
+    ds: rasterio.io.DatasetReader,
+    info: _InputInfo,
+    window: object = None,
+    out_shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reflectance (bands, rows, cols) float32 and validity (rows, cols) of a window or preview."""
     kwargs: dict[str, object] = {"window": window}
@@ -191,11 +195,13 @@ def _read_valid(
     return array, valid
 
 
-def _read_window(ds: rasterio.io.DatasetReader, info: _InputInfo, source: Path, window: object) -> tuple[np.ndarray, np.ndarray]:
+def _read_window(
+    ds: rasterio.io.DatasetReader, info: _InputInfo, source: Path, window: object
+) -> tuple[np.ndarray, np.ndarray]:
     try:
         return _read_valid(ds, info, window=window)
     except _gdal_errors() as exc:
-        raise InputError(source, f"reading window {window} failed (corrupt or truncated file?): {exc}") from None
+        raise InputError(source, f"reading {window} failed (corrupt or truncated file?): {exc}") from None
 
 
 def _check_looks_like_reflectance(ds: rasterio.io.DatasetReader, info: _InputInfo, source: Path) -> None:
@@ -225,8 +231,38 @@ def _fill_invalid(array: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
 
 def tile_seed(seed: int, tile_index: int) -> int:
     """The generator seed of one tile: a hash of (seed, tile index), independent of batching."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFFFFFF, int(tile_index)]).generate_state(2, np.uint32)
+    entropy = [int(seed) & 0xFFFFFFFFFFFFFFFF, int(tile_index)]
+    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
+
+
+class _TilePlan:
+    """The tile grid of a scene and each tile's LR window and HR blending weights."""
+
+    def __init__(self, tile: int, overlap: int, scale: int, rows: int, cols: int) -> None:
+        self.tile, self.overlap, self.scale, self.rows, self.cols = tile, overlap, scale, rows, cols
+        self.ys = tile_starts(rows, tile, overlap)
+        self.xs = tile_starts(cols, tile, overlap)
+        self.total = len(self.ys) * len(self.xs)
+        self._weights: dict[tuple[bool, ...], np.ndarray] = {}
+
+    def window(self, y0: int, x0: int) -> rasterio.windows.Window:
+        """The LR window of the tile at (y0, x0): ``tile`` square, cut to the scene when smaller."""
+        from rasterio.windows import Window
+
+        return Window(x0, y0, min(self.tile, self.cols - x0), min(self.tile, self.rows - y0))
+
+    def weights(self, y0: int, x0: int) -> np.ndarray:
+        """HR weights of the tile at (y0, x0); sides on the image border do not taper."""
+        sides = (y0 > 0, y0 + self.tile < self.rows, x0 > 0, x0 + self.tile < self.cols)
+        if sides not in self._weights:
+            h = min(self.tile, self.rows) * self.scale
+            w = min(self.tile, self.cols) * self.scale
+            top, bottom, left, right = sides
+            self._weights[sides] = tile_weights(
+                h, w, self.overlap * self.scale, top=top, bottom=bottom, left=left, right=right
+            ).astype(np.float32)
+        return self._weights[sides]
 
 
 class _Strip:
@@ -244,18 +280,23 @@ class _Strip:
         arrays = [self.mean, self.weight, self.valid] + ([self.std] if self.std is not None else [])
         return sum(a.nbytes for a in arrays)
 
-    def add(self, row: int, col: int, mean: np.ndarray, std: np.ndarray | None, weight: np.ndarray, valid: np.ndarray) -> None:
+    def add(
+        self, row: int, col: int, mean: np.ndarray, std: np.ndarray, weight: np.ndarray, valid: np.ndarray
+    ) -> None:
+        """Add one tile's mean and std (bands, h, w), weighted, at HR (row, col)."""
         r0 = row - self.top
         sl = (slice(r0, r0 + weight.shape[0]), slice(col, col + weight.shape[1]))
-        w = weight.astype(np.float32)
-        self.mean[(slice(None), *sl)] += mean * w
-        if self.std is not None and std is not None:
-            self.std[(slice(None), *sl)] += std * w
-        self.weight[sl] += w
+        self.mean[(slice(None), *sl)] += mean * weight
+        if self.std is not None:
+            self.std[(slice(None), *sl)] += std * weight
+        self.weight[sl] += weight
         self.valid[sl] = valid
 
-    def pop(self, until: int) -> tuple[int, np.ndarray, np.ndarray | None]:
-        """Normalised rows [top, until) (NaN where invalid); the buffer then starts at ``until``."""
+    def pop(self, until: int) -> tuple[int, list[np.ndarray]]:
+        """HR row ``top`` and the normalised rows [top, until) of mean (and std), NaN where invalid.
+
+        The buffer then starts at ``until``: rows below it that a tile already touched move up.
+        """
         n = until - self.top
         ok = self.valid[:n] & (self.weight[:n] > 0)
         denom = np.where(ok, self.weight[:n], 1.0)
@@ -272,7 +313,7 @@ class _Strip:
         self.valid[: self.valid.shape[0] - n] = self.valid[n:]
         self.valid[self.valid.shape[0] - n :] = False
         self.top = until
-        return top, mean, std
+        return top, [mean] if std is None else [mean, std]
 
 
 def _model_device(model: object, device: str | torch.device | None) -> torch.device:
@@ -331,6 +372,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 @contextlib.contextmanager
 def _work_dir(near: Path) -> Iterator[Path]:
     """A temporary folder beside the output (same file system, so big scenes do not fill /tmp)."""
+    near = near if str(near) else Path(".")
     try:
         with tempfile.TemporaryDirectory(prefix=".mindgap-infer-", dir=near) as tmp:
             yield Path(tmp)
@@ -338,15 +380,22 @@ def _work_dir(near: Path) -> Iterator[Path]:
         raise InputError(near, f"cannot write here ({exc.strerror or exc})") from None
 
 
-def _open_staging(path: Path, bands: int, rows: int, cols: int, crs: object, transform: object) -> rasterio.io.DatasetWriter:
+def _open_staging(
+    path: Path, bands: int, rows: int, cols: int, crs: object, transform: object
+) -> rasterio.io.DatasetWriter:
     """A striped float32 GeoTIFF (one row per strip, so every strip is written exactly once)."""
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
 
-    return rasterio.open(
-        path, "w", driver="GTiff", width=cols, height=rows, count=bands, dtype="float32",
-        crs=crs, transform=transform, nodata=OUTPUT_NODATA, tiled=False, blockysize=1,
-        compress="DEFLATE", zlevel=1, predictor=3, photometric="MINISBLACK", BIGTIFF="IF_SAFER",
-    )  # fmt: skip
+    profile = {
+        "driver": "GTiff", "width": cols, "height": rows, "count": bands, "dtype": "float32", "crs": crs,
+        "transform": transform, "nodata": OUTPUT_NODATA, "tiled": False, "blockysize": 1,
+        "compress": "DEFLATE", "zlevel": 1, "predictor": 3, "photometric": "MINISBLACK",
+        "BIGTIFF": "IF_SAFER",
+    }  # fmt: skip
+    with warnings.catch_warnings():  # CRS-less output (allow_no_crs) is intended
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path, "w", **profile)
 
 
 def _finish_staging(ds: rasterio.io.DatasetWriter, band_names: tuple[str, ...], tags: dict[str, str]) -> None:
@@ -359,13 +408,24 @@ def _finish_staging(ds: rasterio.io.DatasetWriter, band_names: tuple[str, ...], 
     ds.update_tags(**tags)
 
 
+#: GDAL COG driver options of the outputs (same layout as mindgap_core.io.write_cog)
+COG_OPTIONS: dict[str, str] = {
+    "BLOCKSIZE": "256", "COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEW_RESAMPLING": "AVERAGE",
+    "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER",
+}  # fmt: skip
+
+
 def _to_cog(staging: Path, dest: Path) -> None:
+    """Copy the finished staging GeoTIFF into a COG at ``dest`` (GDAL streams it block by block)."""
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.shutil import copy as gdal_copy
 
-    gdal_copy(
-        staging, dest, driver="COG", BLOCKSIZE="256", COMPRESS="DEFLATE", PREDICTOR="YES",
-        OVERVIEW_RESAMPLING="AVERAGE", OVERVIEWS="AUTO", BIGTIFF="IF_SAFER",
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            gdal_copy(staging, dest, driver="COG", **COG_OPTIONS)
+        except _gdal_errors() as exc:
+            raise InputError(dest, f"cannot write the COG ({exc})") from None
 
 
 def _validate_options(tile: int, overlap: int, num_samples: int, batch_size: int, steps: int | None) -> None:
@@ -417,17 +477,17 @@ def run_inference(
     B02..B08, or ``band_names``); a file without descriptions must be in the model's band order.
     Integer DN input needs ``dn_scale`` (reflectance = (DN + dn_offset) x dn_scale). CRS-less
     input needs ``allow_no_crs`` (the output then has the scaled pixel grid and no CRS).
-    Results depend on ``seed`` only (not on ``batch_size``). ``on_progress(done, total)`` counts
-    tiles. Raises InputError/ConfigError before any computing for every bad input; outputs are
-    written atomically (nothing partial on failure or interrupt).
+    ``device``: where tiles are sent (default: the model's device). ``model_path`` is recorded in
+    the output tags. Results depend on ``seed``, not on ``batch_size``. ``on_progress(done,
+    total)`` counts tiles. Every bad input raises InputError/ConfigError before any tile is
+    computed; outputs are written atomically (nothing partial on failure or interrupt).
     """
     import rasterio
     import torch
     from affine import Affine
 
     started = time.perf_counter()
-    source = Path(input_path)
-    out_path = Path(out_path)
+    source, out_path = Path(input_path), Path(out_path)
     unc_path = None if uncertainty_path is None else Path(uncertainty_path)
     steps = int(model.default_steps if steps is None else steps)  # type: ignore[attr-defined]
     _validate_options(tile, overlap, num_samples, batch_size, steps)
@@ -450,73 +510,51 @@ def run_inference(
             band_names=band_names, allow_no_crs=allow_no_crs, dn_scale=dn_scale, dn_offset=dn_offset,
         )  # fmt: skip
         _check_looks_like_reflectance(ds, info, source)
-        out_tmp = stack.enter_context(atomic_path(out_path, suffix=".tif"))
-        unc_tmp = stack.enter_context(atomic_path(unc_path, suffix=".tif")) if unc_path is not None else None
-        work = stack.enter_context(_work_dir(out_path.parent if str(out_path.parent) else Path(".")))
+        # Claim the outputs (fails early when unwritable); they appear only when everything worked.
+        dests = [stack.enter_context(atomic_path(out_path, suffix=".tif"))]
+        if unc_path is not None:
+            dests.append(stack.enter_context(atomic_path(unc_path, suffix=".tif")))
+        work = stack.enter_context(_work_dir(out_path.parent))
+        grid = (info.rows * scale, info.cols * scale, info.crs, info.transform @ Affine.scale(1.0 / scale))
+        stagings = [work / "sr.tif", work / "std.tif"][: len(dests)]
+        writers = [stack.enter_context(_open_staging(p, len(model_bands), *grid)) for p in stagings]
 
-        rows_hr, cols_hr = info.rows * scale, info.cols * scale
-        hr_transform = info.transform @ Affine.scale(1.0 / scale)
-        n_bands = len(model_bands)
-        staging = _open_staging(work / "sr.tif", n_bands, rows_hr, cols_hr, info.crs, hr_transform)
-        stack.callback(staging.close)
-        unc_staging = None
-        if unc_tmp is not None:
-            unc_staging = _open_staging(work / "std.tif", n_bands, rows_hr, cols_hr, info.crs, hr_transform)
-            stack.callback(unc_staging.close)
-
-        ys = tile_starts(info.rows, tile, overlap)
-        xs = tile_starts(info.cols, tile, overlap)
-        total = len(ys) * len(xs)
-        strip = _Strip(n_bands, min(tile, info.rows) * scale, cols_hr, with_std=unc_staging is not None)
-        weights_cache: dict[tuple, np.ndarray] = {}
+        plan = _TilePlan(tile, overlap, scale, info.rows, info.cols)
+        strip = _Strip(len(model_bands), min(tile, info.rows) * scale, grid[1], with_std=len(writers) > 1)
         done = skipped = 0
-        on_progress(0, total)
-        from rasterio.windows import Window
-
-        for iy, y0 in enumerate(ys):
-            th = min(tile, info.rows - y0)
-            row_tiles = []
-            for ix, x0 in enumerate(xs):
-                tw = min(tile, info.cols - x0)
-                array, valid = _read_window(ds, info, source, Window(x0, y0, tw, th))
-                prepared = _fill_invalid(array, valid)
-                if prepared is None:
+        on_progress(0, plan.total)
+        for iy, y0 in enumerate(plan.ys):
+            tiles = []
+            for ix, x0 in enumerate(plan.xs):
+                window = plan.window(y0, x0)
+                array, valid = _read_window(ds, info, source, window)
+                filled = _fill_invalid(array, valid)
+                if filled is None:  # nothing valid: output stays nodata, skip the model
                     skipped += 1
                     done += 1
-                    on_progress(done, total)
+                    on_progress(done, plan.total)
                     continue
-                row_tiles.append((iy * len(xs) + ix, x0, tw, prepared, valid))
-            for batch in _batches(row_tiles, batch_size):
+                tiles.append((iy * len(plan.xs) + ix, x0, filled, valid))
+            for batch in _batches(tiles, batch_size):
+                stacked = np.stack([t[2] for t in batch])
                 mean, std = _run_model(
-                    model, np.stack([t[3] for t in batch]), [t[0] for t in batch],
+                    model, stacked, [t[0] for t in batch],
                     num_samples=num_samples, steps=steps, seed=seed, device=dev,
                 )  # fmt: skip
-                for k, (_, x0, tw, _, valid) in enumerate(batch):
-                    h, w = th * scale, tw * scale
-                    sides = (y0 > 0, y0 + tile < info.rows, x0 > 0, x0 + tile < info.cols, h, w)
-                    if sides not in weights_cache:
-                        top, bottom, left, right = sides[:4]
-                        weights_cache[sides] = tile_weights(
-                            h, w, overlap * scale, top=top, bottom=bottom, left=left, right=right
-                        )
+                for k, (_, x0, _, valid) in enumerate(batch):
                     hr_valid = np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
-                    strip.add(
-                        y0 * scale, x0 * scale, mean[k, :, :h, :w], std[k, :, :h, :w] if unc_staging is not None else None,
-                        weights_cache[sides], hr_valid,
-                    )  # fmt: skip
+                    strip.add(y0 * scale, x0 * scale, mean[k], std[k], plan.weights(y0, x0), hr_valid)
                 done += len(batch)
-                on_progress(done, total)
-            until = ys[iy + 1] * scale if iy + 1 < len(ys) else rows_hr
-            top, sr_rows, std_rows = strip.pop(until)
-            window = Window(0, top, cols_hr, until - top)
-            staging.write(sr_rows, window=window)
-            if unc_staging is not None and std_rows is not None:
-                unc_staging.write(std_rows, window=window)
+                on_progress(done, plan.total)
+            until = plan.ys[iy + 1] * scale if iy + 1 < len(plan.ys) else grid[0]
+            top, rows = strip.pop(until)
+            for writer, values in zip(writers, rows, strict=False):
+                writer.write(values, window=rasterio.windows.Window(0, top, grid[1], until - top))
 
         tags = {
             "description": f"SR output of {method}",
             "units": "reflectance",
-            "product": "super-resolution mean",
+            "product": "super-resolution: mean over samples",
             "method": method,
             "model_path": str(model_path) if model_path is not None else "(in-memory model)",
             "source": str(source),
@@ -527,17 +565,16 @@ def run_inference(
             "tile": str(tile),
             "overlap": str(overlap),
         }
-        _finish_staging(staging, model_bands, tags)
-        staging.close()
-        _to_cog(work / "sr.tif", out_tmp)
-        if unc_staging is not None and unc_tmp is not None:
-            unc_tags = dict(tags, product="uncertainty: per-pixel std over samples",
-                            description=f"SR uncertainty (std over {num_samples} samples) of {method}")  # fmt: skip
-            _finish_staging(unc_staging, model_bands, unc_tags)
-            unc_staging.close()
-            _to_cog(work / "std.tif", unc_tmp)
+        unc_tags = dict(
+            tags,
+            description=f"SR uncertainty of {method}: per-pixel std over {num_samples} sample(s)",
+            product="uncertainty: per-pixel std over samples",
+        )
+        for writer, staging, dest, what in zip(writers, stagings, dests, [tags, unc_tags], strict=False):
+            _finish_staging(writer, model_bands, what)
+            writer.close()
+            _to_cog(staging, dest)
 
-    peak_device = int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None
     return InferenceResult(
         out_path=out_path,
         uncertainty_path=unc_path,
@@ -546,10 +583,10 @@ def run_inference(
         steps=steps,
         num_samples=num_samples,
         seed=seed,
-        n_tiles=total,
+        n_tiles=plan.total,
         n_skipped_tiles=skipped,
         seconds=time.perf_counter() - started,
         peak_buffer_bytes=strip.nbytes,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        peak_device_bytes=peak_device,
+        peak_device_bytes=int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None,
     )

@@ -44,8 +44,32 @@ def atomic_path(dest: str | Path, suffix: str | None = None) -> Iterator[Path]:
         raise InputError(dest, f"cannot write here ({exc.strerror or exc})") from None
     try:
         yield tmp
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:  # e.g. ``dest`` is an existing folder
+            raise InputError(dest, f"cannot write here ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def check_writable(dest: str | Path, *, folder: bool = False) -> Path:
+    """Raise :class:`InputError` naming ``dest`` when it cannot be written; creates nothing.
+
+    ``dest`` is a file path (``folder=False``) or an output folder (``folder=True``). Fails when
+    ``dest`` exists as the other kind, when the nearest existing path on its way is not a folder,
+    or when the folder that would receive it is not writable. Lets commands refuse an unusable
+    output before any expensive work.
+    """
+    dest = Path(dest)
+    if dest.exists() and dest.is_dir() != folder:
+        raise InputError(dest, "exists and is not a folder" if folder else "is a folder, not a file path")
+    target = dest.absolute()
+    candidates = (target, *target.parents) if folder else target.parents
+    existing = next(p for p in candidates if p.exists())
+    if not existing.is_dir():
+        raise InputError(dest, f"cannot write here ({existing} is not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(dest, f"cannot write here ({existing} is not writable)")
+    return dest

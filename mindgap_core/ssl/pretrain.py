@@ -42,7 +42,7 @@ class PretrainConfig:
     """Everything that determines the trained weights."""
 
     seed: int = 0
-    steps: int = 360
+    steps: int = 600
     batch_size: int = 64
     lr: float = 0.1
     momentum: float = 0.9

@@ -11,9 +11,12 @@ Crash-safe, resumable evaluation on top of it::
         store.write_shard(key, compute_rows(unit))                   # whole file or nothing
     store.finish_run(run_id)
 
-A shard is one unit of work; its file name is a hash of its key, so a rerun finds it. Killing the
-writer at any moment (SIGKILL included) leaves only complete shards plus hidden temporary files
-(``.<name>.<random>.tmp``) that the views never read and that opening the store removes once stale.
+A shard is one unit of work and its commit record: write the unit's COGs (``map_relpath`` +
+``atomic_path``) and conditions first, its shard last; a rerun rewrites the files of a unit whose
+shard is missing (same paths, atomically). The shard's file name is a hash of its key, so a rerun
+finds it. Killing the writer at any moment (SIGKILL included) leaves only complete files plus hidden
+temporary ones (``.<name>.<random>.tmp``) that the views never read and that opening the store
+removes once stale.
 The schema is documented in :mod:`mindgap_core.store.schema`.
 """
 
@@ -46,6 +49,7 @@ TEMP_GRACE_S = 600.0
 _KEY_META = b"mindgap.shard_key"
 _VERSION_META = b"mindgap.schema_version"
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+_FILE_MODE = 0o644
 
 
 def shard_key(**parts: Any) -> str:
@@ -228,6 +232,7 @@ class ResultsStore:
         dest = self.runs_dir / f"{info.run_id}.json"
         with atomic_path(dest) as tmp:
             tmp.write_text(json.dumps(asdict(info), indent=2, sort_keys=True, default=str), encoding="utf-8")
+            os.chmod(tmp, _FILE_MODE)
 
     # --- maps -----------------------------------------------------------------------------------
     def map_relpath(self, *, run_id: str, model: str, test_domain: str, tile_id: str, kind: str) -> str:
@@ -261,7 +266,9 @@ class ResultsStore:
         views.create_views(con, self.root, materialize=materialize)
         return con
 
-    def rows(self, filters: Mapping[str, Any] | None = None, *, columns: list[str] | None = None) -> pd.DataFrame:
+    def rows(
+        self, filters: Mapping[str, Any] | None = None, *, columns: list[str] | None = None
+    ) -> pd.DataFrame:
         """Result rows as a DataFrame; ``filters`` maps a column to a value or a list of values."""
         con = self.connect()
         try:
@@ -304,7 +311,7 @@ class ResultsStore:
                     if path.is_file() and now - path.stat().st_mtime >= older_than_s:
                         path.unlink()
                         removed += 1
-                except FileNotFoundError:  # a concurrent writer renamed or removed it
+                except OSError:  # renamed by a concurrent writer, or a read-only store
                     continue
         return removed
 
@@ -338,6 +345,7 @@ class ResultsStore:
             pq.write_table(table, tmp, compression="zstd")
             with open(tmp, "rb+") as handle:  # on disk before the rename: survives power loss too
                 os.fsync(handle.fileno())
+            os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; readers (dashboard) may be other users
         return True
 
 

@@ -269,7 +269,8 @@ def _check_values(table: pa.Table, columns: tuple[Column, ...], source: str) -> 
         array = table.column(column.name)
         if column.required and array.null_count:
             mask = array.is_null().to_numpy(zero_copy_only=False)
-            raise InputError(source, f"column {column.name!r} has missing (null/NaN) values in rows {_first_rows(mask)}")
+            problem = f"column {column.name!r} has missing (null/NaN) values in rows {_first_rows(mask)}"
+            raise InputError(source, problem)
         if column.required and column.type == pa.string():
             mask = pc.equal(pc.utf8_length(array), 0).to_numpy(zero_copy_only=False)
             if mask.any():
@@ -296,7 +297,8 @@ def _check_values(table: pa.Table, columns: tuple[Column, ...], source: str) -> 
         for text in pc.unique(table.column(name)).to_pylist():
             if text and (text.startswith(("/", "\\")) or ".." in text.replace("\\", "/").split("/")
                          or re.match(r"^[A-Za-z]:", text)):
-                raise InputError(source, f"column {name!r} must hold paths relative to the store root, got {text!r}")
+                problem = f"column {name!r} must hold paths relative to the store root, got {text!r}"
+                raise InputError(source, problem)
     if "higher_better" in names and "metric" in names and table.num_rows:
         frame = table.select(["metric", "higher_better"]).to_pandas()
         directions = frame.groupby("metric")["higher_better"].nunique()

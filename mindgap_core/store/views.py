@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -18,9 +18,6 @@ import pyarrow as pa
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.store import schema as sch
-
-if TYPE_CHECKING:
-    from mindgap_core.store.results import ResultsStore
 
 #: columns always added to the pairing key of a gap: one gap per band, sample aggregate and
 #: (for the diversity-scaling series) number of training blocks
@@ -75,18 +72,18 @@ def create_views(con: duckdb.DuckDBPyConnection, root: str | Path, *, materializ
         cols = "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in _RUN_COLUMNS.items()) + "}"
         body = f"SELECT * FROM read_json({_literal(str(runs / '[!.]*.json'))}, columns = {cols})"
     else:
-        body = "SELECT " + ", ".join(f"CAST(NULL AS {v}) AS {k}" for k, v in _RUN_COLUMNS.items()) + " WHERE false"
+        nulls = ", ".join(f"CAST(NULL AS {v}) AS {k}" for k, v in _RUN_COLUMNS.items())
+        body = f"SELECT {nulls} WHERE false"
     con.execute(f"CREATE OR REPLACE {kind} runs AS {body}")
 
 
-def connect_to(
-    data: Any, conditions: pd.DataFrame | pa.Table | None = None
-) -> tuple[duckdb.DuckDBPyConnection, bool]:
-    """A connection with a ``results`` view for ``data``, and whether the caller must close it.
+def connect_to(data: Any) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """A connection with the ``results`` and ``conditions`` views for ``data``, and whether the caller
+    must close it.
 
     ``data``: a DuckDB connection that already has the views, a :class:`ResultsStore`, a store
-    folder, or result rows (DataFrame / Arrow table, validated and completed with schema defaults).
-    ``conditions`` (rows) replaces the ``conditions`` view when given.
+    folder, or result rows (DataFrame / Arrow table, validated and completed with schema defaults;
+    its ``conditions`` view is then empty).
     """
     from mindgap_core.store.results import ResultsStore
 
@@ -105,9 +102,6 @@ def connect_to(
         con.execute(f"CREATE VIEW conditions AS {_empty_select(sch.CONDITION_COLUMNS)}")
     else:
         raise ConfigError(f"cannot read results from a {type(data).__name__}")
-    if conditions is not None:
-        con.register("_condition_rows", sch.validate_conditions(conditions, source="condition rows"))
-        con.execute("CREATE OR REPLACE TEMP VIEW conditions AS SELECT * FROM _condition_rows")
     return con, owned
 
 
@@ -140,7 +134,10 @@ def merge_filters(filters: Mapping[str, Any] | None, **fixed: Any) -> dict[str, 
 
 
 def select_rows(
-    con: duckdb.DuckDBPyConnection, *, filters: Mapping[str, Any] | None = None, columns: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    filters: Mapping[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Rows of ``results`` matching ``filters`` (all columns unless ``columns``)."""
     names = list(columns) if columns else list(_RESULT_NAMES)
@@ -168,7 +165,9 @@ def gap_keys(group: Sequence[str]) -> list[str]:
     return keys
 
 
-def _paired_sql(keys: Sequence[str], filters: Mapping[str, Any] | None, source: str, target: str) -> tuple[str, list]:
+def _paired_sql(
+    keys: Sequence[str], filters: Mapping[str, Any] | None, source: str, target: str
+) -> tuple[str, list]:
     where, params = where_clause(merge_filters(filters, test_domain=[source, target]))
     cols = ", ".join(map(_quote, keys))
     sql = f"""
@@ -266,12 +265,18 @@ def tile_means(
 
 def conditions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The ``conditions`` table; raises when a (tile_id, test_domain) has two different records."""
-    frame = con.execute("SELECT * EXCLUDE (created_at) FROM conditions").df().drop_duplicates()
+    return unique_conditions(con.execute("SELECT * EXCLUDE (created_at) FROM conditions").df())
+
+
+def unique_conditions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Condition records with identical repeats dropped; raises on conflicting ones."""
+    frame = frame.drop(columns=["created_at"], errors="ignore").drop_duplicates()
     dup = frame.duplicated(["tile_id", "test_domain"], keep=False)
     if dup.any():
         first = frame.loc[dup].iloc[0]
         raise InputError(
-            "conditions", f"tile {first['tile_id']!r} in {first['test_domain']!r} has conflicting condition records"
+            "conditions",
+            f"tile {first['tile_id']!r} in {first['test_domain']!r} has conflicting condition records",
         )
     return frame.reset_index(drop=True)
 

@@ -45,10 +45,11 @@ def result_rows(
                 values = values + rng.normal(0.0, noise * base, len(tile_ids))
                 for tile, value in zip(tile_ids, values, strict=True):
                     records.append({
-                        "run_id": run_id, "experiment": "test", "model": f"{method}/{regime}", "method": method,
-                        "regime": regime, "train_domain": "synthetic", "train_blocks": train_blocks,
-                        "test_domain": domain, "tile_id": tile, "split": "test", "band": "all", "metric": metric,
-                        "value": float(value), "higher_better": hb, "options": '{"samples": 4}',
+                        "run_id": run_id, "experiment": "test", "model": f"{method}/{regime}",
+                        "method": method, "regime": regime, "train_domain": "synthetic",
+                        "train_blocks": train_blocks, "test_domain": domain, "tile_id": tile,
+                        "split": "test", "band": "all", "metric": metric, "value": float(value),
+                        "higher_better": hb, "options": '{"samples": 4}',
                     })
     frame = pd.DataFrame.from_records(records)
     return frame.astype({"train_blocks": "Int64"})

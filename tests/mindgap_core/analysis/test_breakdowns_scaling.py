@@ -24,8 +24,10 @@ def rows_with_dt_effect(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     psf = rng.uniform(1.0, 3.0, N)
     source = 28 + rng.normal(0, 2, N)
     target = source - 0.1 * dt_days + rng.normal(0, 0.2, N)
-    base = {"run_id": "r1", "model": "sr3/synthetic-only", "method": "sr3", "regime": "synthetic-only",
-            "train_domain": "synthetic", "split": "test", "band": "all", "metric": "psnr", "higher_better": True}
+    base = {
+        "run_id": "r1", "model": "sr3/synthetic-only", "method": "sr3", "regime": "synthetic-only",
+        "train_domain": "synthetic", "split": "test", "band": "all", "metric": "psnr", "higher_better": True,
+    }
     rows = pd.concat([
         pd.DataFrame({**base, "test_domain": "synthetic", "tile_id": TILES, "value": source}),
         pd.DataFrame({**base, "test_domain": "simulated_cross_sensor", "tile_id": TILES, "value": target}),
@@ -49,7 +51,8 @@ def test_gap_per_quantile_bin_of_dt(tmp_path):
     diff = rows.pivot(index="tile_id", columns="test_domain", values="value")
     diff = (diff["simulated_cross_sensor"] - diff["synthetic"]).reindex(cond["tile_id"]).to_numpy()
     median = np.median(cond["dt_days"])
-    for row, mask in zip(table.itertuples(), (cond["dt_days"] <= median, cond["dt_days"] > median), strict=True):
+    masks = (cond["dt_days"] <= median, cond["dt_days"] > median)
+    for row, mask in zip(table.itertuples(), masks, strict=True):
         assert row.gap == pytest.approx(diff[mask.to_numpy()].mean())
         assert row.gap_ci_low <= row.gap <= row.gap_ci_high
     assert table["gap"].iloc[1] < table["gap"].iloc[0] < 0  # larger Δt, larger gap
@@ -97,7 +100,8 @@ def scaling_rows(seed: int = 0) -> pd.DataFrame:
             noise = rng.normal(0, 0.05 * abs(value) * 0.2, N)
             frames.append(pd.DataFrame({
                 "run_id": "scale", "model": f"sr3/scaling-{blocks}", "method": "sr3", "regime": "scaling",
-                "train_domain": "real_cross_sensor", "train_blocks": blocks, "test_domain": "real_cross_sensor",
+                "train_domain": "real_cross_sensor", "train_blocks": blocks,
+                "test_domain": "real_cross_sensor",
                 "tile_id": TILES, "split": "test", "band": "all", "metric": metric,
                 "value": value + effect[metric] + noise, "higher_better": hb,
             }))
@@ -110,7 +114,8 @@ def test_scaling_curve_has_one_point_per_block_count_with_cis():
     curve = scaling_curve(rows, n_boot=300)
     psnr = curve[curve["metric"] == "psnr"]
     assert list(psnr["train_blocks"]) == [1, 2, 4, 8]  # the non-scaling regime is left out
-    expected = rows[(rows["metric"] == "psnr") & rows["train_blocks"].notna()].groupby("train_blocks")["value"].mean()
+    scaled = rows[(rows["metric"] == "psnr") & rows["train_blocks"].notna()]
+    expected = scaled.groupby("train_blocks")["value"].mean()
     np.testing.assert_allclose(psnr["mean"], expected.to_numpy())
     assert (psnr["ci_low"] < psnr["mean"]).all() and (psnr["mean"] < psnr["ci_high"]).all()
     assert (psnr["n_tiles"] == N).all()

@@ -15,7 +15,9 @@ from tests.mindgap_core.analysis.synth import result_rows
 TILES = [f"t{i:02d}" for i in range(10)]
 
 
-def exact_rows(metric: str, higher_better: bool, synthetic: float, real: float, domain: str = "real_cross_sensor"):
+def exact_rows(
+    metric: str, higher_better: bool, synthetic: float, real: float, domain: str = "real_cross_sensor"
+) -> pd.DataFrame:
     """Rows whose per-tile values differ by tile but whose domain means are exactly given."""
     offsets = np.linspace(-1, 1, len(TILES)) * 0.1 * abs(synthetic)
     frames = []
@@ -82,7 +84,8 @@ def test_real_cross_sensor_is_the_default_target_and_others_can_be_named():
 def test_pairing_uses_only_tiles_in_both_domains_and_averages_repeats():
     rows = exact_rows("psnr", True, 30.0, 27.0)
     extra = rows[rows["test_domain"] == "synthetic"].iloc[:1].assign(tile_id="only_synthetic", value=99.0)
-    repeat = rows[rows["test_domain"] == "real_cross_sensor"].assign(run_id="r2", value=lambda f: f["value"] - 2.0)
+    real = rows[rows["test_domain"] == "real_cross_sensor"]
+    repeat = real.assign(run_id="r2", value=real["value"] - 2.0)
     table = gap_table(pd.concat([rows, extra, repeat]), n_boot=100)
     assert table["n_tiles"].iloc[0] == len(TILES)
     assert table["mean_source"].iloc[0] == pytest.approx(30.0)  # the unpaired 99 is ignored
@@ -116,7 +119,9 @@ def test_gap_table_agrees_with_the_dashboard_overview_query(tmp_path):
     for (method, domain), part in rows.groupby(["method", "test_domain"]):
         store.write_shard(shard_key(run="r1", model=method, domain=domain), part)
     table = gap_table(store, n_boot=100)
-    overview = views.gap_overview(store.connect(), source_domain="synthetic", target_domain="simulated_cross_sensor")
+    overview = views.gap_overview(
+        store.connect(), source_domain="synthetic", target_domain="simulated_cross_sensor"
+    )
     assert len(overview) == len(table) == 2 * 3
     cols = ["n_tiles", "mean_source", "mean_target", "gap", "rel_gap_pct"]
     np.testing.assert_allclose(overview[cols].to_numpy(float), table[cols].to_numpy(float), rtol=1e-10)
@@ -175,5 +180,6 @@ def test_train_test_matrix_means_per_train_and_test_domain():
             assert cell["mean"] == pytest.approx(expected)
             assert cell["ci_low"] < cell["mean"] < cell["ci_high"] and cell["n_tiles"] == 10
     assert set(matrix["train_domain"]) == {"synthetic", "real_cross_sensor"}
-    with_scaling = train_test_matrix(pd.concat([syn, real, scaling]), metric="psnr", include_scaling=True, n_boot=10)
+    all_rows = pd.concat([syn, real, scaling])
+    with_scaling = train_test_matrix(all_rows, metric="psnr", include_scaling=True, n_boot=10)
     assert (with_scaling["mean"] < matrix["mean"].max()).any()

@@ -51,7 +51,9 @@ def test_markdown_is_the_default_and_pastes_as_a_table(results, capsys):
 
 
 def test_json_and_csv_carry_full_precision(results, capsys):
-    code, out, _ = run_cli(capsys, "--results", str(results), "--json", "--metric", "lpips", "--n-boot", "200")
+    code, out, _ = run_cli(
+        capsys, "--results", str(results), "--json", "--metric", "lpips", "--n-boot", "200"
+    )
     assert code == 0
     records = json.loads(out)
     assert [r["metric"] for r in records] == ["lpips", "lpips"]
@@ -64,7 +66,9 @@ def test_json_and_csv_carry_full_precision(results, capsys):
 
 
 def test_matrix_view(results, capsys):
-    code, out, _ = run_cli(capsys, "--results", str(results), "--matrix", "--metric", "psnr", "--n-boot", "100")
+    code, out, _ = run_cli(
+        capsys, "--results", str(results), "--matrix", "--metric", "psnr", "--n-boot", "100"
+    )
     assert code == 0
     assert "| method | regime | metric | band | train domain | simulated_cross_sensor | synthetic |" in out
     assert out.count("psnr ↑") == 2
@@ -93,5 +97,5 @@ def test_formats_are_mutually_exclusive(results):
 
 
 def test_number_formatting():
-    assert decimals_for(26.45) == 2 and decimals_for(0.3) == 4 and decimals_for(3.2) == 3 and decimals_for(150) == 1
+    assert [decimals_for(x) for x in (26.45, 0.3, 3.2, 150.0)] == [2, 4, 3, 1]
     assert format_p(0.0312) == "0.031" and format_p(2.4e-5) == "2.4e-05" and format_p(float("nan")) == "–"

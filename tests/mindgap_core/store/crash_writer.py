@@ -43,8 +43,10 @@ def unit_rows(i: int) -> pd.DataFrame:
 def unit_conditions(i: int) -> pd.DataFrame:
     rng = np.random.default_rng(1000 + i)
     tiles = [f"b{i:02d}t{j:03d}" for j in range(ROWS_PER_SHARD // 6)]
-    return pd.DataFrame({"tile_id": tiles, "test_domain": "simulated_cross_sensor",
-                         "dt_days": rng.uniform(0, 30, len(tiles)), "shift_px": rng.uniform(0, 1, len(tiles))})
+    return pd.DataFrame({
+        "tile_id": tiles, "test_domain": "simulated_cross_sensor",
+        "dt_days": rng.uniform(0, 30, len(tiles)), "shift_px": rng.uniform(0, 1, len(tiles)),
+    })
 
 
 def stall_inside_writes() -> None:

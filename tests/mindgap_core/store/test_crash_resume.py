@@ -32,7 +32,11 @@ def start(root: Path, *extra: str) -> subprocess.Popen:
 
 
 def run_killed(
-    root: Path, ready: Callable[[subprocess.Popen], bool], *extra: str, delay: float = 0.0, timeout: float = 60
+    root: Path,
+    ready: Callable[[subprocess.Popen], bool],
+    *extra: str,
+    delay: float = 0.0,
+    timeout: float = 60,
 ) -> None:
     """Start the writer, wait until ``ready(proc)``, wait ``delay`` more, then SIGKILL it."""
     proc = start(root, *extra)

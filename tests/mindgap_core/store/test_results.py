@@ -43,7 +43,9 @@ def test_write_then_has_and_completed_keys(tmp_path):
         assert store.write_shard(key, result_rows(tiles=[f"t{i}{j}" for j in range(4)], seed=i)) is True
         assert store.has_shard(key)
     assert store.completed_keys() == set(keys)
-    assert sorted(p.name for p in store.shards_dir.iterdir()) == sorted(store.shard_path(k).name for k in keys)
+    names = sorted(p.name for p in store.shards_dir.iterdir())
+    assert names == sorted(store.shard_path(k).name for k in keys)
+    assert store.shard_path(keys[0]).stat().st_mode & 0o777 == 0o644  # readable by a dashboard user
     meta = pq.read_schema(store.shard_path(keys[0])).metadata
     assert meta[b"mindgap.shard_key"] == keys[0].encode()
 
@@ -176,7 +178,8 @@ def test_runs_start_resume_conflict_finish_and_view(tmp_path):
     assert done.finished_at is not None and done.started_at == first.started_at
     assert store.runs() == [done]
     runs = store.connect().execute("SELECT run_id, spec_hash, finished_at FROM runs").df()
-    assert runs.to_dict("records") == [{"run_id": "demo-1", "spec_hash": "h1", "finished_at": done.finished_at}]
+    expected = [{"run_id": "demo-1", "spec_hash": "h1", "finished_at": done.finished_at}]
+    assert runs.to_dict("records") == expected
     with pytest.raises(ConfigError, match="never started"):
         store.finish_run("other")
 
@@ -225,7 +228,9 @@ def test_views_union_shards_missing_a_newer_column(tmp_path):
     store = ResultsStore(tmp_path)
     store.write_shard("new", result_rows(tiles=2))
     old = pq.read_table(store.shard_path("new")).drop(["aggregate"])  # as written by an older schema
-    pq.write_table(old.replace_schema_metadata({b"mindgap.shard_key": b"old"}), store.shards_dir / "old.parquet")
-    got = store.connect().execute("SELECT aggregate, count(*) FROM results GROUP BY ALL ORDER BY ALL").fetchall()
+    old = old.replace_schema_metadata({b"mindgap.shard_key": b"old"})
+    pq.write_table(old, store.shards_dir / "old.parquet")
+    query = "SELECT aggregate, count(*) FROM results GROUP BY ALL ORDER BY ALL"
+    got = store.connect().execute(query).fetchall()
     assert got == [("mean", len(old)), (None, len(old))]
     assert store.completed_keys() == {"new", "old"}

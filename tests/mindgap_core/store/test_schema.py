@@ -53,10 +53,16 @@ def test_integer_values_are_cast_to_float64():
     [
         (lambda f: f.drop(columns=["metric"]), r"missing required column\(s\) \['metric'\]"),
         (lambda f: f.assign(psnr_db=1.0), r"unknown column\(s\) \['psnr_db'\]"),
-        (lambda f: f.assign(value=np.where(np.arange(len(f)) == 2, np.nan, f["value"])), r"'value' has missing \(null/NaN\) values in rows 2"),
+        (
+            lambda f: f.assign(value=np.where(np.arange(len(f)) == 2, np.nan, f["value"])),
+            r"'value' has missing \(null/NaN\) values in rows 2",
+        ),
         (lambda f: f.assign(value=np.inf), "finite"),
         (lambda f: f.assign(value="high"), "'value' must be numeric"),
-        (lambda f: f.assign(tile_id=[None] + list(f["tile_id"][1:])), r"'tile_id' has missing \(null/NaN\) values in rows 0"),
+        (
+            lambda f: f.assign(tile_id=[None] + list(f["tile_id"][1:])),
+            r"'tile_id' has missing \(null/NaN\) values in rows 0",
+        ),
         (lambda f: f.assign(method=""), "'method' has empty text"),
         (lambda f: f.assign(options="samples=4"), "'options' must hold a JSON object"),
         (lambda f: f.assign(options="[1, 2]"), "'options' must hold a JSON object"),
@@ -75,7 +81,9 @@ def test_invalid_rows_raise_input_error_naming_the_shard(change, message):
 
 def test_rows_differing_only_in_options_are_not_duplicates():
     base = rows(1)
-    frame = pd.concat([base.assign(options='{"hist_match": true}'), base.assign(options='{"hist_match": false}')])
+    frame = pd.concat([
+        base.assign(options='{"hist_match": true}'), base.assign(options='{"hist_match": false}')
+    ])
     assert sch.validate_results(frame, SOURCE).num_rows == 2 * len(base)
 
 
@@ -85,8 +93,10 @@ def test_not_a_table_is_refused():
 
 
 def test_conditions_validate_and_reject_bad_simulator_params():
-    good = pd.DataFrame({"tile_id": ["t0", "t1"], "test_domain": "simulated_cross_sensor", "dt_days": [3, 5.5],
-                         "simulator_params": ['{"psf_sigma": 1.2}', "{}"]})
+    good = pd.DataFrame({
+        "tile_id": ["t0", "t1"], "test_domain": "simulated_cross_sensor", "dt_days": [3, 5.5],
+        "simulator_params": ['{"psf_sigma": 1.2}', "{}"],
+    })
     table = sch.validate_conditions(good, "conditions x")
     assert table.schema.equals(sch.CONDITIONS_SCHEMA)
     assert table.column("dt_days").to_pylist() == [3.0, 5.5]
