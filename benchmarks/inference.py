@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -109,7 +108,10 @@ def bench_speed(args: argparse.Namespace) -> dict[str, float]:
     if "sr3" in seconds and "sinsr" in seconds:
         ratio = seconds["sr3"] / seconds["sinsr"]
         verdict = "meets" if ratio >= SPEED_GOAL else "MISSES"
-        print(f"SinSR speed-up over SR3 at {SR3_STEPS} DDIM steps: {ratio:.1f}x ({verdict} the goal >= {SPEED_GOAL:.0f}x)")
+        print(
+            f"SinSR speed-up over SR3 at {SR3_STEPS} DDIM steps: {ratio:.1f}x "
+            f"({verdict} the goal >= {SPEED_GOAL:.0f}x)"
+        )
     else:
         print("SinSR/SR3 ratio: not measured (sr3 or sinsr missing)")
     return seconds
@@ -156,25 +158,33 @@ def bench_memory(args: argparse.Namespace) -> float | None:
     if args.memory_method not in MODEL_REGISTRY:
         print(f"\nmemory benchmark skipped: {args.memory_method!r} not in the registry yet")
         return None
-    print(f"\n== peak RSS of tiled inference ({args.memory_method}, tile {args.tile}, overlap {args.overlap}, "
-          f"x{args.scale}, with uncertainty), one fresh subprocess per scene ==")  # fmt: skip
+    print(
+        f"\n== peak RSS of tiled inference ({args.memory_method}, tile {args.tile}, overlap {args.overlap}, "
+        f"x{args.scale}, with uncertainty), one fresh subprocess per scene =="
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for side in (args.memory_side, 2 * args.memory_side):
             scene = Path(tmp) / f"scene_{side}.tif"
             _write_scene(scene, side)
-            cmd = [sys.executable, __file__, "--child-memory", str(scene), "--memory-method", args.memory_method,
-                   "--tile", str(args.tile), "--overlap", str(args.overlap), "--scale", str(args.scale),
-                   "--device", args.device, "--models", str(args.models)]  # fmt: skip
+            cmd = [
+                sys.executable, __file__, "--child-memory", str(scene), "--memory-method", args.memory_method,
+                "--tile", str(args.tile), "--overlap", str(args.overlap), "--scale", str(args.scale),
+                "--device", args.device, "--models", str(args.models),
+            ]  # fmt: skip
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"scene {side}x{side}: child failed:\n{done.stderr[-2000:]}")
                 return None
             info = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append((side, info))
-            print(f"scene {side:>5}x{side:<5} LR ({info['tiles']:>4} tiles, {info['seconds']:7.1f} s): "
-                  f"peak RSS {info['peak'] / 2**20:8.1f} MiB (after model load {info['baseline'] / 2**20:8.1f} MiB, "
-                  f"strip buffers {info['buffer'] / 2**20:6.1f} MiB)", flush=True)  # fmt: skip
+            mib = {k: info[k] / 2**20 for k in ("peak", "baseline", "buffer")}
+            print(
+                f"scene {side:>5}x{side:<5} LR ({info['tiles']:>4} tiles, {info['seconds']:7.1f} s): "
+                f"peak RSS {mib['peak']:8.1f} MiB (after model load {mib['baseline']:8.1f} MiB, "
+                f"strip buffers {mib['buffer']:6.1f} MiB)",
+                flush=True,
+            )
     ratio = rows[1][1]["peak"] / rows[0][1]["peak"]
     added = [max(info["peak"] - info["baseline"], 1) for _, info in rows]
     verdict = "meets" if ratio < MEMORY_GOAL else "MISSES"
@@ -187,12 +197,14 @@ def bench_memory(args: argparse.Namespace) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu", help="torch device")
-    parser.add_argument("--tile", type=int, default=64, help="tile size in LR px (default 64, run_inference's)")
+    parser.add_argument("--tile", type=int, default=64, help="tile size in LR px (default 64, as inference)")
     parser.add_argument("--overlap", type=int, default=8, help="overlap in LR px for the memory runs")
     parser.add_argument("--scale", type=int, default=2, help="SR factor of the random models (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per method (median)")
     parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), help="methods to time")
-    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="folder of trained <method>/ models")
+    parser.add_argument(
+        "--models", type=Path, default=DEFAULT_MODELS_DIR, help="folder of trained <method>/ model folders"
+    )
     parser.add_argument("--memory-method", default="regression", help="model of the memory runs")
     parser.add_argument("--memory-side", type=int, default=256, help="LR side of the smaller memory scene")
     parser.add_argument("--skip-speed", action="store_true")
@@ -202,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_memory:
         _child_memory(args)
         return 0
-    print(f"MindGap inference benchmark - device {args.device}, torch threads {_threads()}, pid {os.getpid()}")
+    print(f"MindGap inference benchmark - device {args.device}, torch threads {_threads()}")
     if not args.skip_speed:
         bench_speed(args)
     if not args.skip_memory:

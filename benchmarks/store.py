@@ -12,6 +12,7 @@ DataFrame already in memory, and also including ``pd.read_parquet`` of the shard
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -87,15 +88,19 @@ def pandas_overview(df: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
     return agg.reset_index()
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """Median wall time of ``repeat`` calls after one warm-up call, and the last result."""
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    """Median wall and CPU (all threads) seconds of ``repeat`` calls after one warm-up, and the result.
+
+    CPU time is reported because this machine's 2 cores are shared: wall time grows with the load.
+    """
     result = fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
 def check_same(duck: pd.DataFrame, pand: pd.DataFrame) -> None:
@@ -117,23 +122,31 @@ def bench(n_rows: int, repeat: int) -> None:
         src, tgt = "synthetic", "simulated_cross_sensor"
 
         con = store.connect()
-        duck_s, duck = timed(lambda: views.gap_overview(con, source_domain=src, target_domain=tgt), repeat)
+        duck = timed(lambda: views.gap_overview(con, source_domain=src, target_domain=tgt), repeat)
         mcon = store.connect(materialize=True)
-        mat_s, _ = timed(lambda: views.gap_overview(mcon, source_domain=src, target_domain=tgt), repeat)
+        mat = timed(lambda: views.gap_overview(mcon, source_domain=src, target_domain=tgt), repeat)
 
         df = pd.read_parquet(store.shards_dir)
-        pd_s, pand = timed(lambda: pandas_overview(df, src, tgt), repeat)
-        pd_io_s, _ = timed(
+        pand = timed(lambda: pandas_overview(df, src, tgt), repeat)
+        pand_io = timed(
             lambda: pandas_overview(pd.read_parquet(store.shards_dir), src, tgt), max(1, repeat // 2)
         )
-        check_same(duck, pand)
-        print(f"\n{total:,} rows in {n_shards} shards (written in {build_s:.1f} s), {len(duck)} gap rows")
-        print(f"  duckdb gap_overview over Parquet shards (dashboard)   {duck_s:8.3f} s")
-        print(f"  duckdb gap_overview, materialized in-memory tables     {mat_s:8.3f} s")
-        print(f"  pandas groupby, DataFrame already in memory            {pd_s:8.3f} s")
-        print(f"  pandas read_parquet + groupby                          {pd_io_s:8.3f} s")
-        print(f"  ratio pandas(in memory) / duckdb(over shards)          {pd_s / duck_s:8.2f} x")
-        print(f"  ratio pandas(read+groupby) / duckdb(over shards)       {pd_io_s / duck_s:8.2f} x")
+        check_same(duck[2], pand[2])
+        load = os.getloadavg()[0]
+        print(f"\n{total:,} rows in {n_shards} shards (written in {build_s:.1f} s), {len(duck[2])} gap rows, "
+              f"load average {load:.1f} on {os.cpu_count()} cores")
+        print(f"  {'':55s} {'wall s':>8s} {'cpu s':>8s}")
+        for label, (wall, cpu, _) in (
+            ("duckdb gap_overview over Parquet shards (dashboard)", duck),
+            ("duckdb gap_overview, materialized in-memory tables", mat),
+            ("pandas groupby, DataFrame already in memory", pand),
+            ("pandas read_parquet + groupby", pand_io),
+        ):
+            print(f"  {label:55s} {wall:8.3f} {cpu:8.3f}")
+        print(f"  {'ratio pandas(in memory) / duckdb(over shards)':55s} {pand[0] / duck[0]:7.2f}x "
+              f"{pand[1] / duck[1]:7.2f}x")
+        print(f"  {'ratio pandas(read+groupby) / duckdb(over shards)':55s} {pand_io[0] / duck[0]:7.2f}x "
+              f"{pand_io[1] / duck[1]:7.2f}x")
         con.close()
         mcon.close()
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from mindgap_ui import demo_data
-from mindgap_ui.paths import DEMO_MANIFEST
+from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui.widgets import simulated_banner
 from mindgap_core.viz.grids import tile_split_figure
 

@@ -46,10 +46,17 @@ def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[n
 INTERVALS = ("percentile", "expanded")
 
 
-def tail_probability(n: int, ci: float, interval: str = "percentile") -> float:
-    """The lower percentile level (as a probability) of a two-sided ``ci`` interval from ``n`` tiles."""
+def check_interval(ci: float, interval: str) -> None:
+    """Raise :class:`ConfigError` unless 0 < ``ci`` < 1 and ``interval`` is known."""
     if interval not in INTERVALS:
         raise ConfigError(f"interval must be one of {INTERVALS}, got {interval!r}")
+    if not 0.0 < ci < 1.0:
+        raise ConfigError(f"the confidence level must be between 0 and 1, got {ci}")
+
+
+def tail_probability(n: int, ci: float, interval: str = "percentile") -> float:
+    """The lower percentile level (as a probability) of a two-sided ``ci`` interval from ``n`` tiles."""
+    check_interval(ci, interval)
     alpha = (1.0 - ci) / 2.0
     if interval == "expanded" and n > 1:
         return float(stats.norm.cdf(-np.sqrt(n / (n - 1)) * stats.t.ppf(1.0 - alpha, n - 1)))
@@ -92,6 +99,7 @@ def paired_gap_bootstrap(
     computed on each replicate from the same resampled tiles. With fewer than 2 tiles the CIs are NaN.
     ``interval``: ``"percentile"`` or ``"expanded"`` (see the module docstring).
     """
+    check_interval(ci, interval)
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if source.ndim == 1:
@@ -130,6 +138,7 @@ def mean_bootstrap(
     interval: str = "percentile",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column means of ``(tiles, k)`` values and their percentile bootstrap CIs (NaN below 2 tiles)."""
+    check_interval(ci, interval)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]

@@ -13,11 +13,14 @@ The source domain defaults to ``synthetic``; the target to the cross-sensor doma
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from mindgap_core.analysis.bootstrap import mean_bootstrap, paired_gap_bootstrap, tile_set_rng, wilcoxon_p
 from mindgap_core.errors import ConfigError, InputError
@@ -56,6 +59,52 @@ def _metric_filters(
     return views.merge_filters(filters, metric=metric, split=split)
 
 
+@dataclass(frozen=True)
+class TileSetGroups:
+    """Groups of per-tile rows, each with its rows ordered by tile id, clustered by identical tile set."""
+
+    keys: list[tuple[Any, ...]]  # one key tuple per group, in sorted group order
+    rows: list[np.ndarray]  # per group: positions in the frame, ordered by tile id
+    clusters: dict[bytes, list[int]]  # tile set -> the groups that have exactly these tiles
+    tile_ids: dict[bytes, list[str]]  # tile set -> its sorted tile ids
+
+
+def group_by_tile_set(frame: pd.DataFrame, keys: Sequence[str]) -> TileSetGroups:
+    """Group ``frame`` (one row per key × tile) by ``keys``; cluster groups scored on the same tiles."""
+    codes, uniques = pd.factorize(frame["tile_id"], sort=True)
+    uniques = np.asarray(uniques, dtype=object)
+    key_list, rows = [], []
+    clusters: dict[bytes, list[int]] = {}
+    tile_ids: dict[bytes, list[str]] = {}
+    for key, idx in frame.groupby(list(keys), dropna=False, sort=True).indices.items():
+        idx = idx[np.argsort(codes[idx], kind="stable")]
+        tiles = codes[idx]
+        signature = tiles.tobytes()
+        clusters.setdefault(signature, []).append(len(rows))
+        if signature not in tile_ids:
+            tile_ids[signature] = uniques[tiles].tolist()
+        key_list.append(key if isinstance(key, tuple) else (key,))
+        rows.append(idx)
+    return TileSetGroups(key_list, rows, clusters, tile_ids)
+
+
+def _wilcoxon_columns(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Wilcoxon p per column; one vectorised scipy call where scipy's "auto" is asymptotic anyway."""
+    n = source.shape[0]
+    if n > 50 and np.all(np.any(target != source, axis=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(stats.wilcoxon(target, source, axis=0).pvalue, dtype=float)
+    return np.array([wilcoxon_p(source[:, j], target[:, j]) for j in range(source.shape[1])])
+
+
+def _records(keys: Sequence[str], groups: TileSetGroups, stats_by_group: list[dict[str, Any]]) -> list[dict]:
+    return [
+        {**dict(zip(keys, key, strict=True)), **stat}
+        for key, stat in zip(groups.keys, stats_by_group, strict=True)
+    ]
+
+
 def gap_from_pairs(
     pairs: pd.DataFrame,
     keys: Sequence[str],
@@ -68,45 +117,40 @@ def gap_from_pairs(
     """Gap statistics per ``keys`` group of paired tile scores.
 
     ``pairs`` has the ``keys`` columns, ``tile_id``, ``source``, ``target`` and ``higher_better``
-    (as from :func:`mindgap_core.store.views.paired_tiles`). Groups sharing a tile set share their
-    bootstrap resamples (one matrix product).
+    (as from :func:`mindgap_core.store.views.paired_tiles`), one row per group × tile. Groups scored
+    on the same tiles share their bootstrap resamples (one matrix product).
     """
     keys = list(keys)
     columns = [*keys, *[c for c in STAT_COLUMNS if c not in ("source_domain", "target_domain")]]
     if pairs.empty:
         return pd.DataFrame(columns=columns)
-    groups = []
-    by_tiles: dict[tuple[str, ...], list[int]] = {}
-    for key, frame in pairs.groupby(keys, dropna=False, sort=True):
-        frame = frame.sort_values("tile_id")
-        tiles = tuple(frame["tile_id"])
-        by_tiles.setdefault(tiles, []).append(len(groups))
-        groups.append((key, frame))
-    stats: list[dict[str, Any]] = [{} for _ in groups]
-    for tiles, members in by_tiles.items():
-        source = np.column_stack([groups[i][1]["source"].to_numpy(float) for i in members])
-        target = np.column_stack([groups[i][1]["target"].to_numpy(float) for i in members])
-        hb = np.array([bool(groups[i][1]["higher_better"].iloc[0]) for i in members])
+    groups = group_by_tile_set(pairs, keys)
+    source_all = pairs["source"].to_numpy(float)
+    target_all = pairs["target"].to_numpy(float)
+    hb_all = pairs["higher_better"].to_numpy(bool)
+    out: list[dict[str, Any]] = [{} for _ in groups.keys]
+    for signature, members in groups.clusters.items():
+        tiles = groups.tile_ids[signature]
+        source = np.column_stack([source_all[groups.rows[i]] for i in members])
+        target = np.column_stack([target_all[groups.rows[i]] for i in members])
+        hb = np.array([hb_all[groups.rows[i][0]] for i in members])
         res = paired_gap_bootstrap(
             source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci, interval=interval
         )
+        p_values = _wilcoxon_columns(source, target)
         for j, i in enumerate(members):
-            stats[i] = {
+            out[i] = {
                 "n_tiles": len(tiles),
                 "mean_source": source[:, j].mean(),
                 "mean_target": target[:, j].mean(),
                 "gap": res.gap[j], "gap_ci_low": res.gap_ci_low[j], "gap_ci_high": res.gap_ci_high[j],
                 "rel_gap_pct": res.rel_gap_pct[j], "rel_ci_low": res.rel_ci_low[j],
                 "rel_ci_high": res.rel_ci_high[j],
-                "wilcoxon_p": wilcoxon_p(source[:, j], target[:, j]),
+                "wilcoxon_p": p_values[j],
                 "higher_better": bool(hb[j]),
             }
-    records = []
-    for (key, _), stat in zip(groups, stats, strict=True):
-        key = key if isinstance(key, tuple) else (key,)
-        records.append({**dict(zip(keys, key, strict=True)), **stat})
-    out = pd.DataFrame.from_records(records, columns=columns)
-    return out.astype({"n_tiles": "int64", "higher_better": "bool"})
+    table = pd.DataFrame.from_records(_records(keys, groups, out), columns=columns)
+    return table.astype({"n_tiles": "int64", "higher_better": "bool"})
 
 
 def gap_table(
@@ -200,26 +244,20 @@ def mean_table(
     columns = [*keys, "n_tiles", "mean", "ci_low", "ci_high", "higher_better"]
     if tiles.empty:
         return pd.DataFrame(columns=columns)
-    groups = [
-        (key, frame.sort_values("tile_id")) for key, frame in tiles.groupby(keys, dropna=False, sort=True)
-    ]
-    by_tiles: dict[tuple[str, ...], list[int]] = {}
-    for i, (_, frame) in enumerate(groups):
-        by_tiles.setdefault(tuple(frame["tile_id"]), []).append(i)
-    stats: list[dict[str, Any]] = [{} for _ in groups]
-    for tile_ids, members in by_tiles.items():
-        values = np.column_stack([groups[i][1]["value"].to_numpy(float) for i in members])
+    groups = group_by_tile_set(tiles, keys)
+    values_all = tiles["value"].to_numpy(float)
+    hb_all = tiles["higher_better"].to_numpy(bool)
+    out: list[dict[str, Any]] = [{} for _ in groups.keys]
+    for signature, members in groups.clusters.items():
+        tile_ids = groups.tile_ids[signature]
+        values = np.column_stack([values_all[groups.rows[i]] for i in members])
         mean, low, high = mean_bootstrap(
             values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci, interval=interval
         )
         for j, i in enumerate(members):
-            stats[i] = {
+            out[i] = {
                 "n_tiles": len(tile_ids), "mean": mean[j], "ci_low": low[j], "ci_high": high[j],
-                "higher_better": bool(groups[i][1]["higher_better"].iloc[0]),
+                "higher_better": bool(hb_all[groups.rows[i][0]]),
             }
-    records = []
-    for (key, _), stat in zip(groups, stats, strict=True):
-        key = key if isinstance(key, tuple) else (key,)
-        records.append({**dict(zip(keys, key, strict=True)), **stat})
-    out = pd.DataFrame.from_records(records, columns=columns)
-    return out.astype({"n_tiles": "int64", "higher_better": "bool"})
+    table = pd.DataFrame.from_records(_records(keys, groups, out), columns=columns)
+    return table.astype({"n_tiles": "int64", "higher_better": "bool"})

@@ -8,11 +8,12 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mindgap_core.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported only when the command runs (keeps `mindgap --help` fast)
+    import pandas as pd
 
 HELP = (
     "Domain-gap statistics of a results store: per metric × method × regime, mean on each test domain, "
@@ -85,10 +86,16 @@ def _render(table: pd.DataFrame, fmt: str, markdown: Any) -> str:
     return markdown(table)
 
 
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value))
+
+
 def _json_record(record: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in record.items():
-        if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        if _missing(value):
             out[key] = None
         elif hasattr(value, "item"):
             out[key] = value.item()
@@ -139,8 +146,7 @@ def _optional_keys(table: pd.DataFrame) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-    return "–" if missing else str(value)
+    return "–" if _missing(value) else str(value)
 
 
 def gap_markdown(

@@ -16,7 +16,6 @@ finetune (cross-sensor, from --init). Interrupted runs continue with --resume.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "train a super-resolution model (five diffusion methods + baselines) on a training regime"
@@ -58,12 +57,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out from its last checkpoint (a finished run is kept)")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint after finishing")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads per process (default: torch's choice; 1 is fastest for tiny models)")
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    """An equivalent ``mindgap train`` command line with every option spelled out (for training.json)."""
+    argv = ["mindgap", "train"]
+    for key, value in vars(args).items():
+        if key.startswith("_") or key == "command" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import os
+
+    import torch
+
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.train.scaling import run_scaling_series
     from mindgap_core.train.trainer import DEFAULT_STEPS, TrainOptions, train
+    from mindgap_core.types import no_progress
 
     steps = args.steps if args.steps is not None else (0 if args.method == "bicubic" else DEFAULT_STEPS)
     opts = TrainOptions(
@@ -72,14 +90,22 @@ def run(args: argparse.Namespace) -> int:
         init=args.init, teacher=args.teacher, blocks=args.blocks, config=args.config,
         cross_domain=args.cross_domain, ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
-        command_line=tuple(["mindgap", *sys.argv[1:]]) if sys.argv else (),
+        command_line=tuple(command_line(args)),
     )
-    with tqdm_progress(f"train {args.method}/{args.regime}") as on_progress:
+    if args.threads is not None:
+        if args.threads < 1:
+            from mindgap_core.errors import ConfigError
+
+            raise ConfigError("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch only rank 0 reports
+    bar = tqdm_progress(f"train {args.method}/{args.regime}") if main_rank else contextlib.nullcontext(no_progress)
+    with bar as on_progress:
         if args.blocks_series:
             results = run_scaling_series(opts, on_progress=on_progress)
         else:
             results = [train(opts, on_progress=on_progress)]
-    for r in results:
+    for r in results if main_rank else []:
         if r.already_done:
             print(f"{r.out}: already trained ({r.method}/{r.regime}, {r.steps} steps); nothing to do")
         else:

@@ -99,6 +99,8 @@ def degrade_raster(
             "(convert DN first, e.g. with the sensor readers)",
         )
     check_reflectance(raster.array, source, raster.mask)
+    if not (raster.valid & np.isfinite(raster.array).all(axis=0)).any():
+        raise InputError(source, "has no valid pixel (all nodata or masked); there is nothing to degrade")
     rows, cols = raster.shape
     if rows % scale or cols % scale:
         raise InputError(

@@ -41,11 +41,9 @@ GDAL_CACHE_MB: int = 64
 #: Largest side of the decimated preview read to check that the input looks like reflectance.
 _PREVIEW_SIDE: int = 256
 
-#: Sensor band identifiers accepted as canonical names (band descriptions are matched case-blind).
-BAND_ALIASES: dict[str, str] = {
-    "b02": "blue", "b2": "blue", "b03": "green", "b3": "green", "b04": "red", "b4": "red",
-    "b08": "nir", "b8": "nir", "b8a": "nir", "near-infrared": "nir", "nir1": "nir",
-}  # fmt: skip
+#: Sentinel-2 band IDs accepted for canonical names (descriptions are matched case-blind). Bare
+#: "B2".."B8" are not: Landsat numbers its bands differently (its B8 is panchromatic).
+BAND_ALIASES: dict[str, str] = {"b02": "blue", "b03": "green", "b04": "red", "b08": "nir"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,10 @@ def _band_indexes(
             raise ConfigError(f"{len(names)} band names {list(band_names)} for {count} bands in {source}")
     elif all(d and d.strip() for d in descriptions):
         names = [_canonical(d) for d in descriptions]  # type: ignore[union-attr]
-    else:  # no band descriptions: the file is taken to be in the model's band order
+    else:
+        names = [f"b{i}" for i in range(1, count + 1)]
+    if names == [f"b{i}" for i in range(1, count + 1)]:
+        # unnamed bands (no descriptions, or io's placeholder names b1..bn): taken in the model's order
         return tuple(range(1, count + 1))
     missing = [b for b in model_bands if b not in names]
     if missing or len(set(names)) != count:

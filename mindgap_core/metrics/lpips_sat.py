@@ -165,7 +165,10 @@ def load_mindgap_backbone(folder: str | Path = DEFAULT_BACKBONE_DIR,
         raise InputError(cfg_path, f"not a MindGap LPIPS-Sat config ({exc})") from None
     encoder = ResNetEncoder(enc_cfg)
     state = load_file(str(w_path))
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = encoder.load_state_dict(state, strict=False)
+    except RuntimeError:
+        raise InputError(w_path, "weights do not match config.json's encoder shapes") from None
     if missing or unexpected:
         raise InputError(w_path, f"weights do not match config (missing {missing[:3]}, "
                                  f"unexpected {unexpected[:3]})")
@@ -221,7 +224,11 @@ def load_ssl4eo_backbone(path: str | Path, arch: str = "resnet18",
             raise InputError(path, f"cannot read checkpoint ({exc})") from None
     state = ssl4eo_state_to_4band(state, arch, source=path)
     encoder = ResNetEncoder(replace(SSL4EO_ARCHS[arch], in_chans=len(CANONICAL_BANDS)))
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = encoder.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shape mismatches
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise InputError(path, f"not a timm-style {arch} state dict ({first.strip()})") from None
     if missing or unexpected:
         raise InputError(path, f"not a timm-style {arch} state dict (missing {missing[:3]}, "
                                f"unexpected {unexpected[:3]})")

@@ -197,14 +197,15 @@ def paired_tiles(
     group: Sequence[str] = ("method", "regime", "metric"),
     filters: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per gap key × tile present in both domains: keys, tile_id, source, target, higher_better.
+    """One row per gap key × tile present in both domains (in no particular order): keys, tile_id,
+    source, target, higher_better.
 
     Several rows for the same key, tile and domain (repeated runs, seeds, or keys left out of
     ``group``) are averaged first.
     """
     keys = gap_keys(group)
     inner, params = _paired_sql(keys, filters, source_domain, target_domain)
-    sql = f"SELECT * FROM ({inner}) WHERE source IS NOT NULL AND target IS NOT NULL ORDER BY ALL"
+    sql = f"SELECT * FROM ({inner}) WHERE source IS NOT NULL AND target IS NOT NULL"  # any order
     return _check_direction(con.execute(sql, params).df())
 
 
@@ -249,7 +250,7 @@ def tile_means(
     keys: Sequence[str],
     filters: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per ``keys`` × tile with the tile's mean value (rows averaged) and ``higher_better``."""
+    """One row per ``keys`` × tile (in no particular order): the tile's mean value, ``higher_better``."""
     bad = [k for k in keys if k not in _RESULT_NAMES or k in {"tile_id", "value"}]
     if bad:
         raise ConfigError(f"cannot group by {bad}")
@@ -258,7 +259,7 @@ def tile_means(
     sql = f"""
         SELECT {cols}, tile_id, avg(value) AS value,
                bool_and(higher_better) AS hb_all, bool_or(higher_better) AS hb_any
-        FROM results {where} GROUP BY {cols}, tile_id ORDER BY ALL
+        FROM results {where} GROUP BY {cols}, tile_id
     """
     return _check_direction(con.execute(sql, params).df())
 

@@ -305,7 +305,7 @@ class _Setup:
     init_info: dict[str, Any] | None
 
 
-def _prepare(opts: TrainOptions, on_progress: ProgressFn) -> _Setup:
+def _prepare(opts: TrainOptions) -> _Setup:
     """Read and check every input (no writes); build the model."""
     from mindgap_core.data.manifest import read_manifest
     from mindgap_core.models import build_model, load_model
@@ -329,7 +329,7 @@ def _prepare(opts: TrainOptions, on_progress: ProgressFn) -> _Setup:
     teacher = load_model(opts.teacher) if opts.teacher is not None else None
     if teacher is not None and teacher.method != "resshift":
         raise InputError(opts.teacher, f"is a {teacher.method} model; a SinSR teacher must be resshift")
-    tiles = load_pair_tiles(manifest_path, selection.rows, on_progress=on_progress)
+    tiles = load_pair_tiles(manifest_path, selection.rows)
     for ref, path in ((init, opts.init), (teacher, opts.teacher)):
         if ref is not None and (ref.scale != tiles.scale or ref.band_names != tiles.band_names):
             raise InputError(path, f"is a x{ref.scale} {ref.band_names} model; the data are x{tiles.scale} {tiles.band_names}")
@@ -382,7 +382,7 @@ def train(
     if state == "foreign":
         raise ConfigError(f"{out} exists and is not an empty folder or a MindGap training folder")
 
-    setup = _prepare(opts, on_progress)
+    setup = _prepare(opts)
     model = setup.model
     run_key = _run_key(opts, setup.manifest_hash)
     stages = model.plan_stages(opts.steps, pretrained=opts.init is not None)

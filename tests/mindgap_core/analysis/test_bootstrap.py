@@ -83,6 +83,11 @@ def test_expanded_interval_is_wider_for_few_tiles_and_converges_to_percentile():
     assert wide.gap_ci_low[0] < plain.gap_ci_low[0] < plain.gap_ci_high[0] < wide.gap_ci_high[0]
     with pytest.raises(ConfigError, match="interval must be one of"):
         tail_probability(12, 0.95, "bca")
+    with pytest.raises(ConfigError, match="interval must be one of"):  # checked even without resampling
+        rng = np.random.default_rng(0)
+        paired_gap_bootstrap(source[:1], target[:1], True, n_boot=10, rng=rng, interval="x")
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        mean_bootstrap(source, n_boot=10, rng=np.random.default_rng(0), ci=95)
 
 
 def test_resample_counts_are_multinomial_rows_and_chunking_is_reproducible(monkeypatch):

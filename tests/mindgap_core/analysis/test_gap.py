@@ -102,6 +102,22 @@ def test_wilcoxon_p_and_ci_match_a_direct_computation():
     assert table["gap"] == pytest.approx((lp["synthetic"] - lp["simulated_cross_sensor"]).mean())
 
 
+def test_wilcoxon_p_matches_scipy_per_group_on_many_tiles_with_zeros_and_ties():
+    rows = result_rows(tiles=64, seed=9)  # > 50 tiles: the vectorised (asymptotic) path
+    cross = rows["test_domain"] == "simulated_cross_sensor"
+    same_tiles = rows["tile_id"].isin(["t000", "t001", "t002"])
+    syn = rows[~cross].set_index(["metric", "tile_id"])["value"]
+    copy = rows.loc[cross & same_tiles]
+    rows.loc[cross & same_tiles, "value"] = syn.loc[list(zip(copy["metric"], copy["tile_id"]))].to_numpy()
+    rows.loc[rows["metric"] == "sam", "value"] = rows.loc[rows["metric"] == "sam", "value"].round(1)  # ties
+    table = gap_table(rows, n_boot=50)
+    for row in table.itertuples():
+        part = rows[rows["metric"] == row.metric]
+        part = part.pivot(index="tile_id", columns="test_domain", values="value")
+        expected = stats.wilcoxon(part["simulated_cross_sensor"], part["synthetic"]).pvalue
+        assert row.wilcoxon_p == pytest.approx(expected, rel=1e-12), row.metric
+
+
 def test_a_group_ci_does_not_depend_on_other_groups_and_is_seeded():
     rows = result_rows(tiles=15, methods=("sr3", "sinsr"))
     full = gap_table(rows, n_boot=300, seed=7)

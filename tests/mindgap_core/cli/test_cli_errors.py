@@ -8,9 +8,11 @@ output location exactly as it was before (no output, no half-written or temporar
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,29 +101,19 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     )
 
 
+PathOf = Callable[[Inputs], Path]
+OutOf = Callable[[Inputs, Path], Path]  # (inputs, the case's empty output folder) -> --out
+
+
 @dataclass(frozen=True)
 class Case:
-    """One bad input: the command's arguments (given the inputs and an empty output folder), what the
-    error must name (a path, or an option for option errors) and a keyword of the problem."""
+    """One bad input: the command line (given the inputs and an empty output folder), what the error
+    must name (a path, or the option values for an option error) and a keyword of the problem."""
 
     id: str
-    args: Callable[[Inputs, Path], list[str]]
+    argv: Callable[[Inputs, Path], list[str]]
     names: Callable[[Inputs, Path], str]
     keyword: str
-
-
-def pairs(s2: Callable[[Inputs], Path], ps: Callable[[Inputs], Path], *extra: str) -> Callable[..., list[str]]:
-    def args(i: Inputs, out: Path) -> list[str]:
-        return ["pairs", "--s2", str(s2(i)), "--ps", str(ps(i)), "--scale", "2", "--out", str(out / "pairs"),
-                *extra]
-    return args
-
-
-def degrade(hr: Callable[[Inputs], Path], *extra: str, method: str = "bicubic") -> Callable[..., list[str]]:
-    def args(i: Inputs, out: Path) -> list[str]:
-        return ["degrade", "--hr", str(hr(i)), "--method", method, "--scale", "2",
-                "--out", str(out / "lr.tif"), *extra]
-    return args
 
 
 def _s2(i: Inputs) -> Path:
@@ -132,54 +124,79 @@ def _ps(i: Inputs) -> Path:
     return i.ps
 
 
+def pairs(s2: PathOf, ps: PathOf, *extra: str, out: OutOf | None = None):
+    """``mindgap pairs`` on ``s2``/``ps`` into ``out`` (default: ``<output folder>/pairs``)."""
+
+    def argv(i: Inputs, o: Path) -> list[str]:
+        dest = out(i, o) if out else o / "pairs"
+        return ["pairs", "--s2", str(s2(i)), "--ps", str(ps(i)), "--scale", "2", "--out", str(dest), *extra]
+
+    return argv
+
+
+def degrade(hr: PathOf, *extra: str, method: str = "bicubic", out: OutOf | None = None):
+    """``mindgap degrade`` of ``hr`` x2 to ``out`` (default: ``<output folder>/lr.tif``)."""
+
+    def argv(i: Inputs, o: Path) -> list[str]:
+        dest = out(i, o) if out else o / "lr.tif"
+        return ["degrade", "--hr", str(hr(i)), "--method", method, "--scale", "2", "--out", str(dest), *extra]
+
+    return argv
+
+
+def named(path: PathOf) -> Callable[[Inputs, Path], str]:
+    return lambda i, o: str(path(i))
+
+
 CASES = [
     # corrupt / truncated TIFF
-    Case("pairs-truncated", pairs(_s2, lambda i: i.truncated), lambda i, o: str(i.truncated), "corrupt"),
-    Case("degrade-truncated", degrade(lambda i: i.truncated), lambda i, o: str(i.truncated), "corrupt"),
+    Case("pairs-truncated", pairs(_s2, lambda i: i.truncated), named(lambda i: i.truncated), "corrupt"),
+    Case("degrade-truncated", degrade(lambda i: i.truncated), named(lambda i: i.truncated), "corrupt"),
     # not a raster
-    Case("pairs-not-raster", pairs(lambda i: i.not_raster, _ps), lambda i, o: str(i.not_raster),
+    Case("pairs-not-raster", pairs(lambda i: i.not_raster, _ps), named(lambda i: i.not_raster),
          "not a GeoTIFF"),
-    Case("degrade-not-raster", degrade(lambda i: i.not_raster), lambda i, o: str(i.not_raster),
+    Case("degrade-not-raster", degrade(lambda i: i.not_raster), named(lambda i: i.not_raster),
          "not a GeoTIFF"),
     # missing bands
-    Case("pairs-missing-band-file", pairs(lambda i: i.s2_without_b08, _ps),
-         lambda i, o: str(i.s2_without_b08), "no file for band B08"),
+    Case("pairs-missing-band-file", pairs(lambda i: i.s2_without_b08, _ps), named(lambda i: i.s2_without_b08),
+         "no file for band B08"),
     Case("degrade-missing-band", degrade(lambda i: i.hr_three_bands, method="simulated_cross_sensor"),
-         lambda i, o: str(i.hr_three_bands), "missing nir"),
-    # no CRS
-    Case("pairs-no-crs", pairs(_s2, lambda i: i.ps_no_crs), lambda i, o: str(i.ps_no_crs),
+         named(lambda i: i.hr_three_bands), "missing nir"),
+    # no CRS (degrade keeps an ungeoreferenced raster ungeoreferenced: not an error there)
+    Case("pairs-no-crs", pairs(_s2, lambda i: i.ps_no_crs), named(lambda i: i.ps_no_crs),
          "no coordinate reference system"),
     # rasters that do not overlap
-    Case("pairs-no-overlap", pairs(_s2, lambda i: i.ps_far), lambda i, o: str(i.ps_far), "do not overlap"),
+    Case("pairs-no-overlap", pairs(_s2, lambda i: i.ps_far), named(lambda i: i.ps_far), "do not overlap"),
     # all-nodata or all-cloud overlap
-    Case("pairs-all-nodata", pairs(lambda i: i.s2_all_nodata, _ps), lambda i, o: str(i.s2_all_nodata),
+    Case("pairs-all-nodata", pairs(lambda i: i.s2_all_nodata, _ps), named(lambda i: i.s2_all_nodata),
          "no valid pixel"),
     Case("pairs-all-cloud", pairs(lambda i: i.s2_for_cloud, lambda i: i.ps_all_cloud),
-         lambda i, o: str(i.ps_all_cloud), "cloud"),
-    Case("degrade-all-nodata", degrade(lambda i: i.hr_all_nodata), lambda i, o: str(i.hr_all_nodata),
+         named(lambda i: i.ps_all_cloud), "cloud"),
+    Case("degrade-all-nodata", degrade(lambda i: i.hr_all_nodata), named(lambda i: i.hr_all_nodata),
          "no valid pixel"),
-    # scale that does not divide the tile (pairs: the --tile option; degrade: the raster)
-    Case("pairs-scale-vs-tile", pairs(_s2, _ps, "--scale", "3"), lambda i, o: "scale 3", "not divisible"),
-    Case("degrade-scale-vs-size", degrade(_ps, "--scale", "3"), lambda i, o: str(i.ps), "not divisible"),
+    # scale that does not divide the tile (pairs: the --tile option, named by value; degrade: the raster)
+    Case("pairs-scale-vs-tile", pairs(_s2, _ps, "--scale", "3"), lambda i, o: "tile size 64", "scale 3"),
+    Case("degrade-scale-vs-size", degrade(_ps, "--scale", "3"), named(_ps), "not divisible by scale 3"),
     # mismatched band counts
-    Case("pairs-band-counts", pairs(_s2, lambda i: i.ps_three_bands), lambda i, o: str(i.ps_three_bands),
+    Case("pairs-band-counts", pairs(_s2, lambda i: i.ps_three_bands), named(lambda i: i.ps_three_bands),
          "band counts differ"),
     # float vs uint16 reflectance mix-ups (values out of range)
     Case("pairs-uint16-dn-as-reflectance", pairs(_s2, lambda i: i.ps_dn_uint16),
-         lambda i, o: str(i.ps_dn_uint16), "digital numbers"),
+         named(lambda i: i.ps_dn_uint16), "digital numbers"),
     Case("pairs-float-in-planet-product", pairs(_s2, lambda i: i.ps_product_float),
-         lambda i, o: str(i.ps_product_float), "reflectance already"),
-    Case("degrade-dn-values-in-float", degrade(lambda i: i.hr_dn_as_float), lambda i, o: str(i.hr_dn_as_float),
+         named(lambda i: i.ps_product_float), "reflectance already"),
+    Case("degrade-dn-values-in-float", degrade(lambda i: i.hr_dn_as_float), named(lambda i: i.hr_dn_as_float),
          "outside the physical range"),
-    Case("degrade-divided-twice", degrade(lambda i: i.hr_divided_twice),
-         lambda i, o: str(i.hr_divided_twice), "divided by 10000 again"),
+    Case("degrade-divided-twice", degrade(lambda i: i.hr_divided_twice), named(lambda i: i.hr_divided_twice),
+         "divided by 10000 again"),
     # an unwritable output path
-    Case("pairs-out-is-a-file", lambda i, o: [*pairs(_s2, _ps)(i, o)[:-2], "--out", str(i.a_file)],
-         lambda i, o: str(i.a_file), "not a folder"),
-    Case("pairs-out-below-a-file", lambda i, o: [*pairs(_s2, _ps)(i, o)[:-2], "--out", str(i.a_file / "out")],
-         lambda i, o: str(i.a_file / "out"), "cannot write"),
-    Case("degrade-out-below-a-file", lambda i, o: [*degrade(_ps)(i, o)[:-2], "--out", str(i.a_file / "lr.tif")],
+    Case("pairs-out-is-a-file", pairs(_s2, _ps, out=lambda i, o: i.a_file), named(lambda i: i.a_file),
+         "not a folder"),
+    Case("pairs-out-below-a-file", pairs(_s2, _ps, out=lambda i, o: i.a_file / "pairs"),
+         lambda i, o: str(i.a_file / "pairs"), "cannot write"),
+    Case("degrade-out-below-a-file", degrade(_ps, out=lambda i, o: i.a_file / "lr.tif"),
          lambda i, o: str(i.a_file / "lr.tif"), "cannot write"),
+    Case("degrade-out-is-a-folder", degrade(_ps, out=lambda i, o: o), lambda i, o: str(o), "is a folder"),
 ]
 
 
@@ -188,27 +205,52 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@dataclass(frozen=True)
+class Run:
+    argv: list[str]
+    out: Path  # the case's output folder, empty before the run
+    proc: subprocess.CompletedProcess[str]
+
+
+@dataclass(frozen=True)
+class Runs:
+    by_id: dict[str, Run]
+    inputs_before: dict[str, bytes]
+    inputs_after: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def runs(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """Every case's ``mindgap`` process, a few at a time (they only read the shared inputs)."""
+    root = inputs.a_file.parent
+
+    def run(case: Case) -> Run:
+        out = tmp_path_factory.mktemp(case.id)
+        argv = case.argv(inputs, out)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mindgap_core", *argv],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+        )
+        return Run(argv, out, proc)
+
+    before = _tree(root)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        done = dict(zip([c.id for c in CASES], pool.map(run, CASES), strict=True))
+    return Runs(done, before, _tree(root))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_one_line_exit_2_no_output(case: Case, inputs: Inputs, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    argv = case.args(inputs, out)
-    watched = [out, inputs.a_file.parent]
-    before = [_tree(folder) for folder in watched]
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "mindgap_core", *argv],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=180,
-    )
-
+def test_bad_input_one_line_exit_2_no_output(case: Case, inputs: Inputs, runs: Runs) -> None:
+    run = runs.by_id[case.id]
+    proc = run.proc
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and proc.stderr == lines[0] + "\n", proc.stderr
     line = lines[0]
-    assert line.startswith(f"mindgap {argv[0]}: error: "), line
-    assert case.names(inputs, out) in line, line
+    assert line.startswith(f"mindgap {run.argv[0]}: error: "), line
+    assert case.names(inputs, run.out) in line, line
     assert case.keyword in line, line
     assert proc.stdout == ""
-    assert [_tree(folder) for folder in watched] == before, "output or temporary files were left behind"
-    assert sorted(p.name for p in out.iterdir()) == []
+    assert sorted(run.out.iterdir()) == [], "output or temporary files were left in the output folder"
+    assert runs.inputs_after == runs.inputs_before, "files were written or changed beside the inputs"

@@ -8,7 +8,9 @@ import pytest
 from mindgap_core.inference.blend import GUARD_WEIGHT, taper_1d, tile_starts, tile_weights
 
 
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(64, 32, 8), (70, 24, 8), (100, 30, 0), (33, 32, 15)])
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(64, 32, 8), (70, 24, 8), (100, 30, 0), (33, 32, 15)]
+)
 def test_tile_starts_cover_with_at_least_the_overlap(length: int, tile: int, overlap: int) -> None:
     starts = tile_starts(length, tile, overlap)
     assert starts[0] == 0 and starts[-1] + tile == length

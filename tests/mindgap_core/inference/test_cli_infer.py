@@ -17,6 +17,8 @@ from mindgap_core.models.presets import resolve_config
 from tests.fixtures import S2_PATCH, demo_source
 from tests.mindgap_core.inference.toys import CRS_UTM, smooth_scene, write_scene
 
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
 
 @pytest.fixture(scope="module")
 def bicubic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -30,8 +32,9 @@ def test_infer_real_s2_patch_with_bicubic_equals_untiled(bicubic_dir: Path, tmp_
     src = demo_source(S2_PATCH)
     out, unc = tmp_path / "sr.tif", tmp_path / "std.tif"
     code = main([
-        "infer", "--model", str(bicubic_dir), "--input", str(src), "--out", str(out), "--uncertainty", str(unc),
-        "--tile", "64", "--overlap", "8", "--samples", "2", "--dn-scale", "0.0001", "--allow-no-crs",
+        "infer", "--model", str(bicubic_dir), "--input", str(src), "--out", str(out),
+        "--uncertainty", str(unc), "--tile", "64", "--overlap", "8", "--samples", "2",
+        "--dn-scale", "0.0001", "--allow-no-crs",
         "--device", "cpu",
     ])  # fmt: skip
     assert code == 0
@@ -49,20 +52,30 @@ def test_infer_real_s2_patch_with_bicubic_equals_untiled(bicubic_dir: Path, tmp_
         np.testing.assert_array_equal(ds.read(), 0.0)
 
 
-def test_infer_georeferenced_scene_with_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _regression_dir(folder: Path) -> Path:
     torch.manual_seed(0)
-    model_dir = build_model("regression", resolve_config("regression", "tiny"), scale=2).save_pretrained(tmp_path / "reg")
+    model = build_model("regression", resolve_config("regression", "tiny"), scale=2)
+    return model.save_pretrained(folder / "regression")
+
+
+def test_infer_georeferenced_scene_with_regression(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_dir = _regression_dir(tmp_path)
     src = write_scene(tmp_path / "lr.tif", smooth_scene(48, 40))
     out = tmp_path / "sr.tif"
-    assert main(["infer", "--model", str(model_dir), "--input", str(src), "--out", str(out), "--tile", "32"]) == 0
+    argv = ["infer", "--model", str(model_dir), "--input", str(src), "--out", str(out), "--tile", "32"]
+    assert main(argv) == 0
     assert "regression x2, 4 tiles" in capsys.readouterr().out
     with rasterio.open(out) as ds:
         assert ds.crs == CRS_UTM and (ds.height, ds.width) == (96, 80) and ds.res == (10.0, 10.0)
         assert np.isfinite(ds.read()).all()
 
 
-def test_missing_checkpoint_file_is_exit_2_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model_dir = build_model("regression", resolve_config("regression", "tiny"), scale=2).save_pretrained(tmp_path / "reg")
+def test_missing_checkpoint_file_is_exit_2_without_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_dir = _regression_dir(tmp_path)
     for weights in model_dir.rglob("*.safetensors"):
         weights.unlink()
     src = write_scene(tmp_path / "lr.tif", smooth_scene(40, 40))

@@ -11,6 +11,8 @@ from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.inference import run_inference
 from tests.mindgap_core.inference.toys import ConvUpModel, smooth_scene, write_scene
 
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Path:
@@ -29,7 +31,8 @@ def test_wrong_band_count_names_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_band_name_names_the_file(tmp_path: Path) -> None:
-    src = write_scene(tmp_path / "swir.tif", smooth_scene(40, 40), band_names=("blue", "green", "red", "swir16"))
+    names = ("blue", "green", "red", "swir16")
+    src = write_scene(tmp_path / "swir.tif", smooth_scene(40, 40), band_names=names)
     with pytest.raises(InputError, match=r"swir\.tif: .*missing \['nir'\]"):
         run_inference(ConvUpModel(), src, tmp_path / "sr.tif")
     with pytest.raises(ConfigError, match="3 band names"):
@@ -48,8 +51,10 @@ def test_bad_tile_and_overlap(scene: Path, tmp_path: Path, tile: int, overlap: i
     assert not (tmp_path / "sr.tif").exists()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"num_samples": 0}, "num_samples"), ({"batch_size": 0}, "batch_size"),
-                                                 ({"steps": 0}, "steps")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"num_samples": 0}, "num_samples"), ({"batch_size": 0}, "batch_size"), ({"steps": 0}, "steps")],
+)
 def test_bad_counts(scene: Path, tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         run_inference(ConvUpModel(), scene, tmp_path / "sr.tif", **kwargs)
@@ -118,12 +123,15 @@ class _FailsOnThirdCall(ConvUpModel):
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("CUDA out of memory"), KeyboardInterrupt()])
-def test_failure_midway_leaves_nothing_and_keeps_the_old_output(scene: Path, tmp_path: Path, exc: BaseException) -> None:
+def test_failure_midway_leaves_nothing_and_keeps_the_old_output(
+    scene: Path, tmp_path: Path, exc: BaseException
+) -> None:
     old = tmp_path / "sr.tif"
     old.write_bytes(b"previous result")
     with pytest.raises(type(exc)):
         run_inference(
-            _FailsOnThirdCall(exc), scene, old, tile=16, overlap=4, batch_size=1, uncertainty_path=tmp_path / "u.tif"
-        )
+            _FailsOnThirdCall(exc), scene, old,
+            tile=16, overlap=4, batch_size=1, uncertainty_path=tmp_path / "u.tif",
+        )  # fmt: skip
     assert old.read_bytes() == b"previous result"
     assert _files(tmp_path) == {"lr.tif", "sr.tif"}  # no uncertainty, no temp files or folders

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from tests.mindgap_core.inference.toys import BANDS, CRS_UTM, LR_TRANSFORM, ConvUpModel, NoisyModel, smooth_scene, write_scene
+from tests.mindgap_core.inference.toys import (
+    BANDS,
+    CRS_UTM,
+    LR_TRANSFORM,
+    ConvUpModel,
+    NoisyModel,
+    smooth_scene,
+    write_scene,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 from rio_cogeo.cogeo import cog_validate
 
 from mindgap_core.inference import run_inference
@@ -44,7 +54,8 @@ def test_tiled_equals_untiled_everywhere_when_guard_covers_receptive_field(
     untiled = run_inference(conv_model, scene, tmp_path / "untiled.tif", tile=64, overlap=0)
     tiled = run_inference(conv_model, scene, tmp_path / "tiled.tif", tile=32, overlap=8)
     assert (untiled.n_tiles, tiled.n_tiles) == (1, 9)
-    np.testing.assert_allclose(_read(tmp_path / "tiled.tif"), _read(tmp_path / "untiled.tif"), atol=1e-5, rtol=0)
+    expected = _read(tmp_path / "untiled.tif")
+    np.testing.assert_allclose(_read(tmp_path / "tiled.tif"), expected, atol=1e-5, rtol=0)
 
 
 def test_seams_show_when_the_guard_band_is_narrower_than_the_receptive_field(
@@ -57,7 +68,9 @@ def test_seams_show_when_the_guard_band_is_narrower_than_the_receptive_field(
     assert diff.max() > 1e-3
 
 
-def test_irregular_scene_smaller_tiles_and_tile_larger_than_scene(tmp_path: Path, conv_model: ConvUpModel) -> None:
+def test_irregular_scene_and_tile_larger_than_scene(tmp_path: Path, conv_model: ConvUpModel) -> None:
+    # 50 x 70 LR: the last tiles are shifted back onto the edge (larger overlaps); the untiled run
+    # uses one 70-px tile, which is taller than the scene (tiles are cut to the scene, not padded).
     src = write_scene(tmp_path / "lr.tif", smooth_scene(50, 70, seed=3))
     run_inference(conv_model, src, tmp_path / "untiled.tif", tile=70, overlap=0)
     res = run_inference(conv_model, src, tmp_path / "tiled.tif", tile=24, overlap=8, batch_size=3)
@@ -77,14 +90,15 @@ def test_output_is_a_valid_cog_on_the_hr_grid_with_metadata(
     assert valid, errors
     with rasterio.open(out) as ds:
         assert ds.crs == CRS_UTM
-        assert ds.transform.almost_equals(LR_TRANSFORM * Affine.scale(0.5))
+        assert ds.transform.almost_equals(LR_TRANSFORM @ Affine.scale(0.5))
         assert ds.transform.a == 10.0 and (ds.transform.c, ds.transform.f) == (LR_TRANSFORM.c, LR_TRANSFORM.f)
         assert (ds.height, ds.width) == (128, 128) and ds.dtypes[0] == "float32"
         assert ds.descriptions == BANDS
         tags = ds.tags()
     assert tags["description"] == "SR output of toy-conv"
     assert tags["units"] == "reflectance"
-    assert (tags["model_path"], tags["steps"], tags["num_samples"], tags["seed"]) == ("models/toy", "1", "1", "7")
+    recorded = (tags["model_path"], tags["steps"], tags["num_samples"], tags["seed"])
+    assert recorded == ("models/toy", "1", "1", "7")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
@@ -93,7 +107,6 @@ def test_nodata_is_kept_and_does_not_leak_into_valid_pixels(tmp_path: Path, conv
     invalid = np.zeros((64, 64), bool)
     invalid[10:20, 40:60] = True  # a block across a seam
     invalid[50, 5] = True  # a single pixel
-    invalid[:, :] |= False
     array[:, invalid] = -9999.0
     src = write_scene(tmp_path / "lr.tif", array, nodata=-9999.0)
     out = run_inference(conv_model, src, tmp_path / "sr.tif", tile=32, overlap=8).out_path
@@ -125,13 +138,16 @@ def test_bands_are_matched_by_name_and_sensor_ids(tmp_path: Path, conv_model: Co
     shuffled = write_scene(tmp_path / "shuffled.tif", array[order], band_names=tuple(BANDS[i] for i in order))
     s2_ids = write_scene(tmp_path / "s2.tif", array, band_names=("B02", "B03", "B04", "B08"))
     unnamed = write_scene(tmp_path / "unnamed.tif", array, band_names=None)
+    placeholders = write_scene(tmp_path / "placeholders.tif", array, band_names=("b1", "b2", "b3", "b4"))
     ref = _read(run_inference(conv_model, canonical, tmp_path / "a.tif", tile=40, overlap=0).out_path)
-    for i, src in enumerate([shuffled, s2_ids, unnamed]):
+    for i, src in enumerate([shuffled, s2_ids, unnamed, placeholders]):
         out = run_inference(conv_model, src, tmp_path / f"o{i}.tif", tile=40, overlap=0).out_path
         np.testing.assert_array_equal(_read(out), ref)
 
 
-def test_uncertainty_is_zero_for_a_deterministic_model(scene: Path, tmp_path: Path, conv_model: ConvUpModel) -> None:
+def test_uncertainty_is_zero_for_a_deterministic_model(
+    scene: Path, tmp_path: Path, conv_model: ConvUpModel
+) -> None:
     res = run_inference(
         conv_model, scene, tmp_path / "sr.tif", num_samples=3, uncertainty_path=tmp_path / "std.tif",
         tile=32, overlap=8,
@@ -145,7 +161,9 @@ def test_uncertainty_is_zero_for_a_deterministic_model(scene: Path, tmp_path: Pa
         assert ds.descriptions == BANDS and "std" in ds.tags()["product"]
 
 
-def test_uncertainty_is_positive_for_a_stochastic_model(scene: Path, tmp_path: Path, noisy_model: NoisyModel) -> None:
+def test_uncertainty_is_positive_for_a_stochastic_model(
+    scene: Path, tmp_path: Path, noisy_model: NoisyModel
+) -> None:
     res = run_inference(
         noisy_model, scene, tmp_path / "sr.tif", num_samples=4, uncertainty_path=tmp_path / "std.tif",
         tile=32, overlap=8,
@@ -167,7 +185,9 @@ def test_same_seed_same_output_regardless_of_batch_size(scene: Path, tmp_path: P
         outs[bs] = (_read(res.out_path), _read(res.uncertainty_path))
     np.testing.assert_array_equal(outs[1][0], outs[4][0])
     np.testing.assert_array_equal(outs[1][1], outs[4][1])
-    other = run_inference(NoisyModel(), scene, tmp_path / "other.tif", num_samples=2, tile=32, overlap=8, seed=12)
+    other = run_inference(
+        NoisyModel(), scene, tmp_path / "other.tif", num_samples=2, tile=32, overlap=8, seed=12
+    )
     assert np.abs(_read(other.out_path) - outs[1][0]).max() > 1e-3
 
 
@@ -183,7 +203,10 @@ def test_deterministic_models_are_batched(scene: Path, tmp_path: Path) -> None:
 
 def test_progress_counts_tiles(scene: Path, tmp_path: Path, conv_model: ConvUpModel) -> None:
     calls: list[tuple[int, int]] = []
-    run_inference(conv_model, scene, tmp_path / "sr.tif", tile=32, overlap=8, on_progress=lambda d, t: calls.append((d, t)))
+    def record(done: int, total: int) -> None:
+        calls.append((done, total))
+
+    run_inference(conv_model, scene, tmp_path / "sr.tif", tile=32, overlap=8, on_progress=record)
     assert calls[0] == (0, 9) and calls[-1] == (9, 9)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
@@ -191,8 +214,9 @@ def test_progress_counts_tiles(scene: Path, tmp_path: Path, conv_model: ConvUpMo
 def test_memory_depends_on_the_tile_not_the_scene_height(tmp_path: Path, conv_model: ConvUpModel) -> None:
     small = write_scene(tmp_path / "small.tif", smooth_scene(64, 64))
     tall = write_scene(tmp_path / "tall.tif", smooth_scene(256, 64))
-    a = run_inference(conv_model, small, tmp_path / "a.tif", tile=32, overlap=8, uncertainty_path=tmp_path / "ua.tif")
-    b = run_inference(conv_model, tall, tmp_path / "b.tif", tile=32, overlap=8, uncertainty_path=tmp_path / "ub.tif")
+    kw = {"tile": 32, "overlap": 8}
+    a = run_inference(conv_model, small, tmp_path / "a.tif", uncertainty_path=tmp_path / "ua.tif", **kw)
+    b = run_inference(conv_model, tall, tmp_path / "b.tif", uncertainty_path=tmp_path / "ub.tif", **kw)
     assert b.n_tiles > 3 * a.n_tiles
     assert a.peak_buffer_bytes == b.peak_buffer_bytes
 

