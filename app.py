@@ -1,11 +1,43 @@
-"""MindGap dashboard router: ``streamlit run app.py``."""
+"""MindGap dashboard router: ``streamlit run app.py``.
+
+Order of a run: page config, the optional password gate, the navigation, the common sidebar (for
+the analysis pages; its choices live in the URL), then the chosen page.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
+from mindgap_ui import state
+from mindgap_ui.auth import require_password
+
 st.set_page_config(page_title="MindGap", page_icon="🛰️", layout="wide")
+require_password()
 
-PAGES = [
-    st.Page("pages/home.py", title="Demo data", icon="🗺️", url_path="home", default=True),
-]
+HERE = Path(__file__).resolve().parent
+#: url path -> page of the analysis pages that share the results sidebar
+ANALYSIS_PAGES = {
+    "overview": st.Page("pages/overview.py", title="Overview", icon="📊", url_path="overview"),
+    "distributions": st.Page("pages/distributions.py", title="Distributions", icon="📈",
+                             url_path="distributions"),
+    "lpips-sat": st.Page("pages/lpips_sat.py", title="LPIPS-Sat heatmaps", icon="🔥", url_path="lpips-sat"),
+    "scaling": st.Page("pages/scaling.py", title="Scaling & training", icon="📉", url_path="scaling"),
+}
+#: pages written separately; listed once their file exists
+OPTIONAL_PAGES = (
+    ("pages/map_explorer.py", "Map explorer", "🛰️", "map-explorer"),
+    ("pages/inference.py", "On-demand inference", "⚙️", "inference"),
+)
 
-st.navigation(PAGES).run()
+PAGES = {
+    "MindGap": [st.Page("pages/home.py", title="Demo data", icon="🗺️", url_path="home", default=True)],
+    "Results": list(ANALYSIS_PAGES.values()),
+}
+tools = [st.Page(path, title=title, icon=icon, url_path=url) for path, title, icon, url in OPTIONAL_PAGES
+         if (HERE / path).is_file()]
+if tools:
+    PAGES["Maps & inference"] = tools
+
+page = st.navigation(PAGES)
+state.set_current_view(state.sidebar() if page.url_path in ANALYSIS_PAGES else None)
+page.run()

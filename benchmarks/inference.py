@@ -42,11 +42,16 @@ SR3_STEPS = 50
 
 def _s2_reflectance():
     """The real S2 patch as (4, 300, 300) float32 reflectance (DN / 10000)."""
+    import warnings
+
     import numpy as np
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
 
-    with rasterio.open(S2_PATCH) as ds:
-        return ds.read().astype(np.float32) * np.float32(1e-4)
+    with warnings.catch_warnings():  # the real patch has no georeferencing
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(S2_PATCH) as ds:
+            return ds.read().astype(np.float32) * np.float32(1e-4)
 
 
 def _model(method: str, scale: int, models_dir: Path, device: str):
@@ -62,7 +67,9 @@ def _model(method: str, scale: int, models_dir: Path, device: str):
         return model, f"checkpoint {folder}"
     torch.manual_seed(0)
     model = build_model(method, resolve_config(method, "demo"), scale=scale).to(device).eval()
-    return model, "random demo-preset weights"
+    if model.num_parameters() == 0:
+        return model, "no weights"
+    return model, f"random demo-preset weights ({model.num_parameters() / 1e6:.2f} M parameters)"
 
 
 def _sync(device: str) -> None:
@@ -119,14 +126,23 @@ def bench_speed(args: argparse.Namespace) -> dict[str, float]:
 
 def _write_scene(path: Path, side: int) -> None:
     """A side x side scene of mirrored copies of the real S2 patch, written row band by row band."""
+    import warnings
+
     import numpy as np
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
 
     patch = _s2_reflectance()
     row = np.concatenate([patch, patch[:, :, ::-1]] * (side // (2 * patch.shape[2]) + 1), axis=2)[:, :, :side]
-    with rasterio.open(path, "w", driver="GTiff", width=side, height=side, count=4, dtype="float32",
-                       tiled=True, blockxsize=256, blockysize=256) as ds:  # fmt: skip
+    profile = {
+        "driver": "GTiff", "width": side, "height": side, "count": 4, "dtype": "float32", "tiled": True,
+        "blockxsize": 256, "blockysize": 256,
+    }  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # like the real patch: no georeferencing
+        ds = rasterio.open(path, "w", **profile)
+    with ds:
         ds.descriptions = ("blue", "green", "red", "nir")
         flip = False
         for top in range(0, side, patch.shape[1]):

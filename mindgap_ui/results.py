@@ -1,14 +1,32 @@
-"""Cached loaders over a results store (DuckDB queries in the core, cached here)."""
+"""Cached loaders over a results store (DuckDB queries and statistics in the core, cached here).
+
+Every query function takes the store ``fingerprint`` so its cache follows new shards, and filters as a
+hashable tuple of ``(column, value)`` pairs (see :func:`filter_key`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from mindgap_core.analysis import training_logs
+from mindgap_core.analysis.gap import gap_table, mean_table, train_test_matrix
+from mindgap_core.analysis.scaling import scaling_curve, scaling_trend
+from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT
+from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
+from mindgap_core.viz import mosaic as mosaic_mod
+
+#: grouping of the overview's gap table (the train domain labels the findings)
+GAP_GROUP = ("method", "regime", "train_domain", "metric")
+N_BOOT = 2000
+SEED = 0
+Filters = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -21,15 +39,32 @@ class StoreCatalog:
     regimes: list[str]
     domains: list[str]
     fingerprint: str
+    bands: list[str] = field(default_factory=list)
+    aggregates: list[str] = field(default_factory=list)
+    train_domains: list[str] = field(default_factory=list)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any test or train domain of the store is simulated (the banner must show)."""
+        return any("simulated" in d for d in [*self.domains, *self.train_domains])
 
 
 def _distinct(con, column: str) -> list[str]:
     return [r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM results ORDER BY 1').fetchall()]
 
 
+def filter_key(filters: Mapping[str, Any]) -> Filters:
+    """A hashable, order-independent form of ``{column: value | [values] | None}``."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in filters.items()))
+
+
+def _filters(key: Filters) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in key}
+
+
 @st.cache_data(show_spinner=False, ttl=30)
 def catalog(root: str) -> StoreCatalog | None:
-    """Runs, metrics, methods, regimes and test domains of the store at ``root`` (None if empty)."""
+    """Runs, metrics, methods, regimes, test domains, bands of the store at ``root`` (None if empty)."""
     if not (Path(root) / "shards").is_dir():
         return None
     store = ResultsStore(root)
@@ -38,12 +73,121 @@ def catalog(root: str) -> StoreCatalog | None:
         if con.execute("SELECT count(*) FROM results").fetchone()[0] == 0:
             return None
         return StoreCatalog(_distinct(con, "run_id"), _distinct(con, "metric"), _distinct(con, "method"),
-                            _distinct(con, "regime"), _distinct(con, "test_domain"), store.fingerprint())
+                            _distinct(con, "regime"), _distinct(con, "test_domain"), store.fingerprint(),
+                            _distinct(con, "band"), _distinct(con, "aggregate"), _distinct(con, "train_domain"))
     finally:
         con.close()
 
 
+def fingerprint(root: str) -> str:
+    """The store's current fingerprint (cheap: a directory listing)."""
+    return ResultsStore(root).fingerprint()
+
+
 @st.cache_data(show_spinner="Querying results…")
-def rows(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+def rows(root: str, fingerprint: str, filters: Filters) -> pd.DataFrame:
     """Result rows matching ``filters`` (``fingerprint`` makes the cache follow new shards)."""
-    return ResultsStore(root).rows(dict(filters))
+    return ResultsStore(root).rows(_filters(filters))
+
+
+@st.cache_data(show_spinner=False)
+def overview(root: str, fingerprint: str, filters: Filters, source: str, target: str) -> pd.DataFrame:
+    """Gap per method × regime × train domain × metric without CIs (one DuckDB query, all metrics)."""
+    con = ResultsStore(root).connect()
+    try:
+        return views.gap_overview(con, source_domain=source, target_domain=target, group=GAP_GROUP,
+                                  filters=_filters(filters))
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner="Bootstrapping confidence intervals…")
+def gaps(root: str, fingerprint: str, metric: str, filters: Filters, source: str, target: str,
+         group: tuple[str, ...] = GAP_GROUP) -> pd.DataFrame:
+    """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (paired bootstrap CIs, Wilcoxon p)."""
+    return gap_table(root, metric=metric, group=group, source_domain=source, target_domain=target,
+                     filters=_filters(filters), n_boot=N_BOOT, seed=SEED)
+
+
+@st.cache_data(show_spinner=False)
+def train_test(root: str, fingerprint: str, metric: str, filters: Filters) -> pd.DataFrame:
+    """:func:`~mindgap_core.analysis.gap.train_test_matrix` of one metric, models pooled per train domain."""
+    return train_test_matrix(root, metric=metric, group=("metric",), filters=_filters(filters),
+                             n_boot=N_BOOT, seed=SEED)
+
+
+@st.cache_data(show_spinner=False)
+def tile_scores(root: str, fingerprint: str, filters: Filters, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Per-tile mean score per ``keys`` (repeated seeds/runs averaged), as the gap statistics see them."""
+    con = ResultsStore(root).connect()
+    try:
+        return views.tile_means(con, keys=list(keys), filters=_filters(filters))
+    finally:
+        con.close()
+
+
+@st.cache_data(show_spinner=False)
+def paired(root: str, fingerprint: str, filters: Filters, source: str, target: str,
+           group: tuple[str, ...] = ("model", "metric")) -> pd.DataFrame:
+    """Per-tile scores on both domains (``tile_id``, ``source``, ``target``) of tiles scored in both."""
+    con = ResultsStore(root).connect()
+    try:
+        frame = views.paired_tiles(con, source_domain=source, target_domain=target, group=group,
+                                   filters=_filters(filters))
+    finally:
+        con.close()
+    return frame.sort_values("tile_id").reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def domain_means(root: str, fingerprint: str, filters: Filters, keys: tuple[str, ...] = ("test_domain",)
+                 ) -> pd.DataFrame:
+    """Mean over tiles per ``keys`` with a 95 % bootstrap CI (:func:`~mindgap_core.analysis.gap.mean_table`)."""
+    tiles = tile_scores(root, fingerprint, filters, keys)
+    return mean_table(tiles, list(keys), n_boot=N_BOOT, seed=SEED, ci=0.95)
+
+
+@st.cache_data(show_spinner="Computing scaling curves…")
+def scaling(root: str, fingerprint: str, metric: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Diversity-scaling curves and trends (both test domains) of one metric."""
+    flt = _filters(filters)
+    curve = scaling_curve(root, metric=metric, filters=flt, n_boot=N_BOOT, seed=SEED)
+    trend = scaling_trend(root, metric=metric, filters=flt, n_boot=N_BOOT, seed=SEED)
+    return curve, trend
+
+
+@st.cache_data(show_spinner="Reading map tiles…", max_entries=32)
+def mosaic(root: str, tiles: tuple[tuple[str, str], ...], max_side: int = 256) -> mosaic_mod.Mosaic:
+    """The map COGs ``((tile_id, store-relative path), ...)`` placed into one array, coarsened for display
+    so that no side exceeds ``max_side`` pixels. Paths are confined to the store."""
+    store = ResultsStore(root)
+    full = mosaic_mod.mosaic_files({tile_id: store.resolve(rel) for tile_id, rel in tiles})
+    return mosaic_mod.coarsen(full, mosaic_mod.display_factor(full.array.shape, max_side))
+
+
+def model_folders(root: str | Path, run_id: str | None) -> tuple[dict[str, Path], str]:
+    """The model folders behind ``run_id`` and where they were found (run record, or the demo's models)."""
+    folders = training_logs.run_model_folders(root, run_id) if run_id else {}
+    if folders:
+        return folders, "the run's experiment file"
+    if Path(root).resolve() == DEMO_RESULTS.resolve():
+        scanned = training_logs.scan_model_folders(DEMO_ROOT / "models")
+        if scanned:
+            return scanned, "data/demo/models/"
+    return {}, ""
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def loss_logs(root: str, run_id: str | None) -> tuple[pd.DataFrame, list[str], str]:
+    """(loss logs, models without a loss log, where the folders were found) of the run's models."""
+    folders, origin = model_folders(root, run_id)
+    return training_logs.loss_logs(folders), training_logs.models_without_logs(folders), origin
+
+
+@st.cache_resource(show_spinner=False)
+def lpips_unavailable_reason() -> str | None:
+    """Why standard LPIPS cannot be computed here (the metrics module's message), or None if it can."""
+    from mindgap_core.metrics.lpips_std import default_alexnet_path, unavailable_message
+
+    path = default_alexnet_path()
+    return None if path.is_file() else unavailable_message(path)

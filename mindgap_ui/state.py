@@ -2,12 +2,20 @@
 
 A copied URL reopens the same view for another person: every choice is read from the query string
 first and written back after the widgets ran. Paths a user types are confined to the data roots.
+
+The router (``app.py``) draws the sidebar once per run for the analysis pages and keeps the result
+in ``st.session_state`` (:func:`set_current_view`); those pages read it with :func:`current_view`.
+
+Query parameters: ``results`` (store folder; empty = the demo results), ``run``, ``metric``,
+``method``, ``regime``, ``target`` (compared cross-sensor domain), ``band``, ``aggregate``; pages add
+their own (e.g. ``model``, ``plot``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -16,6 +24,10 @@ from mindgap_core.paths import DEMO_RESULTS, confine, data_roots
 from mindgap_ui import results
 
 ALL = "(all)"
+SOURCE_DOMAIN = "synthetic"
+_VIEW_KEY = "_mindgap_view"
+#: query parameters that make up the common view (carried by links between pages)
+VIEW_PARAMS = ("results", "run", "metric", "method", "regime", "target", "band", "aggregate")
 
 
 @dataclass(frozen=True)
@@ -29,11 +41,26 @@ class ViewState:
     regime: str | None
     source_domain: str
     target_domain: str | None
+    band: str | None = "all"
+    aggregate: str | None = "mean"
+    fingerprint: str = ""
+    simulated: bool = False
+
+    @property
+    def root(self) -> str:
+        """The results folder as the cached loaders take it."""
+        return str(self.results_root)
 
     def filters(self) -> dict[str, str]:
         """Result-row filters of the chosen run/method/regime (not the metric)."""
         chosen = {"run_id": self.run_id, "method": self.method, "regime": self.regime}
         return {k: v for k, v in chosen.items() if v is not None}
+
+    def score_filters(self, **extra: Any) -> dict[str, Any]:
+        """Filters of the chosen run/method/regime/band/aggregate, plus ``extra`` (None values kept:
+        they mean IS NULL, e.g. ``train_blocks=None`` leaves out the diversity-scaling series)."""
+        chosen = {**self.filters(), "band": self.band, "aggregate": self.aggregate}
+        return {**{k: v for k, v in chosen.items() if v is not None}, **extra}
 
 
 def _pick(label: str, options: list[str], key: str, *, allow_all: bool = False, default: str | None = None,
@@ -82,7 +109,47 @@ def sidebar() -> ViewState | None:
     metric = _pick("Metric", catalog.metrics, "metric", default="psnr" if "psnr" in catalog.metrics else None)
     method = _pick("Method", catalog.methods, "method", allow_all=True)
     regime = _pick("Regime", catalog.regimes, "regime", allow_all=True)
-    targets = [d for d in catalog.domains if d != "synthetic"]
+    targets = [d for d in catalog.domains if d != SOURCE_DOMAIN]
     target = _pick("Compared domain", targets, "target",
                    help="The cross-sensor test domain compared with the synthetic one") if targets else None
-    return ViewState(root, run_id, metric, method, regime, "synthetic", target)
+    band = _pick("Band", catalog.bands, "band", default="all",
+                 help="'all': the metric over every band; or one band's score") if catalog.bands else None
+    aggregate = (_pick("Sample aggregate", catalog.aggregates, "aggregate", default="mean",
+                       help="How the diffusion samples were combined before scoring")
+                 if len(catalog.aggregates) > 1 else (catalog.aggregates[0] if catalog.aggregates else None))
+    return ViewState(root, run_id, metric, method, regime, SOURCE_DOMAIN, target, band, aggregate,
+                     results.fingerprint(str(root)), catalog.simulated)
+
+
+def set_current_view(view: ViewState | None) -> None:
+    """Remember the view drawn by the router for the page that runs next (called on every run)."""
+    st.session_state[_VIEW_KEY] = view
+
+
+def current_view() -> ViewState | None:
+    """The view the router drew in this run (draws the sidebar when a page runs without the router)."""
+    if _VIEW_KEY not in st.session_state:
+        return sidebar()
+    return st.session_state[_VIEW_KEY]
+
+
+def view_query_params() -> dict[str, str]:
+    """The current view's query parameters (to carry them in links to other pages)."""
+    return {k: st.query_params[k] for k in VIEW_PARAMS if k in st.query_params}
+
+
+def page_choice(label: str, options: list[str], key: str, *, default: str | None = None,
+                horizontal: bool = False, radio: bool = False, format_func=str, container=st) -> str | None:
+    """A page-level choice (selectbox or radio) deep-linked through ``st.query_params[key]``."""
+    if not options:
+        st.query_params.pop(key, None)
+        return None
+    wanted = st.query_params.get(key, default if default in options else options[0])
+    index = options.index(wanted) if wanted in options else 0
+    if radio:
+        value = container.radio(label, options, index=index, key=f"page_{key}", horizontal=horizontal,
+                                format_func=format_func)
+    else:
+        value = container.selectbox(label, options, index=index, key=f"page_{key}", format_func=format_func)
+    st.query_params[key] = value
+    return value

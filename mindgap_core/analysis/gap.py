@@ -179,7 +179,7 @@ def gap_table(
     con, owned = views.connect_to(data)
     try:
         flt = _metric_filters(filters, metric, split)
-        target = choose_target_domain(views.test_domains(con, flt), source_domain, target_domain)
+        target = choose_target_domain(views.domains_present(con, flt), source_domain, target_domain)
         pairs = views.paired_tiles(
             con, source_domain=source_domain, target_domain=target, group=group, filters=flt
         )

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mindgap_core.degrade.apply import SIMULATED_METHOD, check_method, degrade_raster, params_sidecar_path
-    from mindgap_core.degrade.sensor_sim import SimulatorConfig
+    from mindgap_core.degrade.sensor_config import SimulatorConfig
     from mindgap_core.degrade.synthetic import NoiseConfig
     from mindgap_core.errors import ConfigError, InputError
     from mindgap_core.io import read_raster, write_cog

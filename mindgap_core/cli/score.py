@@ -11,7 +11,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sr", required=True, help="super-resolved raster (GeoTIFF/COG), on the HR grid")
+    parser.add_argument("--sr", required=True, help="super-resolved raster (GeoTIFF/COG) on the HR grid")
     parser.add_argument("--hr", required=True, help="HR reference raster, same bands and grid")
     parser.add_argument("--lr", default=None, help="LR input raster (needed by consistency/correctness)")
     parser.add_argument("--scale", type=int, default=None, help="HR/LR resolution ratio (inferred from --lr)")
@@ -27,12 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hist-match", choices=("none", "hr", "lr"), default="none",
         help="match SR histograms per band to HR or LR before the HR-referenced metrics (default none)",
     )
-    parser.add_argument("--cpsnr-shift", type=int, default=3, help="cPSNR search radius in HR pixels (default 3)")
-    parser.add_argument("--opensr-border", type=int, default=0, help="HR border pixels ignored by opensr scores")
+    parser.add_argument("--cpsnr-shift", type=int, default=3,
+                        help="cPSNR search radius in HR pixels (default 3)")
+    parser.add_argument("--opensr-border", type=int, default=0,
+                        help="HR border pixels ignored by opensr scores (default 0)")
     parser.add_argument("--lpips-weights", default=None,
-                        help="torchvision AlexNet weights file (default $TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth)")
+                        help="torchvision AlexNet weights file (default "
+                             "$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth)")
     parser.add_argument("--lpips-sat-backbone", default=None,
-                        help="LPIPS-Sat backbone: a MindGap folder or an SSL4EO-S12 checkpoint file (default: shipped)")
+                        help="LPIPS-Sat backbone: a MindGap folder or an SSL4EO-S12 checkpoint file "
+                             "(default: the shipped data/lpips_sat)")
     parser.add_argument("--ssl4eo-arch", choices=("resnet18", "resnet50"), default="resnet18",
                         help="architecture of an SSL4EO-S12 checkpoint (default resnet18)")
     parser.add_argument("--maps-dir", default=None, help="also write metric maps (COGs on the HR grid) here")

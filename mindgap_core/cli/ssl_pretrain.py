@@ -17,9 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="data/demo/source",
         help="folder with s2_10m_b02_b03_b04_b08_spyndex.tif and landsat8/ (default data/demo/source)",
     )
-    parser.add_argument("--landsat-dir", default=None, help="Landsat-8 folder (*_B2/B3/B4.TIF); default <source-dir>/landsat8")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default 600)")
-    parser.add_argument("--batch-size", type=int, default=None, help="regions per step, 2 views each (default 64)")
+    parser.add_argument("--landsat-dir", default=None,
+                        help="Landsat-8 folder (*_B2/B3/B4.TIF); default <source-dir>/landsat8")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default 400)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="regions per step, 2 views each (default 64)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda); default cpu")
     parser.add_argument(
@@ -41,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise ConfigError("--threads must be >= 1")
-    torch.set_num_threads(args.threads)
     cfg = PretrainConfig(seed=args.seed)
     if args.steps is not None:
         if args.steps < 1:
@@ -54,9 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {args.device}: CUDA is not available on this machine")
     images = load_sources(Path(args.source_dir), args.landsat_dir)
-    with tqdm_progress("ssl-pretrain") as on_progress:
-        result = pretrain(images, cfg, device=args.device, on_progress=on_progress)
-    out = save_backbone(Path(args.out), result, cfg, device=args.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        with tqdm_progress("ssl-pretrain") as on_progress:
+            result = pretrain(images, cfg, device=args.device, on_progress=on_progress)
+        out = save_backbone(Path(args.out), result, cfg, device=args.device)
+    finally:
+        torch.set_num_threads(threads)
     n_params = sum(p.numel() for p in result.encoder.parameters())
     print(
         f"wrote {out} ({n_params / 1e6:.2f} M parameters, {cfg.steps} steps, final loss "

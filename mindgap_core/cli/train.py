@@ -2,8 +2,10 @@
 
 Examples::
 
-    mindgap train --method resshift --regime synthetic --data data/demo/manifest.parquet --out runs/resshift/synthetic
-    mindgap train --method resshift --regime finetune --init runs/resshift/synthetic --data ... --out runs/resshift/finetune
+    mindgap train --method resshift --regime synthetic --data data/demo/manifest.parquet \
+        --out runs/resshift/synthetic
+    mindgap train --method resshift --regime finetune --init runs/resshift/synthetic --data ... \
+        --out runs/resshift/finetune
     mindgap train --method sinsr --regime real --teacher runs/resshift/real --data ... --out runs/sinsr/real
     mindgap train --method srdiff --regime real --blocks-series --data ... --out runs/scaling/srdiff
     accelerate launch --multi_gpu --num_processes 2 -m mindgap_core train ...   # several processes
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regime", required=True, help="synthetic | real | mixed | finetune")
     parser.add_argument("--data", required=True, type=Path, metavar="MANIFEST",
                         help="pair manifest (manifest.parquet or its folder)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (new, or --resume)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="output folder (new, or --resume)")
     parser.add_argument("--steps", type=int, default=None,
                         help="optimizer steps over all stages (default 500; bicubic: 0)")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per step and process (default 8)")
@@ -42,23 +45,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, default=None, metavar="DIR",
                         help="start from this checkpoint (required by --regime finetune)")
     parser.add_argument("--teacher", type=Path, default=None, metavar="DIR",
-                        help="sinsr: trained ResShift teacher (otherwise one is trained first in the same run)")
+                        help="sinsr: trained ResShift teacher (otherwise one is trained first, same run)")
     blocks = parser.add_mutually_exclusive_group()
     blocks.add_argument("--blocks", type=int, default=None, metavar="K",
                         help="diversity scaling: train on the first K spatial blocks only")
     blocks.add_argument("--blocks-series", action="store_true",
-                        help="diversity scaling series: K = 1, 2, 4, ... blocks, same steps, into DIR/blocks-KKK")
+                        help="diversity scaling: K = 1, 2, 4, ... blocks, same steps, in DIR/blocks-KKK")
     parser.add_argument("--config", default="demo", metavar="PRESET|JSON",
                         help="model config: preset tiny | demo, or a JSON file ({'preset': ..., overrides})")
-    parser.add_argument("--ema-decay", type=float, default=0.999, help="EMA of weights, 0 = off (default 0.999)")
-    parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N", help="steps between checkpoints")
+    parser.add_argument("--ema-decay", type=float, default=0.999,
+                        help="EMA of weights, 0 = off (default 0.999)")
+    parser.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+                        help="steps between checkpoints")
     parser.add_argument("--mixed-precision", default="no", choices=("no", "fp16", "bf16"),
                         help="autocast on CUDA (ignored on CPU)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out from its last checkpoint (a finished run is kept)")
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep the last checkpoint after finishing")
+                        help="continue an interrupted run in --out from its last checkpoint "
+                             "(a finished one is kept)")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep the last checkpoint after finishing")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads per process (default: torch's choice; 1 is fastest for tiny models)")
+                        help="torch CPU threads per process (default: torch's; 1 is fastest for tiny models)")
 
 
 def command_line(args: argparse.Namespace) -> list[str]:
@@ -99,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch only rank 0 reports
-    bar = tqdm_progress(f"train {args.method}/{args.regime}") if main_rank else contextlib.nullcontext(no_progress)
+    desc = f"train {args.method}/{args.regime}"
+    bar = tqdm_progress(desc) if main_rank else contextlib.nullcontext(no_progress)
     with bar as on_progress:
         if args.blocks_series:
             results = run_scaling_series(opts, on_progress=on_progress)

@@ -111,7 +111,7 @@ def crop_to_grid(lr: GeoRaster, grid: GeoRaster) -> GeoRaster:
     return crop(lr, r0, c0, r1 - r0, c1 - c0)
 
 
-def align_hr_to_lr_grid(
+def align_pair(
     hr: GeoRaster,
     lr: GeoRaster,
     scale: int,
@@ -120,23 +120,45 @@ def align_hr_to_lr_grid(
     snap: str = "inward",
     hr_name: str | Path = "HR raster",
     lr_name: str | Path = "LR raster",
-) -> GeoRaster:
-    """Reproject ``hr`` onto the HR grid nested in ``lr``'s pixel grid over their overlap.
+) -> tuple[GeoRaster, GeoRaster]:
+    """``(lr_cropped, hr_aligned)``: both rasters on the common, nested grid of their overlap.
 
-    Data bands use ``resampling``; invalid HR pixels are excluded from the interpolation (GDAL
-    nodata handling) and the validity mask is reprojected with nearest. Pixels outside the HR
-    footprint are invalid. The result is float32 with invalid pixels set to 0 and ``mask`` set.
+    ``hr`` is reprojected onto the HR grid nested in ``lr``'s pixel grid over the overlap: data bands
+    use ``resampling``; invalid HR pixels are excluded from the interpolation (GDAL nodata handling)
+    and the validity mask is reprojected with nearest; pixels outside the HR footprint are invalid.
+    The aligned HR is float32 with invalid pixels set to 0 and ``mask`` set; ``lr`` is cropped to
+    the same extent.
+
+    Raises :class:`InputError` naming both files when a CRS is missing, the footprints do not overlap,
+    the overlap holds no valid pixel in either raster (all nodata or all cloud), or no LR pixel is
+    valid in both.
     """
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject
-
     if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
         raise ConfigError(f"scale must be a positive integer, got {scale!r}")
     if resampling not in RESAMPLING_METHODS:
         raise ConfigError(f"resampling must be one of {RESAMPLING_METHODS}, got {resampling!r}")
-    r0, c0, rows, cols = lr_window_of_overlap(hr, lr, snap=snap, hr_name=hr_name, lr_name=lr_name)
-    lr_t = lr.transform @ Affine.translation(c0, r0)
-    dst_transform = lr_t @ Affine.scale(1.0 / scale)
+    window = lr_window_of_overlap(hr, lr, snap=snap, hr_name=hr_name, lr_name=lr_name)
+    hr_aligned = _reproject_onto_window(hr, lr, window, scale, resampling)
+    lr_cropped = crop_to_grid(lr, hr_aligned)
+    pair = _pair_name(hr_name, lr_name)
+    if not lr_cropped.valid.any():
+        raise InputError(pair, f"no valid pixel of {lr_name} in the overlap (all nodata or cloud)")
+    if not hr_aligned.valid.any():
+        raise InputError(pair, f"no valid pixel of {hr_name} in the overlap (all nodata or cloud)")
+    if not combined_valid(lr_cropped, hr_aligned, scale).any():
+        raise InputError(pair, "no pixel of the overlap is valid in both rasters (nodata or cloud)")
+    return lr_cropped, hr_aligned
+
+
+def _reproject_onto_window(
+    hr: GeoRaster, lr: GeoRaster, window: tuple[int, int, int, int], scale: int, resampling: str
+) -> GeoRaster:
+    """``hr`` on the grid ``scale`` times finer than ``lr``'s pixel window ``(row, col, rows, cols)``."""
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    r0, c0, rows, cols = window
+    dst_transform = lr.transform @ Affine.translation(c0, r0) @ Affine.scale(1.0 / scale)
     shape = (rows * scale, cols * scale)
 
     src = hr.array.astype(np.float32)
@@ -161,35 +183,6 @@ def align_hr_to_lr_grid(
     return hr.replace(array=data, transform=dst_transform, crs=lr.crs, mask=mask, nodata=None)
 
 
-def align_pair(
-    hr: GeoRaster,
-    lr: GeoRaster,
-    scale: int,
-    resampling: str = "cubic",
-    *,
-    snap: str = "inward",
-    hr_name: str | Path = "HR raster",
-    lr_name: str | Path = "LR raster",
-) -> tuple[GeoRaster, GeoRaster]:
-    """``(lr_cropped, hr_aligned)``: both rasters on the common, nested grid of their overlap.
-
-    Raises :class:`InputError` naming both files when the overlap holds no valid pixel in either
-    raster (all nodata or all cloud), or no LR pixel valid in both.
-    """
-    hr_aligned = align_hr_to_lr_grid(
-        hr, lr, scale, resampling, snap=snap, hr_name=hr_name, lr_name=lr_name
-    )
-    lr_cropped = crop_to_grid(lr, hr_aligned)
-    pair = _pair_name(hr_name, lr_name)
-    if not lr_cropped.valid.any():
-        raise InputError(pair, f"no valid pixel of {lr_name} in the overlap (all nodata or cloud)")
-    if not hr_aligned.valid.any():
-        raise InputError(pair, f"no valid pixel of {hr_name} in the overlap (all nodata or cloud)")
-    if not combined_valid(lr_cropped, hr_aligned, scale).any():
-        raise InputError(pair, "no pixel of the overlap is valid in both rasters (nodata or cloud)")
-    return lr_cropped, hr_aligned
-
-
 def combined_valid(lr: GeoRaster, hr: GeoRaster, scale: int) -> np.ndarray:
     """HR-resolution mask, True where the HR pixel and the LR pixel containing it are both valid."""
     lr_up = np.repeat(np.repeat(lr.valid, scale, axis=0), scale, axis=1)
@@ -198,19 +191,36 @@ def combined_valid(lr: GeoRaster, hr: GeoRaster, scale: int) -> np.ndarray:
     return lr_up & hr.valid
 
 
+def _blocks_of(shape: tuple[int, ...], scale: int) -> tuple[int, int]:
+    """LR rows and cols of an HR (..., rows, cols) shape; ValueError when ``scale`` does not divide it."""
+    rows, cols = shape[-2:]
+    if rows % scale or cols % scale:
+        raise ValueError(f"shape {tuple(shape[-2:])} is not a multiple of scale {scale}")
+    return rows // scale, cols // scale
+
+
 def downsample_area(array: np.ndarray, scale: int) -> np.ndarray:
     """Block mean of a (bands, rows, cols) or (rows, cols) array by an integer factor (rows/cols must
-    be multiples of ``scale``)."""
-    arr = np.asarray(array, dtype=np.float64)
-    *lead, rows, cols = arr.shape
-    if rows % scale or cols % scale:
-        raise ValueError(f"shape {arr.shape[-2:]} is not a multiple of scale {scale}")
-    return arr.reshape(*lead, rows // scale, scale, cols // scale, scale).mean(axis=(-3, -1))
+    be multiples of ``scale``): the pixel-aperture ("area") resampling, used for every HR -> LR
+    averaging in MindGap.
+
+    Computed in the array's floating type (integers: float64) by summing the ``scale x scale``
+    pixels of each block in row-major order, then dividing: bit-identical to torch's CPU
+    ``avg_pool2d`` on float32.
+    """
+    arr = np.asarray(array)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    lr_rows, lr_cols = _blocks_of(arr.shape, scale)
+    blocks = arr.reshape(*arr.shape[:-2], lr_rows, scale, lr_cols, scale)
+    total = np.zeros((*arr.shape[:-2], lr_rows, lr_cols), dtype=arr.dtype)
+    for i in range(scale):
+        for j in range(scale):
+            total += blocks[..., :, i, :, j]
+    return total / arr.dtype.type(scale * scale)
 
 
 def downsample_valid(valid: np.ndarray, scale: int) -> np.ndarray:
     """LR-resolution mask: True where all ``scale x scale`` HR pixels are valid."""
-    rows, cols = valid.shape
-    if rows % scale or cols % scale:
-        raise ValueError(f"shape {valid.shape} is not a multiple of scale {scale}")
-    return valid.reshape(rows // scale, scale, cols // scale, scale).all(axis=(1, 3))
+    lr_rows, lr_cols = _blocks_of(valid.shape, scale)
+    return valid.reshape(lr_rows, scale, lr_cols, scale).all(axis=(1, 3))

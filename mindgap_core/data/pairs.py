@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -256,6 +257,11 @@ def plan_pairs(
 ) -> PairPlan:
     """Read, align, co-register, tile and split (steps 1-5 of the module docstring); no writes.
 
+    ``scale`` is the number of HR pixels per S2 pixel (per axis); the HR is resampled to
+    ``S2 pixel size / scale``. ``tile_size`` is the HR tile side (a multiple of ``scale``); tiles
+    keep at least ``min_valid`` valid pixels; splits are assigned by blocks of ``block_size`` x
+    ``block_size`` tiles in ``fractions`` (train, val, test) with ``seed``.
+
     Raises :class:`InputError` / :class:`ConfigError` naming the file(s) or values on bad input.
     """
     check_tiling(tile_size, scale)
@@ -337,30 +343,19 @@ def build_pairs(
     s2_path: str | Path,
     ps_path: str | Path,
     *,
-    scale: int,
     out_dir: str | Path,
-    tile_size: int = 64,
-    min_valid: float = 0.9,
-    block_size: int = 2,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    correct_shift: bool = False,
-    seed: int = 0,
-    resampling: str = "cubic",
     on_progress: ProgressFn = no_progress,
+    **options: Any,
 ) -> Path:
     """Cut real S2 (LR) / PlanetScope (HR) tile pairs into ``out_dir``; returns the manifest path.
 
-    ``scale`` is the number of HR pixels per S2 pixel (per axis); the HR is resampled to
-    ``S2 pixel size / scale``. ``tile_size`` is the HR tile side (a multiple of ``scale``).
-    ``plan_pairs`` then ``write_pairs``: every input problem raises :class:`InputError` /
-    :class:`ConfigError` naming the file(s) or values before anything is written.
+    ``options`` are those of :func:`plan_pairs` (``scale`` is required: the number of HR pixels per
+    S2 pixel per axis; the HR is resampled to ``S2 pixel size / scale``). ``plan_pairs`` then
+    ``write_pairs``: every input problem raises :class:`InputError` / :class:`ConfigError` naming the
+    file(s) or values before anything is written.
     """
     check_out_dir(out_dir)
-    plan = plan_pairs(
-        s2_path, ps_path, scale=scale, tile_size=tile_size, min_valid=min_valid, block_size=block_size,
-        fractions=fractions, correct_shift=correct_shift, seed=seed, resampling=resampling,
-    )
-    return write_pairs(plan, out_dir, on_progress=on_progress)
+    return write_pairs(plan_pairs(s2_path, ps_path, **options), out_dir, on_progress=on_progress)
 
 
 def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> PairRecord:

@@ -6,14 +6,9 @@ Sentinel-2-like generator lives in :mod:`.sensor_sim`; :func:`degrade_raster` ap
 """
 
 from mindgap_core.degrade.apply import DEGRADATION_METHODS, SIMULATED_METHOD, degrade_raster
-from mindgap_core.degrade.sensor_sim import (
-    EFFECTS,
-    SimulatorConfig,
-    SimulatorParams,
-    params_for_tile,
-    sample_params,
-    simulate_cross_sensor,
-)
+from mindgap_core.degrade.sensor_config import EFFECTS, SimulatorConfig
+from mindgap_core.degrade.sensor_params import SimulatorParams, params_for_tile, sample_params
+from mindgap_core.degrade.sensor_sim import simulate_cross_sensor
 from mindgap_core.degrade.synthetic import SYNTHETIC_DEGRADATIONS, NoiseConfig, add_noise
 
 __all__ = [

@@ -8,14 +8,10 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from mindgap_core.degrade.sensor_sim import (
-    SIMULATED_LABEL,
-    SimulatorConfig,
-    SimulatorParams,
-    params_for_tile,
-    sample_params,
-    simulate_cross_sensor,
-)
+from mindgap_core.data.grid import downsample_valid
+from mindgap_core.degrade.sensor_config import SimulatorConfig
+from mindgap_core.degrade.sensor_params import SimulatorParams, params_for_tile, sample_params
+from mindgap_core.degrade.sensor_sim import SIMULATED_LABEL, simulate_cross_sensor
 from mindgap_core.degrade.synthetic import (
     SYNTHETIC_DEGRADATIONS,
     NoiseConfig,
@@ -61,8 +57,7 @@ def _lr_mask(raster: GeoRaster, scale: int) -> np.ndarray | None:
     valid = raster.valid & np.isfinite(raster.array).all(axis=0)
     if raster.mask is None and valid.all():
         return None
-    rows, cols = valid.shape
-    return valid.reshape(rows // scale, scale, cols // scale, scale).all(axis=(1, 3))
+    return downsample_valid(valid, scale)
 
 
 def degrade_raster(

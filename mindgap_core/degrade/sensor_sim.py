@@ -22,12 +22,13 @@ applied in this order (the order of a real acquisition chain):
    ``bit_depth``-bit ADC over [0, saturation] and storage as DN = round(reflectance · 10000) (S2 L2A).
 
 With every effect disabled the simulator is *exactly*
-:func:`~mindgap_core.degrade.synthetic.area_downsample` (same function, same input; no other arithmetic
+:func:`~mindgap_core.data.grid.downsample_area` (same function, same input; no other arithmetic
 touches the pixels).
 
 Effects and their strengths: :mod:`~mindgap_core.degrade.sensor_config` (:class:`SimulatorConfig`);
 per-tile values: :mod:`~mindgap_core.degrade.sensor_params` (:class:`SimulatorParams`,
-:func:`sample_params`, :func:`params_for_tile`). Both are re-exported here.
+:func:`sample_params`, :func:`params_for_tile`); the package :mod:`mindgap_core.degrade` exports
+the ones callers need.
 """
 
 from __future__ import annotations
@@ -38,21 +39,9 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage
 
-from mindgap_core.degrade.sensor_config import (
-    EFFECTS,
-    MisregistrationConfig,
-    MTFConfig,
-    RadiometricConfig,
-    SensorNoiseConfig,
-    SimulatorConfig,
-    SpectralConfig,
-    TemporalConfig,
-)
+from mindgap_core.data.grid import downsample_area
 from mindgap_core.degrade.sensor_params import (
-    CHANGE_PALETTE,
-    PLANETSCOPE_SRF,
     SENTINEL2_SRF,
-    ChangedObject,
     MisregistrationParams,
     MTFParams,
     NoiseParams,
@@ -61,51 +50,12 @@ from mindgap_core.degrade.sensor_params import (
     SpectralParams,
     TemporalParams,
     Wave,
-    params_for_tile,
-    sample_params,
-    spectral_base_matrix,
-    tile_seed,
 )
-from mindgap_core.degrade.synthetic import (
-    Device,
-    area_downsample,
-    check_downsample_input,
-    gaussian_blur,
-    sigma_for_mtf,
-)
+from mindgap_core.degrade.synthetic import Device, check_downsample_input, gaussian_blur, sigma_for_mtf
 from mindgap_core.errors import ConfigError
 from mindgap_core.types import CANONICAL_BANDS
 
-__all__ = [
-    "CHANGE_PALETTE",
-    "EFFECTS",
-    "PLANETSCOPE_SRF",
-    "SENTINEL2_SRF",
-    "SIMULATED_LABEL",
-    "ChangedObject",
-    "MTFConfig",
-    "MTFParams",
-    "MisregistrationConfig",
-    "MisregistrationParams",
-    "NoiseParams",
-    "RadiometricConfig",
-    "RadiometricParams",
-    "SensorNoiseConfig",
-    "SimulatorConfig",
-    "SimulatorParams",
-    "SpectralConfig",
-    "SpectralParams",
-    "TemporalConfig",
-    "TemporalParams",
-    "Wave",
-    "displacement_field",
-    "fourier_shift",
-    "params_for_tile",
-    "sample_params",
-    "simulate_cross_sensor",
-    "spectral_base_matrix",
-    "tile_seed",
-]
+__all__ = ["SIMULATED_LABEL", "displacement_field", "fourier_shift", "simulate_cross_sensor"]
 
 SIMULATED_LABEL = "simulated cross-sensor"
 
@@ -252,7 +202,7 @@ def simulate_cross_sensor(
         x = _apply_misregistration(x, params.misregistration, scale)
     if params.mtf is not None:
         x = _apply_mtf(x, params.mtf, scale, device)
-    lr = area_downsample(x, scale, device=device)
+    lr = downsample_area(x, scale)
     if params.noise is not None:
         lr = _apply_noise(lr, params.noise, order)
     return lr

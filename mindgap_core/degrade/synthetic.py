@@ -3,7 +3,8 @@
 Every function takes a float32 array ``(bands, H, W)`` in reflectance and returns
 ``(bands, H // scale, W // scale)``; ``H`` and ``W`` must be divisible by ``scale``. Functions never
 modify their input and are deterministic (the noise adds randomness only through the ``rng`` the caller
-passes). Computation runs in torch on ``device`` ("cpu" or "cuda"); arrays go in and out as numpy.
+passes). Blurs and interpolation run in torch on ``device`` ("cpu" or "cuda"), the block mean
+(area downsampling) in numpy; arrays go in and out as numpy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mindgap_core.data.grid import downsample_area
 from mindgap_core.errors import ConfigError
 
 #: opensr-degradation's blur (``torchvision.transforms.GaussianBlur(13, sigma=3.1)`` per band)
@@ -52,14 +54,6 @@ def _to_tensor(arr: np.ndarray, device: Device) -> torch.Tensor:
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.squeeze(0).detach().to("cpu").numpy().astype(np.float32, copy=False)
-
-
-def area_downsample(hr: np.ndarray, scale: int, *, device: Device = "cpu") -> np.ndarray:
-    """Block mean over ``scale x scale`` HR pixels (the pixel-aperture / "area" resampling)."""
-    arr = check_downsample_input(hr, scale)
-    if scale == 1:
-        return arr.copy()
-    return _to_numpy(F.avg_pool2d(_to_tensor(arr, device), kernel_size=scale, stride=scale))
 
 
 def bicubic(hr: np.ndarray, scale: int, *, device: Device = "cpu") -> np.ndarray:
@@ -131,16 +125,13 @@ def gaussian_mtf(
     """Gaussian PSF with MTF ``mtf_nyquist`` at the LR Nyquist frequency, then area downsampling.
 
     σ_hr = sqrt(-ln(mtf_nyquist) / (2 π² (0.5/scale)²)) HR pixels (see :func:`sigma_for_mtf`); the
-    kernel is truncated at ceil(4σ). The block mean that follows is the detector's pixel aperture and
+    kernel is truncated at ceil(4σ). The block mean that follows
+    (:func:`~mindgap_core.data.grid.downsample_area`) is the detector's pixel aperture and
     multiplies the MTF by its own sinc factor (sinc(0.5) ≈ 0.64 at Nyquist), so the end-to-end MTF at
     Nyquist is ≈ 0.64 × ``mtf_nyquist``.
     """
     arr = check_downsample_input(hr, scale)
-    kernel = gaussian_kernel_1d(sigma_for_mtf(mtf_nyquist, scale))
-    blurred = _blur_tensor(_to_tensor(arr, device), kernel)
-    if scale == 1:
-        return _to_numpy(blurred)
-    return _to_numpy(F.avg_pool2d(blurred, kernel_size=scale, stride=scale))
+    return downsample_area(gaussian_blur(arr, sigma_for_mtf(mtf_nyquist, scale), device=device), scale)
 
 
 def opensr_like(hr: np.ndarray, scale: int, *, device: Device = "cpu") -> np.ndarray:

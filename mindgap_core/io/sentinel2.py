@@ -230,7 +230,7 @@ def _find_one(folder: Path, pattern: str | re.Pattern[str], what: str, required:
         raise InputError(folder, f"several files for {what}: {[p.name for p in hits]}")
     if not hits:
         if required:
-            raise InputError(folder, f"no file for {what} (.jp2/.tif)")
+            raise InputError(folder, f"no .jp2/.tif file for {what}")
         return None
     return hits[0]
 

@@ -74,7 +74,8 @@ def validate_pair(sr: GeoRaster, hr: GeoRaster, lr: GeoRaster | None = None, sca
     """
     sr_name, hr_name, lr_name = names
     if sr.band_names != hr.band_names:
-        raise InputError(sr_name, f"bands {list(sr.band_names)} differ from {hr_name}'s {list(hr.band_names)}")
+        raise InputError(sr_name, f"bands {list(sr.band_names)} differ from {hr_name}'s "
+                                  f"{list(hr.band_names)}")
     if sr.shape != hr.shape:
         raise InputError(sr_name, f"is {sr.shape[0]}x{sr.shape[1]} pixels, {hr_name} is "
                                   f"{hr.shape[0]}x{hr.shape[1]}: SR must be on the HR grid")
@@ -85,7 +86,8 @@ def validate_pair(sr: GeoRaster, hr: GeoRaster, lr: GeoRaster | None = None, sca
     if lr is None:
         return scale
     if lr.band_names != hr.band_names:
-        raise InputError(lr_name, f"bands {list(lr.band_names)} differ from {hr_name}'s {list(hr.band_names)}")
+        raise InputError(lr_name, f"bands {list(lr.band_names)} differ from {hr_name}'s "
+                                  f"{list(hr.band_names)}")
     if lr.crs is not None and hr.crs is not None and lr.crs != hr.crs:
         raise InputError(lr_name, f"CRS {lr.crs} differs from {hr_name}'s {hr.crs}")
     if lr.units != hr.units:
@@ -107,13 +109,14 @@ class Evaluator:
     ``metrics=None`` means the default suite: metrics that cannot run (LPIPS without its ImageNet
     weights, LR-based metrics without LR, ERGAS without a scale) are skipped with one note each.
     An explicit list makes the same situations errors (:class:`ConfigError`).
-    ``lpips_trunk``: path to torchvision's AlexNet weights, None for ``$TORCH_HOME``'s cache, or
-    ``"random"`` (tests only). ``lpips_sat``: a loaded :class:`LPIPSSat`, a backbone folder / SSL4EO
-    file, or None for the shipped backbone.
+    ``lpips_trunk``: a loaded :class:`LPIPSModel`, a path to torchvision's AlexNet weights, None
+    for ``$TORCH_HOME``'s cache, or ``"random"`` (tests only). ``lpips_sat``: a loaded
+    :class:`LPIPSSat`, a backbone folder / SSL4EO file, or None for the shipped backbone.
     """
 
     def __init__(self, metrics: Sequence[str] | None = None, options: ScoreOptions = ScoreOptions(),
-                 device: str | torch.device = "cpu", *, lpips_trunk: str | Path | None = None,
+                 device: str | torch.device = "cpu", *,
+                 lpips_trunk: LPIPSModel | str | Path | None = None,
                  lpips_sat: LPIPSSat | str | Path | None = None, ssl4eo_arch: str = "resnet18",
                  batch_size: int = 64, net_batch: int | None = None,
                  dtype: torch.dtype = torch.float32) -> None:
@@ -134,7 +137,8 @@ class Evaluator:
         for n in names:
             if n == "lpips":
                 try:
-                    self.lpips_model = load_lpips(lpips_trunk, self.device)
+                    self.lpips_model = (lpips_trunk if isinstance(lpips_trunk, LPIPSModel)
+                                        else load_lpips(lpips_trunk, self.device))
                 except LPIPSUnavailable as exc:
                     if self.explicit:
                         raise

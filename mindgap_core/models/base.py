@@ -64,7 +64,9 @@ def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
 
 
-def merge_config(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+def merge_config(
+    defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None, what: str
+) -> dict[str, Any]:
     """``defaults`` updated by ``overrides`` (nested dicts merged); unknown keys are a ConfigError."""
     merged = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in defaults.items()}
     for key, value in (overrides or {}).items():
@@ -120,7 +122,9 @@ class SRModel(ABC):
         self.band_mean: tuple[float, ...] = tuple(float(v) for v in (band_mean or (0.0,) * n))
         self.band_std: tuple[float, ...] = tuple(float(v) for v in (band_std or (1.0,) * n))
         if len(self.band_mean) != n or len(self.band_std) != n or min(self.band_std) <= 0:
-            raise ConfigError(f"band_mean/band_std need {n} values (std > 0): {self.band_mean}, {self.band_std}")
+            raise ConfigError(
+                f"band_mean/band_std need {n} values (std > 0): {self.band_mean}, {self.band_std}"
+            )
         self.default_steps = int(default_steps)
         #: autocast mode for sampling on CUDA ("no", "fp16", "bf16"); ignored on CPU
         self.mixed_precision = "no"
@@ -292,7 +296,8 @@ class SRModel(ABC):
             raise ConfigError(f"steps must be >= 1, got {steps}")
         n, c, h, w = lr.shape
         device = lr.device
-        padded, (ph, pw) = self._pad(lr.float().to(self.device))
+        work = self.device if self.networks() else device  # weightless models compute where the input is
+        padded, (ph, pw) = self._pad(lr.float().to(work))
         repeats = num_samples if self.stochastic else 1
         batch = padded.repeat_interleave(repeats, dim=0)
         with self.autocast(batch.device):

@@ -33,9 +33,14 @@ class BicubicModel(SRModel):
     ) -> BicubicModel:
         merge_config(PRESETS["demo"][cls.method], config, cls.method)
         stats = stats or {}
-        return cls(scale=scale, band_names=band_names, band_mean=stats.get("band_mean"), band_std=stats.get("band_std"))
+        return cls(
+            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"),
+            band_std=stats.get("band_std"),
+        )
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         out = upsample(lr.float(), self.scale)
         on_step(1, 1)
         return out
@@ -43,5 +48,7 @@ class BicubicModel(SRModel):
     def plan_stages(self, total_steps: int, pretrained: bool) -> list[tuple[str, int]]:
         return []  # nothing to train
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         raise RuntimeError("bicubic has nothing to train")

@@ -83,15 +83,19 @@ class LDMSRModel(SRModel):
         )
         u = cfg["unet"]
         unet = build_unet(
-            LATENT_CHANNELS + c, LATENT_CHANNELS, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"]
+            LATENT_CHANNELS + c, LATENT_CHANNELS, u["block_out_channels"], u["layers_per_block"],
+            u["norm_num_groups"],
         )
         if not 0 < cfg["autoencoder_fraction"] < 1:
-            raise ConfigError(f"ldm_sr autoencoder_fraction must be in (0, 1), got {cfg['autoencoder_fraction']}")
+            raise ConfigError(
+                f"ldm_sr autoencoder_fraction must be in (0, 1), got {cfg['autoencoder_fraction']}"
+            )
         stats = stats or {}
         return cls(
             vae, unet, make_ddim_scheduler(cfg["scheduler"]), kl_weight=cfg["kl_weight"],
             autoencoder_fraction=cfg["autoencoder_fraction"], scale=scale, band_names=band_names,
-            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"), default_steps=cfg["default_steps"],
+            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
+            default_steps=cfg["default_steps"],
         )
 
     @property
@@ -118,7 +122,9 @@ class LDMSRModel(SRModel):
     def _latent_condition(self, lr: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
         return resize_to(self.normalize(lr), latent_size)
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         h, w = lr.shape[-2] * self.scale, lr.shape[-1] * self.scale
         size = (h // self.latent_factor, w // self.latent_factor)
         cond = self._latent_condition(lr, size)
@@ -138,7 +144,9 @@ class LDMSRModel(SRModel):
     def trainable(self, stage: str) -> list[str]:
         return ["vae"] if stage == "autoencoder" else ["unet"]
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         if stage == "autoencoder":
             x = self.normalize(hr)
             dist = self.vae.encode(x).latent_dist

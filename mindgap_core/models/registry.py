@@ -71,13 +71,17 @@ def read_model_index(path: str | Path) -> dict[str, Any]:
     index_path = folder / MODEL_INDEX_NAME
     if not index_path.is_file():
         raise InputError(
-            folder, f"missing checkpoint file {MODEL_INDEX_NAME}: not a MindGap model folder, or its saving did not finish"
+            folder,
+            f"missing checkpoint file {MODEL_INDEX_NAME}: not a MindGap model folder, "
+            "or its saving did not finish",
         )
     try:
         index = json.loads(index_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(index_path, f"not valid JSON ({exc})") from None
-    required = ("method", "scale", "band_names", "band_mean", "band_std", "default_steps", "options", "components")
+    required = (
+        "method", "scale", "band_names", "band_mean", "band_std", "default_steps", "options", "components",
+    )
     missing = [k for k in required if k not in index] if isinstance(index, dict) else list(required)
     if missing:
         raise InputError(index_path, f"not a MindGap model index: missing keys {missing}")
@@ -141,7 +145,9 @@ def load_model(
     for name, comp_cls in cls.component_classes.items():
         entry = listed[name]
         if not (isinstance(entry, list) and len(entry) == 2 and entry[1] == comp_cls.__name__):
-            raise InputError(folder / MODEL_INDEX_NAME, f"component {name!r} must be a {comp_cls.__name__}, got {entry!r}")
+            raise InputError(
+                folder / MODEL_INDEX_NAME, f"component {name!r} must be a {comp_cls.__name__}, got {entry!r}"
+            )
         components[name] = _load_component(comp_cls, folder / name, dtype)
     try:
         model = cls.from_parts(index, components)

@@ -35,7 +35,9 @@ class ResidualCNN(ModelMixin, ConfigMixin):
     """conv(in -> features), residual blocks, conv(features -> out); output = predicted residual."""
 
     @register_to_config
-    def __init__(self, in_channels: int = 4, out_channels: int = 4, features: int = 48, blocks: int = 4) -> None:
+    def __init__(
+        self, in_channels: int = 4, out_channels: int = 4, features: int = 48, blocks: int = 4
+    ) -> None:
         super().__init__()
         self.head = nn.Conv2d(in_channels, features, 3, padding=1)
         self.body = nn.Sequential(*[_ResBlock(features) for _ in range(blocks)])
@@ -73,18 +75,23 @@ class RegressionModel(SRModel):
         stats = stats or {}
         return cls(
             ResidualCNN(in_channels=c, out_channels=c, features=cfg["features"], blocks=cfg["blocks"]),
-            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
+            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"),
+            band_std=stats.get("band_std"),
         )
 
     def _predict(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         up = self.normalize(upsample(lr, self.scale))
         return up, self.call(self.net, up)
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         up, residual = self._predict(lr)
         on_step(1, 1)
         return self.denormalize(up + residual)
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         up, residual = self._predict(lr)
         return F.l1_loss(residual, self.normalize(hr) - up)

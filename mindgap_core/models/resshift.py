@@ -71,7 +71,8 @@ class ResShiftModel(SRModel):
         stats = stats or {}
         return cls(
             unet, make_resshift_scheduler(cfg["scheduler"]), scale=scale, band_names=band_names,
-            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"), default_steps=cfg["default_steps"],
+            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
+            default_steps=cfg["default_steps"],
         )
 
     @property
@@ -97,17 +98,22 @@ class ResShiftModel(SRModel):
         for i, t in enumerate(scheduler.timesteps):
             t_batch = torch.full((y.shape[0],), int(t), device=y.device, dtype=torch.long)
             x0 = self.predict_x0(x, y, t_batch)
-            x = scheduler.step(x0, int(t), x, generator=generator, y=y, deterministic=deterministic).prev_sample
+            out = scheduler.step(x0, int(t), x, generator=generator, y=y, deterministic=deterministic)
+            x = out.prev_sample
             if on_step is not None:
                 on_step(i + 1, total)
         return x
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         y = self.normalize(upsample(lr, self.scale))
         noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         return self.denormalize(self.run_chain(y, noise, steps, generator=generator, on_step=on_step))
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         y = self.normalize(upsample(lr, self.scale))
         x0 = self.normalize(hr)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator)

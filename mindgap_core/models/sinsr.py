@@ -50,9 +50,9 @@ class SinSRModel(SRModel):
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
 
     def __init__(
-        self, unet: UNet2DModel, scheduler: ResShiftScheduler, *, xt_weight: float = 1.0, gt_weight: float = 1.0,
-        teacher_fraction: float = 0.5, teacher: ResShiftModel | None = None, teacher_trained: bool = False,
-        **base: Any,
+        self, unet: UNet2DModel, scheduler: ResShiftScheduler, *, xt_weight: float = 1.0,
+        gt_weight: float = 1.0, teacher_fraction: float = 0.5, teacher: ResShiftModel | None = None,
+        teacher_trained: bool = False, **base: Any,
     ) -> None:
         base.setdefault("default_steps", 1)
         super().__init__(**base)
@@ -70,14 +70,18 @@ class SinSRModel(SRModel):
         return {"unet": self.unet, "scheduler": self.scheduler}
 
     def options(self) -> dict[str, Any]:
-        return {"xt_weight": self.xt_weight, "gt_weight": self.gt_weight, "teacher_fraction": self.teacher_fraction}
+        return {
+            "xt_weight": self.xt_weight, "gt_weight": self.gt_weight,
+            "teacher_fraction": self.teacher_fraction,
+        }
 
     @classmethod
     def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SinSRModel:
         opts = settings["options"]
         return cls(
-            components["unet"], components["scheduler"], xt_weight=opts["xt_weight"], gt_weight=opts["gt_weight"],
-            teacher_fraction=opts["teacher_fraction"], **cls.base_kwargs(settings),
+            components["unet"], components["scheduler"], xt_weight=opts["xt_weight"],
+            gt_weight=opts["gt_weight"], teacher_fraction=opts["teacher_fraction"],
+            **cls.base_kwargs(settings),
         )
 
     @classmethod
@@ -96,11 +100,13 @@ class SinSRModel(SRModel):
         }
         teacher = ResShiftModel(
             build_unet(2 * c, c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"]),
-            make_resshift_scheduler(cfg["scheduler"]), default_steps=cfg["scheduler"]["num_train_timesteps"], **base,
+            make_resshift_scheduler(cfg["scheduler"]),
+            default_steps=cfg["scheduler"]["num_train_timesteps"], **base,
         )
         return cls(
-            copy.deepcopy(teacher.unet), make_resshift_scheduler(cfg["scheduler"]), xt_weight=cfg["xt_weight"],
-            gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"], teacher=teacher, **base,
+            copy.deepcopy(teacher.unet), make_resshift_scheduler(cfg["scheduler"]),
+            xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
+            teacher=teacher, **base,
         )
 
     @classmethod
@@ -123,7 +129,10 @@ class SinSRModel(SRModel):
             problems.append(f"the teacher is a {teacher.method} model, not resshift")
         else:
             if teacher.scale != self.scale or teacher.band_names != self.band_names:
-                problems.append(f"scale/bands differ (x{teacher.scale} {teacher.band_names} vs x{self.scale} {self.band_names})")
+                problems.append(
+                    f"scale/bands differ (x{teacher.scale} {teacher.band_names} "
+                    f"vs x{self.scale} {self.band_names})"
+                )
             if teacher.band_mean != self.band_mean or teacher.band_std != self.band_std:
                 problems.append("normalisation statistics differ")
             if _public(teacher.scheduler.config) != _public(self.scheduler.config):
@@ -143,7 +152,8 @@ class SinSRModel(SRModel):
 
     # ----------------------------------------------------------------------------------------------
     def _last_t(self, n: int, device: torch.device) -> torch.Tensor:
-        return torch.full((n,), self.scheduler.config.num_train_timesteps - 1, device=device, dtype=torch.long)
+        last = self.scheduler.config.num_train_timesteps - 1
+        return torch.full((n,), last, device=device, dtype=torch.long)
 
     def one_step(self, y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The student's x_0 (model space, clipped as configured) from x_T = prior(y, noise)."""
@@ -154,7 +164,9 @@ class SinSRModel(SRModel):
             x0 = x0.clamp(-r, r)
         return x0
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         y = self.normalize(upsample(lr, self.scale))
         noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
         out = self.denormalize(self.one_step(y, noise))
@@ -181,13 +193,17 @@ class SinSRModel(SRModel):
     def trainable(self, stage: str) -> list[str]:
         return ["teacher_unet"] if stage == "teacher" else ["unet"]
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         assert self.teacher is not None
         if stage == "teacher":
             return self.teacher.training_loss("main", lr, hr, generator)
         return self.distillation_loss(lr, hr, generator)
 
-    def distillation_loss(self, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def distillation_loss(
+        self, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         """The SinSR loss (module docstring) for one batch of LR/HR reflectance."""
         assert self.teacher is not None
         sched = self.scheduler
@@ -203,7 +219,9 @@ class SinSRModel(SRModel):
             self.teacher.unet.train(was_training)
         loss = F.mse_loss(predict_x0(self.unet, sched, x_t, y, last), target)
         if self.xt_weight:
-            inverse = self.call(self.unet, torch.cat([sched.scale_model_input(target, last), y], dim=1), first)
+            inverse = self.call(
+                self.unet, torch.cat([sched.scale_model_input(target, last), y], dim=1), first
+            )
             loss = loss + self.xt_weight * F.mse_loss(inverse, x_t)
         if self.gt_weight:
             x0 = self.normalize(hr)

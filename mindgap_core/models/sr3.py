@@ -52,7 +52,8 @@ class SR3Model(SRModel):
         stats = stats or {}
         return cls(
             unet, make_ddim_scheduler(cfg["scheduler"]), scale=scale, band_names=band_names,
-            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"), default_steps=cfg["default_steps"],
+            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
+            default_steps=cfg["default_steps"],
         )
 
     @property
@@ -62,7 +63,9 @@ class SR3Model(SRModel):
     def _predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.call(self.unet, torch.cat([x_t, cond], dim=1), t)
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         cond = self.normalize(upsample(lr, self.scale))
         x0 = ddim_sample(
             self.scheduler.config, tuple(cond.shape), cond.device, steps,
@@ -70,6 +73,10 @@ class SR3Model(SRModel):
         )
         return self.denormalize(x0)
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         cond = self.normalize(upsample(lr, self.scale))
-        return diffusion_loss(self.scheduler, self.normalize(hr), lambda x, t: self._predict(x, t, cond), generator)
+        return diffusion_loss(
+            self.scheduler, self.normalize(hr), lambda x, t: self._predict(x, t, cond), generator
+        )

@@ -93,7 +93,8 @@ class SRDiffModel(SRModel):
         enc = LREncoder(in_channels=c, features=cfg["encoder"]["features"], blocks=cfg["encoder"]["blocks"])
         u = cfg["unet"]
         unet = build_unet(
-            2 * c + cfg["encoder"]["features"], c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"]
+            2 * c + cfg["encoder"]["features"], c, u["block_out_channels"], u["layers_per_block"],
+            u["norm_num_groups"],
         )
         stats = stats or {}
         return cls(
@@ -116,7 +117,9 @@ class SRDiffModel(SRModel):
         feats = F.interpolate(feats, size=up.shape[-2:], mode="bilinear", align_corners=False)
         return up, torch.cat([up, feats], dim=1)
 
-    def _sample(self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn) -> torch.Tensor:
+    def _sample(
+        self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
+    ) -> torch.Tensor:
         up, cond = self._condition(lr)
         r0 = ddim_sample(
             self.scheduler.config, tuple(up.shape), up.device, steps,
@@ -124,9 +127,12 @@ class SRDiffModel(SRModel):
         )
         return self.denormalize(up + r0 * self._res_std(r0))
 
-    def training_loss(self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def training_loss(
+        self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         up, cond = self._condition(lr)
         residual = (self.normalize(hr) - up) / self._res_std(up)
         return diffusion_loss(
-            self.scheduler, residual, lambda x, t: self.call(self.unet, torch.cat([x, cond], dim=1), t), generator
+            self.scheduler, residual, lambda x, t: self.call(self.unet, torch.cat([x, cond], dim=1), t),
+            generator,
         )

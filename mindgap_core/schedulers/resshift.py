@@ -85,9 +85,14 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         normalize_input: bool = True,
     ) -> None:
         if prediction_type != "sample":
-            raise ValueError(f"ResShiftScheduler predicts x_0 only (prediction_type='sample'), got {prediction_type!r}")
+            raise ValueError(
+                f"ResShiftScheduler predicts x_0 only (prediction_type='sample'), got {prediction_type!r}"
+            )
         if num_train_timesteps < 1 or kappa <= 0 or not 0 < etas_end <= 1 or min_noise_level <= 0:
-            raise ValueError("ResShiftScheduler needs num_train_timesteps >= 1, kappa > 0, 0 < etas_end <= 1, min_noise_level > 0")
+            raise ValueError(
+                "ResShiftScheduler needs num_train_timesteps >= 1, kappa > 0, 0 < etas_end <= 1, "
+                "min_noise_level > 0"
+            )
         sqrt_etas = resshift_sqrt_etas(num_train_timesteps, kappa, min_noise_level, etas_end, power)
         self.sqrt_etas = torch.from_numpy(sqrt_etas)  # float64
         self.etas = self.sqrt_etas**2
@@ -102,7 +107,9 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         eta = padded[t + 1].to(device=like.device, dtype=like.dtype)
         return eta.reshape(-1, *([1] * (like.ndim - 1)))
 
-    def set_timesteps(self, num_inference_steps: int | None = None, device: str | torch.device | None = None) -> None:
+    def set_timesteps(
+        self, num_inference_steps: int | None = None, device: str | torch.device | None = None
+    ) -> None:
         """Evenly spaced timesteps from T-1 down to 0 (``num_inference_steps`` <= T; default T)."""
         total = self.config.num_train_timesteps
         n = total if num_inference_steps is None else int(num_inference_steps)
@@ -138,8 +145,10 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         eta = self._eta(self.config.num_train_timesteps - 1, y)
         return y + self.config.kappa * eta.sqrt() * noise
 
-    def scale_model_input(self, sample: torch.Tensor, timestep: int | torch.Tensor | None = None) -> torch.Tensor:
-        """x_t / sqrt(kappa^2 eta_t + 1) when ``normalize_input`` (keeps the network input near unit variance)."""
+    def scale_model_input(
+        self, sample: torch.Tensor, timestep: int | torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x_t / sqrt(kappa^2 eta_t + 1) when ``normalize_input`` (network input near unit variance)."""
         if not self.config.normalize_input:
             return sample
         if timestep is None:
@@ -194,7 +203,9 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         else:
             mean, var = self.posterior_mean_variance(x0, sample, t, s)
             if s >= 0:
-                noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+                noise = randn_tensor(
+                    sample.shape, generator=generator, device=sample.device, dtype=sample.dtype
+                )
                 prev = mean + var.sqrt() * noise
             else:
                 prev = mean

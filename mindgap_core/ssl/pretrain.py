@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,7 +43,7 @@ class PretrainConfig:
     """Everything that determines the trained weights."""
 
     seed: int = 0
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 64
     lr: float = 0.1
     momentum: float = 0.9
@@ -177,4 +178,6 @@ def save_backbone(folder: str | Path, result: PretrainResult, cfg: PretrainConfi
     }
     with atomic_path(folder / LOG_FILE) as tmp:
         tmp.write_text(json.dumps(log, indent=1) + "\n")
+    for name in (WEIGHTS_FILE, CONFIG_FILE, LOG_FILE):  # shippable files: readable by everyone
+        os.chmod(folder / name, 0o644)
     return folder

@@ -245,6 +245,12 @@ class ResultsStore:
         parts = [_slug(p) for p in (run_id, model, test_domain, kind)]
         return "/".join(["maps", *parts, _slug(tile_id) + ".tif"])
 
+    def map_path(self, *, run_id: str, model: str, test_domain: str, tile_id: str, kind: str) -> Path:
+        """The absolute path of :meth:`map_relpath` (where the COG writer puts the file)."""
+        return self.resolve(
+            self.map_relpath(run_id=run_id, model=model, test_domain=test_domain, tile_id=tile_id, kind=kind)
+        )
+
     def resolve(self, relpath: str) -> Path:
         """The absolute path of a store-relative path (as found in a row); refuses paths leaving the store."""
         if not relpath:

@@ -148,7 +148,7 @@ def select_rows(
     return con.execute(f"SELECT {', '.join(map(_quote, names))} FROM results {where}", params).df()
 
 
-def test_domains(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Any] | None = None) -> list[str]:
+def domains_present(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Any] | None = None) -> list[str]:
     """The test domains present in ``results`` (sorted)."""
     where, params = where_clause(filters)
     rows = con.execute(f"SELECT DISTINCT test_domain FROM results {where} ORDER BY 1", params).fetchall()

@@ -48,7 +48,8 @@ def _read_tile(path: Path, band_names: Sequence[str]) -> np.ndarray:
     if raster.array.shape[0] != len(band_names):
         raise InputError(
             path,
-            f"has {raster.array.shape[0]} bands; MindGap models take {len(band_names)} ({', '.join(band_names)})",
+            f"has {raster.array.shape[0]} bands; MindGap models take {len(band_names)} "
+            f"({', '.join(band_names)})",
         )
     names = tuple(n.lower() for n in raster.band_names)
     if all(not n.startswith("b") or not n[1:].isdigit() for n in names) and names != tuple(band_names):
@@ -71,7 +72,9 @@ def load_pair_tiles(
         raise InputError(manifest_path, "no training pairs selected")
     scales = sorted(set(int(s) for s in rows["scale"]))
     if len(scales) != 1:
-        raise InputError(manifest_path, f"selected pairs mix scale factors {scales}; train one scale at a time")
+        raise InputError(
+            manifest_path, f"selected pairs mix scale factors {scales}; train one scale at a time"
+        )
     scale = scales[0]
     lrs, hrs = [], []
     for i, row in enumerate(rows.itertuples(index=False), start=1):
@@ -81,10 +84,14 @@ def load_pair_tiles(
         hr = _read_tile(hr_path, band_names)
         if hr.shape[1] != lr.shape[1] * scale or hr.shape[2] != lr.shape[2] * scale:
             raise InputError(
-                hr_path, f"HR tile is {hr.shape[1:]} but the LR tile {lr_path.name} is {lr.shape[1:]} at scale {scale}"
+                hr_path,
+                f"HR tile is {hr.shape[1:]} but the LR tile {lr_path.name} is {lr.shape[1:]} "
+                f"at scale {scale}",
             )
         if lrs and (lr.shape != lrs[0].shape or hr.shape != hrs[0].shape):
-            raise InputError(hr_path, f"tile size {hr.shape[1:]} differs from the first tile's {hrs[0].shape[1:]}")
+            raise InputError(
+                hr_path, f"tile size {hr.shape[1:]} differs from the first tile's {hrs[0].shape[1:]}"
+            )
         lrs.append(lr)
         hrs.append(hr)
         on_progress(i, len(rows))
@@ -133,7 +140,9 @@ class PairDataset(Dataset):
     caller); :meth:`batch` builds a batch for given indices and transform codes.
     """
 
-    def __init__(self, tiles: PairTiles, augment: bool = True, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, tiles: PairTiles, augment: bool = True, rng: np.random.Generator | None = None
+    ) -> None:
         self.tiles = tiles
         self.augment = augment
         self.rng = rng or np.random.default_rng(0)
@@ -149,7 +158,10 @@ class PairDataset(Dataset):
 
     def batch(self, indices: Sequence[int], codes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked (lr, hr) for ``indices`` with dihedral transform ``codes`` (all 0: none)."""
-        pairs = [augment_pair(self.tiles.lr[i], self.tiles.hr[i], int(c)) for i, c in zip(indices, codes, strict=True)]
+        pairs = [
+            augment_pair(self.tiles.lr[i], self.tiles.hr[i], int(c))
+            for i, c in zip(indices, codes, strict=True)
+        ]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -183,10 +195,12 @@ class SeededBatches:
             idx = rng.choice(self.n_items, size=global_batch, p=self.weights)
         else:
             start = step * global_batch
-            idx = np.array(
-                [self._perm(pos // self.n_items)[pos % self.n_items] for pos in range(start, start + global_batch)]
-            )
-        codes = rng.integers(0, 8, size=global_batch) if self.augment else np.zeros(global_batch, dtype=np.int64)
+            positions = range(start, start + global_batch)
+            idx = np.array([self._perm(pos // self.n_items)[pos % self.n_items] for pos in positions])
+        if self.augment:
+            codes = rng.integers(0, 8, size=global_batch)
+        else:
+            codes = np.zeros(global_batch, dtype=np.int64)
         part = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return idx[part], codes[part]
 

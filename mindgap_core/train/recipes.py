@@ -4,7 +4,7 @@ Budgets are sized for the 2-core CPU of science.md ("Measured on this 2-core CPU
 the 1.05 M-parameter demo UNet at batch 8, 64 x 64 HR, takes 0.5-0.7 s): about 4-6 minutes per
 model, fine-tuning about half. Per-step cost estimates (batch 8 unless noted, 64 x 64 HR, x2):
 regression 0.3 s, SR3 / ResShift 0.6 s, SRDiff 0.65 s, LDM-SR autoencoder 0.33 s and latent
-diffusion ~0.1 s, SinSR distillation ~2.2 s at batch 4 (15 teacher evaluations per step).
+diffusion ~0.1 s, SinSR distillation ~2.7 s at batch 4 (15 teacher evaluations per step).
 
 Order matters: a recipe's ``init`` / ``teacher`` names an earlier recipe whose output it reads.
 ``priority`` 1 gives the train-domain x test-domain table (synthetic, real), 2 adds mixed and
@@ -44,7 +44,7 @@ def _budget(method: str) -> tuple[int, int, float]:
         "srdiff": (550, 8, 6.0),
         "ldm_sr": (2000, 8, 5.5),
         "resshift": (600, 8, 6.0),
-        "sinsr": (150, 4, 5.5),
+        "sinsr": (120, 4, 5.5),
     }[method]
 
 
@@ -62,8 +62,10 @@ def _build() -> tuple[Recipe, ...]:
     for method in order[1:]:
         steps, batch, minutes = _budget(method)
         teacher = "resshift/finetune" if method == "sinsr" else None
-        recipes.append(Recipe(f"{method}/finetune", method, "finetune", max(1, steps // 2), batch,
-                              init=f"{method}/synthetic", teacher=teacher, est_minutes=minutes / 2, priority=2))
+        recipes.append(Recipe(
+            f"{method}/finetune", method, "finetune", max(1, steps // 2), batch, init=f"{method}/synthetic",
+            teacher=teacher, est_minutes=minutes / 2, priority=2,
+        ))
     recipes.append(Recipe("scaling/regression", "regression", "real", 800, 8, blocks_series=True,
                           est_minutes=4 * 4.0, priority=3))
     recipes.append(Recipe("scaling/resshift", "resshift", "real", 400, 8, blocks_series=True,
@@ -80,7 +82,8 @@ def recipe_argv(recipe: Recipe, manifest: str | Path, out_root: str | Path, seed
     out_root = Path(out_root)
     argv = [
         "train", "--method", recipe.method, "--regime", recipe.regime, "--data", str(manifest),
-        "--out", str(out_root / recipe.name), "--steps", str(recipe.steps), "--batch-size", str(recipe.batch_size),
+        "--out", str(out_root / recipe.name), "--steps", str(recipe.steps),
+        "--batch-size", str(recipe.batch_size),
         "--config", recipe.preset, "--seed", str(seed), "--resume",
     ]
     if recipe.init:

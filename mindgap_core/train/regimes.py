@@ -47,7 +47,9 @@ REGIMES: dict[str, Regime] = {
     "synthetic": Regime("synthetic", "synthetic pairs only", True, False),
     "real": Regime("real", "cross-sensor pairs only (real, or simulated in the demo)", False, True),
     "mixed": Regime("mixed", "synthetic and cross-sensor pairs, mixed by --mix-ratio", True, True),
-    "finetune": Regime("finetune", "synthetic-trained checkpoint fine-tuned on cross-sensor pairs", False, True, True),
+    "finetune": Regime(
+        "finetune", "synthetic-trained checkpoint fine-tuned on cross-sensor pairs", False, True, True
+    ),
 }
 
 
@@ -73,10 +75,14 @@ def cross_sensor_domain(manifest: pd.DataFrame, requested: str | None, source: s
         if requested not in CROSS_SENSOR_DOMAINS:
             raise ConfigError(f"--cross-domain must be one of {CROSS_SENSOR_DOMAINS}, got {requested!r}")
         if requested not in present:
-            raise InputError(source, f"has no {requested!r} pairs (cross-sensor domains present: {present or 'none'})")
+            raise InputError(
+                source, f"has no {requested!r} pairs (cross-sensor domains present: {present or 'none'})"
+            )
         return requested
     if not present:
-        raise InputError(source, f"has no cross-sensor pairs (domains {CROSS_SENSOR_DOMAINS}); this regime needs them")
+        raise InputError(
+            source, f"has no cross-sensor pairs (domains {CROSS_SENSOR_DOMAINS}); this regime needs them"
+        )
     if len(present) > 1:
         raise ConfigError(f"{source} holds both {present}; choose one with --cross-domain")
     return present[0]
@@ -98,13 +104,17 @@ def select_training_rows(
     rows = manifest[(manifest["split"] == TRAIN_SPLIT) & manifest["domain"].isin(domains)]
     for d in domains:
         if not (rows["domain"] == d).any():
-            raise InputError(source, f"has no {TRAIN_SPLIT}-split pairs of domain {d!r} (regime {regime!r} needs them)")
+            raise InputError(
+                source, f"has no {TRAIN_SPLIT}-split pairs of domain {d!r} (regime {regime!r} needs them)"
+            )
     all_blocks = sorted(set(rows["block_id"].astype(str)), key=natural_key)
     if blocks is not None:
         if blocks < 1:
             raise ConfigError(f"--blocks must be >= 1, got {blocks}")
         if blocks > len(all_blocks):
-            raise ConfigError(f"--blocks {blocks} but the train split has only {len(all_blocks)} blocks ({source})")
+            raise ConfigError(
+                f"--blocks {blocks} but the train split has only {len(all_blocks)} blocks ({source})"
+            )
         all_blocks = all_blocks[:blocks]
         rows = rows[rows["block_id"].astype(str).isin(all_blocks)]
         for d in domains:

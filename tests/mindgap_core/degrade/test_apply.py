@@ -8,13 +8,11 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from mindgap_core.degrade.apply import DEGRADATION_METHODS, degrade_raster, params_sidecar_path
-from mindgap_core.degrade.sensor_sim import (
-    SimulatorConfig,
-    SimulatorParams,
-    params_for_tile,
-    simulate_cross_sensor,
-)
-from mindgap_core.degrade.synthetic import NoiseConfig, area_downsample, bicubic
+from mindgap_core.data.grid import downsample_area
+from mindgap_core.degrade.sensor_config import SimulatorConfig
+from mindgap_core.degrade.sensor_params import SimulatorParams, params_for_tile
+from mindgap_core.degrade.sensor_sim import simulate_cross_sensor
+from mindgap_core.degrade.synthetic import NoiseConfig, bicubic
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster
 
@@ -65,7 +63,7 @@ def test_simulated_uses_seed_tile_and_config(hr_raster: GeoRaster) -> None:
     expected = simulate_cross_sensor(hr_raster.array, CANONICAL_BANDS, 4, params)
     np.testing.assert_array_equal(lr.array, expected)
     off, _ = degrade_raster(hr_raster, "simulated_cross_sensor", 4, config=SimulatorConfig.all_off())
-    np.testing.assert_array_equal(off.array, area_downsample(hr_raster.array, 4))
+    np.testing.assert_array_equal(off.array, downsample_area(hr_raster.array, 4))
 
 
 def test_simulator_keeps_canonical_bands_in_order(hr_raster: GeoRaster) -> None:

@@ -8,7 +8,8 @@ import pytest
 import rasterio
 
 from mindgap_core.cli import main
-from mindgap_core.degrade.sensor_sim import SimulatorConfig, SimulatorParams, sample_params
+from mindgap_core.degrade.sensor_config import SimulatorConfig
+from mindgap_core.degrade.sensor_params import SimulatorParams, sample_params
 from mindgap_core.io import read_raster, write_cog
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster
 

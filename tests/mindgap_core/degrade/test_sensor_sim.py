@@ -8,22 +8,19 @@ import pytest
 from skimage.filters import window
 from skimage.registration import phase_cross_correlation
 
-from mindgap_core.degrade.sensor_sim import (
+from mindgap_core.data.grid import downsample_area
+from mindgap_core.degrade.sensor_config import EFFECTS, SimulatorConfig, TemporalConfig
+from mindgap_core.degrade.sensor_params import (
     CHANGE_PALETTE,
-    EFFECTS,
     ChangedObject,
-    SimulatorConfig,
     SimulatorParams,
-    TemporalConfig,
-    displacement_field,
-    fourier_shift,
     params_for_tile,
     sample_params,
-    simulate_cross_sensor,
     spectral_base_matrix,
     tile_seed,
 )
-from mindgap_core.degrade.synthetic import area_downsample, gaussian_blur
+from mindgap_core.degrade.sensor_sim import displacement_field, fourier_shift, simulate_cross_sensor
+from mindgap_core.degrade.synthetic import gaussian_blur
 from mindgap_core.errors import ConfigError
 from mindgap_core.types import CANONICAL_BANDS
 
@@ -49,13 +46,13 @@ def test_all_off_is_exactly_area_downsampling(hr_tile: np.ndarray) -> None:
     params = params_for_tile(SimulatorConfig.all_off(), 0, "t0")
     assert params == SimulatorParams()
     before = hr_tile.copy()
-    np.testing.assert_array_equal(simulate(hr_tile, params), area_downsample(hr_tile, SCALE))
+    np.testing.assert_array_equal(simulate(hr_tile, params), downsample_area(hr_tile, SCALE))
     np.testing.assert_array_equal(hr_tile, before)
 
 
 @pytest.mark.parametrize("effect", EFFECTS)
 def test_each_effect_changes_output_only_when_on(hr_tile: np.ndarray, effect: str) -> None:
-    area = area_downsample(hr_tile, SCALE)
+    area = downsample_area(hr_tile, SCALE)
     all_on = params_for_tile(SimulatorConfig(), 7, "tile-3")
     only = params_for_tile(SimulatorConfig().with_only(effect), 7, "tile-3")
     assert only.enabled_effects == (effect,)
@@ -172,7 +169,7 @@ def test_changed_object_has_its_reflectance(hr_tile: np.ndarray) -> None:
     # HR rows/cols 48..79 are inside: LR 12..19; interior LR blocks hold exactly the roof
     roof_pixels = np.broadcast_to(np.array(roof.reflectance)[:, None, None], (4, 6, 6))
     np.testing.assert_allclose(lr[:, 13:19, 13:19], roof_pixels, atol=1e-6)
-    area = area_downsample(hr_tile, SCALE)
+    area = downsample_area(hr_tile, SCALE)
     np.testing.assert_array_equal(lr[:, :11], area[:, :11])  # untouched outside
 
 
@@ -192,7 +189,7 @@ def test_noise_quantises_to_l2a_dn(hr_tile: np.ndarray) -> None:
     lr = simulate(hr_tile, params)
     dn = lr.astype(np.float64) * 10000
     np.testing.assert_allclose(dn, np.round(dn), atol=1e-2)
-    residual = lr - area_downsample(hr_tile, SCALE)
+    residual = lr - downsample_area(hr_tile, SCALE)
     assert 5e-4 < residual.std() < 5e-3
     assert lr.min() >= 0
 
@@ -201,7 +198,7 @@ def test_integer_shift_moves_content_right_and_down(hr_tile: np.ndarray) -> None
     """Sign convention: +dx moves content right (east), +dy moves it down (south)."""
     base = params_for_tile(SimulatorConfig().with_only("misregistration"), 0, "s")
     params = replace(base, misregistration=replace(base.misregistration, dx=1.0, dy=2.0, warp_amplitude=0.0))
-    lr, area = simulate(hr_tile, params), area_downsample(hr_tile, SCALE)
+    lr, area = simulate(hr_tile, params), downsample_area(hr_tile, SCALE)
     np.testing.assert_allclose(lr[:, 2:, 1:], area[:, :-2, :-1], atol=1e-5)
 
 
@@ -229,7 +226,7 @@ def test_misregistration_recovered_by_phase_correlation(scale: int, read_tile) -
     ``reference``, i.e. minus the content motion: (-dy, -dx).
     """
     hr = read_tile(64 * scale, 100, 150)[0]
-    reference = area_downsample(hr, scale).mean(axis=0)
+    reference = downsample_area(hr, scale).mean(axis=0)
     hann = window("hann", reference.shape)
 
     def prepare(img: np.ndarray) -> np.ndarray:

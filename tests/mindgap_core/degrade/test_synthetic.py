@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from mindgap_core.data.grid import downsample_area
 from mindgap_core.degrade.synthetic import (
     SYNTHETIC_DEGRADATIONS,
     add_noise,
-    area_downsample,
     bicubic,
     gaussian_blur,
     gaussian_kernel_1d,
@@ -70,7 +70,9 @@ def test_wrong_ndim() -> None:
 
 def test_area_downsample_is_block_mean(hr_tile: np.ndarray) -> None:
     expected = hr_tile.reshape(4, 32, 4, 32, 4).astype(np.float64).mean(axis=(2, 4))
-    np.testing.assert_allclose(area_downsample(hr_tile, 4), expected, rtol=1e-6)
+    np.testing.assert_allclose(downsample_area(hr_tile, 4), expected, rtol=1e-6)
+    pooled = F.avg_pool2d(torch.from_numpy(hr_tile)[None], kernel_size=4)[0].numpy()
+    np.testing.assert_array_equal(downsample_area(hr_tile, 4), pooled)  # float32: same bits as torch
 
 
 def test_bicubic_is_torch_antialiased_bicubic(hr_tile: np.ndarray) -> None:
@@ -113,7 +115,7 @@ def test_gaussian_blur_attenuates_nyquist_cosine_by_mtf() -> None:
 
 
 def test_gaussian_mtf_is_blur_then_area(hr_tile: np.ndarray) -> None:
-    expected = area_downsample(gaussian_blur(hr_tile, sigma_for_mtf(0.3, 4)), 4)
+    expected = downsample_area(gaussian_blur(hr_tile, sigma_for_mtf(0.3, 4)), 4)
     np.testing.assert_allclose(gaussian_mtf(hr_tile, 4), expected, atol=1e-7)
     # a lower MTF is a blurrier image: less high-frequency energy
     sharp, soft = gaussian_mtf(hr_tile, 4, mtf_nyquist=0.6), gaussian_mtf(hr_tile, 4, mtf_nyquist=0.1)
@@ -130,7 +132,7 @@ def test_opensr_like_matches_opensr_degradation_recipe(hr_tile: np.ndarray) -> N
 
 
 def test_add_noise_seeded_and_sized(hr_tile: np.ndarray) -> None:
-    lr = area_downsample(hr_tile, 4)
+    lr = downsample_area(hr_tile, 4)
     before = lr.copy()
     a = add_noise(lr, np.random.default_rng(3), sigma=0.01)
     b = add_noise(lr, np.random.default_rng(3), sigma=0.01)

@@ -99,3 +99,23 @@ def test_cli_errors_are_one_line_exit_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_real_stochastic_model_gives_uncertainty_independent_of_batch_size(tmp_path: Path) -> None:
+    from mindgap_core.inference import run_inference
+
+    torch.manual_seed(0)
+    model = build_model("sinsr", resolve_config("sinsr", "tiny"), scale=2).eval()
+    assert model.stochastic
+    src = write_scene(tmp_path / "lr.tif", smooth_scene(32, 32))
+    outs = []
+    for bs in (1, 4):
+        res = run_inference(
+            model, src, tmp_path / f"sr{bs}.tif", num_samples=2, uncertainty_path=tmp_path / f"std{bs}.tif",
+            tile=20, overlap=4, batch_size=bs, seed=3,
+        )  # fmt: skip
+        with rasterio.open(res.out_path) as a, rasterio.open(res.uncertainty_path) as b:
+            outs.append((a.read(), b.read()))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    assert (outs[0][1] > 0).mean() > 0.99

@@ -13,25 +13,19 @@ import rasterio
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io import geotiff, read_raster, validate_cog, write_cog
 from mindgap_core.types import CANONICAL_BANDS
-from tests.fixtures import HR_IMAGE, S2_PATCH
+from tests.fixtures import HR_IMAGE, S2_PATCH, hr_sample_reflectance
 
 ACQUIRED = datetime(2023, 7, 14, 15, 30, 12, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def hr_reflectance(demo_source_dir: Path):
+def hr_reflectance():
     """The real 5 m image as float32 pseudo-reflectance with a mask (a cloud-like hole, a nodata edge)."""
-    raw = read_raster(demo_source_dir / HR_IMAGE, band_names=CANONICAL_BANDS)
+    raw = hr_sample_reflectance(max_reflectance=0.4)
     mask = np.ones(raw.shape, dtype=bool)
     mask[100:140, 200:260] = False
     mask[:, -7:] = False
-    return raw.replace(
-        array=(raw.array.astype(np.float32) / 255.0 * 0.4).astype(np.float32),
-        units="reflectance",
-        mask=mask,
-        acquired=ACQUIRED,
-        tags={"SENSOR": "test"},
-    )
+    return raw.replace(mask=mask, acquired=ACQUIRED, tags={"SENSOR": "test"})
 
 
 def _files(folder: Path) -> list[str]:
@@ -120,6 +114,13 @@ def test_write_into_unwritable_folder_raises_and_leaves_nothing(hr_reflectance, 
         write_cog(hr_reflectance, blocker / "out.tif")
     assert "out.tif" in str(err.value)
     assert _files(tmp_path) == ["not_a_folder"]
+
+
+def test_write_onto_a_folder_raises_and_leaves_nothing(hr_reflectance, tmp_path):
+    (tmp_path / "out.tif").mkdir()
+    with pytest.raises(InputError, match="out.tif: cannot write here"):
+        write_cog(hr_reflectance, tmp_path / "out.tif")
+    assert _files(tmp_path) == ["out.tif"] and _files(tmp_path / "out.tif") == []
 
 
 def test_failure_mid_write_leaves_old_file_and_no_temp(hr_reflectance, tmp_path, monkeypatch):

@@ -83,8 +83,7 @@ def test_batching_does_not_change_values(data):
     sat = tiny_sat()
     torch.manual_seed(0)
     big = Evaluator(None, lpips_trunk="random", lpips_sat=sat, batch_size=64, net_batch=64)
-    small = Evaluator(None, lpips_trunk="random", lpips_sat=sat, batch_size=1, net_batch=1)
-    small.lpips_model = big.lpips_model
+    small = Evaluator(None, lpips_trunk=big.lpips_model, lpips_sat=sat, batch_size=1, net_batch=1)
     a = as_table(big.score_arrays(sr, hr, lr, band_names=BANDS))
     b = as_table(small.score_arrays(sr, hr, lr, band_names=BANDS))
     assert a.keys() == b.keys()

@@ -62,7 +62,8 @@ def test_train_step_sample_and_round_trip(method: str, tmp_path: Path) -> None:
 
     folder = model.save_pretrained(tmp_path / method)
     index = json.loads((folder / MODEL_INDEX_NAME).read_text())
-    assert index["method"] == method and index["scale"] == 2 and index["band_names"] == ["blue", "green", "red", "nir"]
+    assert index["method"] == method and index["scale"] == 2
+    assert index["band_names"] == ["blue", "green", "red", "nir"]
     for name in model.networks():
         assert (folder / name / WEIGHTS_NAME).is_file() and (folder / name / "config.json").is_file()
     loaded = load_model(folder)
@@ -110,6 +111,16 @@ def test_ldm_latent_scaling_after_autoencoder_stage() -> None:
     assert float(z.detach().std()) == pytest.approx(1.0, rel=1e-3)
     assert model.plan_stages(10, pretrained=True) == [("diffusion", 10)]
     assert [s for s, _ in model.plan_stages(10, pretrained=False)] == ["autoencoder", "diffusion"]
+
+
+@pytest.mark.parametrize("method", ["srdiff", "ldm_sr", "sinsr"])
+def test_load_in_bfloat16_still_returns_float32(method: str, tmp_path: Path) -> None:
+    folder = _tiny(method).save_pretrained(tmp_path / method)
+    model = load_model(folder, device="cpu", dtype=torch.bfloat16)
+    assert model.dtype == torch.bfloat16
+    lr, _ = _batch()
+    out = model.sample(lr, steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
 def test_wrong_band_count_is_an_input_error() -> None:

@@ -98,7 +98,8 @@ def test_posterior_step_keeps_the_marginals(sched: ResShiftScheduler) -> None:
         out = sched.step(x0.expand(n, -1, -1, -1), t, xt, generator=g)
         eta_s = float(sched.etas[s])
         sd = KAPPA * math.sqrt(eta_s)
-        assert torch.allclose(out.prev_sample.mean(0), (x0 + eta_s * (y - x0))[0], atol=5 * sd / math.sqrt(n) + 1e-9)
+        expected_mean = (x0 + eta_s * (y - x0))[0]
+        assert torch.allclose(out.prev_sample.mean(0), expected_mean, atol=5 * sd / math.sqrt(n) + 1e-9)
         assert torch.allclose(out.prev_sample.var(0), torch.full_like(x0[0], sd**2), rtol=0.06)
         assert torch.equal(out.pred_original_sample, x0.expand(n, -1, -1, -1))
 
@@ -138,7 +139,8 @@ def test_prior_clip_scale_and_config_round_trip(tmp_path) -> None:
     x = torch.full((2, 4, 2, 2), 3.0)
     scaled = sched.scale_model_input(x, torch.tensor([0, 14]))
     assert scaled[0, 0, 0, 0] == pytest.approx(3.0 / math.sqrt(KAPPA**2 * float(sched.etas[0]) + 1), rel=1e-6)
-    assert scaled[1, 0, 0, 0] == pytest.approx(3.0 / math.sqrt(KAPPA**2 * float(sched.etas[14]) + 1), rel=1e-6)
+    last = 3.0 / math.sqrt(KAPPA**2 * float(sched.etas[14]) + 1)
+    assert scaled[1, 0, 0, 0] == pytest.approx(last, rel=1e-6)
     sched.set_timesteps(3)
     out = sched.step(x, int(sched.timesteps[0]), x, generator=torch.Generator().manual_seed(0))
     assert float(out.pred_original_sample.max()) == 1.0  # x0 clipped to the range

@@ -204,6 +204,8 @@ def test_map_paths_are_relative_and_stay_inside(tmp_path):
                             kind="uncertainty")
     assert rel == "maps/r1/sr3__synthetic-only/synthetic/uncertainty/t_07.tif"
     assert store.resolve(rel) == (tmp_path / rel).resolve()
+    assert store.map_path(run_id="r1", model="sr3/synthetic-only", test_domain="synthetic", tile_id="t 07",
+                          kind="uncertainty") == store.resolve(rel)
     with pytest.raises(InputError, match="leaves the results store"):
         store.resolve("../outside.tif")
     with pytest.raises(InputError, match="references no file"):

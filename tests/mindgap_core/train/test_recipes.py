@@ -50,6 +50,7 @@ def test_argv_is_accepted_by_the_cli_parser() -> None:
 
 def test_select_recipes() -> None:
     assert {r.priority for r in select_recipes(1)} == {1}
-    assert [r.name for r in select_recipes(names=["sr3/real", "sr3/synthetic"])] == ["sr3/synthetic", "sr3/real"]
+    chosen = select_recipes(names=["sr3/real", "sr3/synthetic"])
+    assert [r.name for r in chosen] == ["sr3/synthetic", "sr3/real"]
     with pytest.raises(ConfigError, match="unknown recipes"):
         select_recipes(names=["vdsr/real"])

@@ -16,7 +16,9 @@ from mindgap_core.train.trainer import TrainOptions, read_losses, train
 TINY = ["--config", "tiny", "--batch-size", "2", "--lr", "1e-3"]
 
 
-def _train(manifest: Path, out: Path, method: str, regime: str = "synthetic", steps: int = 2, *extra: str) -> int:
+def _train(
+    manifest: Path, out: Path, method: str, regime: str = "synthetic", steps: int = 2, *extra: str
+) -> int:
     return main(["train", "--method", method, "--regime", regime, "--data", str(manifest), "--out", str(out),
                  "--steps", str(steps), *TINY, *extra])
 
@@ -38,7 +40,8 @@ def test_every_method_trains_and_saves_a_loadable_model(method: str, tiny_manife
     out = runs / method / "synthetic"
     assert _train(tiny_manifest, out, method, "synthetic", 0 if method == "bicubic" else 2) == 0
     info = json.loads((out / "training.json").read_text())
-    assert info["method"] == method and info["regime"] == "synthetic" and info["train_domains"] == ["synthetic"]
+    assert info["method"] == method and info["regime"] == "synthetic"
+    assert info["train_domains"] == ["synthetic"]
     assert info["n_train_pairs"] == 6 and info["seed"] == 0 and len(info["manifest_sha256"]) == 64
     cmd = info["command_line"]
     assert cmd[:2] == ["mindgap", "train"] and cmd[cmd.index("--method") + 1] == method and "--data" in cmd
@@ -50,7 +53,8 @@ def test_every_method_trains_and_saves_a_loadable_model(method: str, tiny_manife
     assert not (out / "checkpoints").exists()
     model = load_model(out)
     assert model.method == method and model.scale == 2
-    sr = model.sample(torch.full((1, 4, 8, 8), 0.1), num_samples=2, steps=2, generator=torch.Generator().manual_seed(0))
+    lr = torch.full((1, 4, 8, 8), 0.1)
+    sr = model.sample(lr, num_samples=2, steps=2, generator=torch.Generator().manual_seed(0))
     assert sr.shape == (1, 2, 4, 16, 16) and torch.isfinite(sr).all()
 
 
@@ -129,11 +133,13 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     assert info["resumed_from_step"] == (stop_at // 2) * 2
     ref_w, cut_w = _weights(ref.out), _weights(out)
     assert ref_w.keys() == cut_w.keys() and all(torch.equal(ref_w[k], cut_w[k]) for k in ref_w)
-    assert [r[:3] for r in read_losses(out / "loss.csv")] == [r[:3] for r in read_losses(ref.out / "loss.csv")]
+    ref_losses = [r[:3] for r in read_losses(ref.out / "loss.csv")]
+    assert [r[:3] for r in read_losses(out / "loss.csv")] == ref_losses
     assert load_model(out).vae.config.scaling_factor == load_model(ref.out).vae.config.scaling_factor
     # a finished run is kept: --resume again does nothing, a plain rerun is refused
     assert _train(tiny_manifest, out, "ldm_sr", "synthetic", 6, "--checkpoint-every", "2", "--resume") == 0
     assert _train(tiny_manifest, out, "ldm_sr", "synthetic", 6) == 2
+    assert _train(tiny_manifest, out, "ldm_sr", "synthetic", 8, "--resume") == 2  # other settings
 
 
 def _bad(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path, *expected: str) -> None:
@@ -148,10 +154,12 @@ def _bad(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path, *expect
 
 
 def test_bad_inputs_exit_2_with_one_line_and_no_output(
-    tiny_manifest: Path, three_band_manifest: Path, runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_manifest: Path, three_band_manifest: Path, runs: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
-    base = ["train", "--method", "sr3", "--data", str(tiny_manifest), "--out", str(out), "--steps", "1", *TINY]
+    base = ["train", "--method", "sr3", "--data", str(tiny_manifest), "--out", str(out), "--steps", "1",
+            *TINY]
     _bad(capsys, [*base[:4], str(tmp_path / "missing.parquet"), *base[5:], "--regime", "synthetic"], out,
          "missing.parquet", "no such manifest")
     _bad(capsys, [*base[:4], str(three_band_manifest), *base[5:], "--regime", "synthetic"], out,
@@ -161,7 +169,8 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(
 
     broken = tmp_path / "broken"
     broken.mkdir()
-    _bad(capsys, [*base, "--regime", "finetune", "--init", str(broken)], out, "missing checkpoint file model_index.json")
+    _bad(capsys, [*base, "--regime", "finetune", "--init", str(broken)], out,
+         "missing checkpoint file model_index.json")
 
     assert _train(tiny_manifest, tmp_path / "good", "sr3") == 0
     no_weights = tmp_path / "no_weights"
@@ -178,4 +187,5 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(
          "unet", "missing checkpoint file diffusion_pytorch_model.safetensors")
     torch.save({"w": torch.zeros(2)}, no_weights / "unet" / "diffusion_pytorch_model.bin")
     _bad(capsys, [*base, "--regime", "finetune", "--init", str(no_weights)], out, "non-safetensors weights")
-    _bad(capsys, [*base, "--regime", "finetune", "--init", str(runs / "nowhere")], out, "no such model folder")
+    _bad(capsys, [*base, "--regime", "finetune", "--init", str(runs / "nowhere")], out,
+         "no such model folder")

@@ -1,0 +1,153 @@
+"""The real job executor (inference + scoring) and upload validation, on the shipped demo tiles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+
+from mindgap_core.data.manifest import read_manifest, resolve
+from mindgap_core.errors import InputError
+from mindgap_core.inference.job_runner import (
+    InferenceExecutor,
+    model_choices,
+    save_upload,
+)
+from mindgap_core.inference.jobs import JobQueue, JobSpec, run_worker
+from mindgap_core.io import read_raster
+from mindgap_core.metrics.engine import Evaluator
+from mindgap_core.models.presets import resolve_config
+from mindgap_core.models.registry import build_model
+
+REPO = Path(__file__).resolve().parents[3]
+MANIFEST = REPO / "data" / "demo" / "manifest.parquet"
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+
+def _row(tile: str, domain: str):
+    table = read_manifest(MANIFEST)
+    return table[(table["tile_id"] == tile) & (table["domain"] == domain)].iloc[0]
+
+
+@pytest.fixture(scope="module")
+def executor() -> InferenceExecutor:
+    return InferenceExecutor(device="cpu")
+
+
+def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: InferenceExecutor) -> None:
+    queue = JobQueue(tmp_path)
+    job_id = queue.submit(JobSpec(model="bicubic", tiles=("r1c2", "r4c4"), manifest=str(MANIFEST),
+                                  domain="simulated_cross_sensor"))
+    report = run_worker(queue, executor, idle_exit_s=0)
+    job = queue.get(job_id)
+    assert report.ran == (job_id,) and job.state == "done", job.error
+    assert job.progress_done == job.progress_total == 4  # one inference window + one scoring step per tile
+    outputs = {o.item: o for o in queue.outputs(job_id)}
+    assert set(outputs) == {"r1c2", "r4c4"}
+    row = _row("r1c2", "simulated_cross_sensor")
+    lr = read_raster(resolve(MANIFEST, row["lr_path"]))
+    hr = read_raster(resolve(MANIFEST, row["hr_path"]))
+    sr = read_raster(queue.resolve(outputs["r1c2"].sr_path))
+    # the SR is the model's output on the HR grid, georeferenced like the HR tile
+    model = build_model("bicubic", None, scale=2)
+    direct = model.sample(torch.from_numpy(lr.array[None]), num_samples=1)[:, 0].numpy()
+    np.testing.assert_allclose(sr.array, direct[0], atol=1e-5)
+    assert sr.transform.almost_equals(hr.transform) and sr.crs == hr.crs
+    expected = Evaluator(["psnr", "ssim", "sam"]).score_arrays(direct, hr.array[None], lr.array[None],
+                                                              band_names=hr.band_names, tile_ids=["r1c2"])
+    want = {r.metric: r.value for r in expected if r.band == "all"}
+    assert outputs["r1c2"].scores.keys() >= want.keys()
+    for metric, value in want.items():
+        assert outputs["r1c2"].scores[metric] == pytest.approx(value, rel=1e-5)
+    error = read_raster(queue.resolve(outputs["r1c2"].error_path))
+    np.testing.assert_allclose(error.array, np.abs(sr.array - hr.array), atol=1e-6)
+    assert outputs["r1c2"].uncertainty_path == ""  # one sample of a deterministic model
+
+
+def test_saved_stochastic_model_writes_uncertainty(tmp_path: Path, executor: InferenceExecutor) -> None:
+    torch.manual_seed(0)
+    folder = build_model("sr3", resolve_config("sr3", "tiny"), scale=2).save_pretrained(tmp_path / "models" / "sr3"
+                                                                                         / "synthetic-only")
+    choices = model_choices(tmp_path / "models")
+    assert [c.model for c in choices] == ["bicubic", str(folder)]
+    assert choices[1].label == "sr3/synthetic-only"
+    queue = JobQueue(tmp_path / "jobs")
+    job_id = queue.submit(JobSpec(model=str(folder), tiles=("r0c2",), manifest=str(MANIFEST), domain="synthetic",
+                                  samples=2, steps=2))
+    run_worker(queue, executor, idle_exit_s=0)
+    job = queue.get(job_id)
+    assert job.state == "done", job.error
+    (out,) = queue.outputs(job_id)
+    std = read_raster(queue.resolve(out.uncertainty_path))
+    assert std.shape == (64, 64) and float(std.array.max()) > 0  # two different samples
+    with rasterio.open(queue.resolve(out.sr_path)) as ds:
+        assert ds.tags()["model_path"] == str(folder) and ds.tags()["num_samples"] == "2"
+
+
+def test_unknown_tile_fails_the_job_with_a_clear_message(tmp_path: Path, executor: InferenceExecutor) -> None:
+    queue = JobQueue(tmp_path)
+    job_id = queue.submit(JobSpec(model="bicubic", tiles=("r99c99",), manifest=str(MANIFEST), domain="synthetic"))
+    run_worker(queue, executor, idle_exit_s=0)
+    job = queue.get(job_id)
+    assert job.state == "failed" and "r99c99" in job.error and str(MANIFEST) in job.error
+
+
+def _write(path: Path, array: np.ndarray, *, crs: str | None = "EPSG:32618", names=None) -> bytes:
+    profile = {"driver": "GTiff", "width": array.shape[2], "height": array.shape[1], "count": array.shape[0],
+               "dtype": str(array.dtype), "transform": Affine(10, 0, 792988, 0, -10, 2050382)}
+    if crs:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(array)
+        for i, name in enumerate(names or [], start=1):
+            ds.set_band_description(i, name)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: b"not a tiff at all" * 10, "not a readable GeoTIFF"),
+        (lambda p: _write(p, np.full((3, 8, 8), 0.1, np.float32)), r"has 3 band\(s\)"),
+        (lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), crs=None), "no coordinate reference system"),
+        (lambda p: _write(p, np.full((4, 8, 8), 1200, np.uint16)), "integer digital numbers"),
+        (lambda p: _write(p, np.full((4, 8, 8), 1200.0, np.float32)), "physical range"),
+        (lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), names=["red", "green", "blue", "swir"]),
+         "band names"),
+        (lambda p: _write(p, np.full((4, 40, 8), 0.1, np.float32)), "limited to 32 × 32"),
+    ],
+)
+def test_bad_uploads_are_refused_and_nothing_is_kept(tmp_path: Path, make, message: str) -> None:
+    data = make(tmp_path / "source.tif")
+    uploads = tmp_path / "uploads"
+    with pytest.raises(InputError, match=message) as info:
+        save_upload(uploads, "my<scene>.tif", data, max_side=32)
+    assert str(info.value).startswith("my<scene>.tif: ")
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+
+
+def test_oversized_upload_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="limited to 1 MB"):
+        save_upload(tmp_path / "uploads", "big.tif", b"0" * (2**20 + 1), max_bytes=2**20)
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_upload_job_runs_without_scores(tmp_path: Path, executor: InferenceExecutor) -> None:
+    row = _row("r2c2", "simulated_cross_sensor")
+    src = resolve(MANIFEST, row["lr_path"])
+    queue = JobQueue(tmp_path)
+    info = save_upload(queue.uploads_dir, "scene.tif", src.read_bytes())
+    assert info.path.parent == queue.uploads_dir and (info.rows, info.cols) == (32, 32)
+    assert info.crs == "EPSG:32618"
+    job_id = queue.submit(JobSpec(model="bicubic", upload=str(info.path), upload_name="scene.tif"))
+    run_worker(queue, executor, idle_exit_s=0)
+    assert queue.get(job_id).state == "done", queue.get(job_id).error
+    (out,) = queue.outputs(job_id)
+    assert out.item == "scene.tif" and out.scores == {} and out.error_path == ""
+    assert read_raster(queue.resolve(out.sr_path)).shape == (64, 64)
+    shutil.rmtree(queue.output_dir(job_id))
