@@ -20,6 +20,7 @@ from mindgap_core.analysis.scaling import scaling_curve, scaling_trend
 from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
+from mindgap_core.store.schema import RESULT_COLUMNS
 from mindgap_core.viz import mosaic as mosaic_mod
 
 #: grouping of the overview's gap table (the train domain labels the findings)
@@ -191,3 +192,17 @@ def lpips_unavailable_reason() -> str | None:
 
     path = default_alexnet_path()
     return None if path.is_file() else unavailable_message(path)
+
+
+@st.cache_data(show_spinner=False)
+def distinct(root: str, fingerprint: str, column: str, filters: Filters) -> list[str]:
+    """The distinct values of a results column among the rows matching ``filters``, sorted."""
+    con = ResultsStore(root).connect()
+    try:
+        where, params = views.where_clause(_filters(filters))
+        if column not in {c.name for c in RESULT_COLUMNS}:
+            raise ValueError(f"not a results column: {column!r}")
+        sql = f'SELECT DISTINCT "{column}" FROM results {where} ORDER BY 1'
+        return [r[0] for r in con.execute(sql, params).fetchall()]
+    finally:
+        con.close()

@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$])")
 
 
 def simulated_banner() -> None:
@@ -21,10 +21,42 @@ def simulated_banner() -> None:
 
 def md_escape(text: object) -> str:
     """``text`` with Markdown/HTML special characters escaped (for names read from a results store)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    return "\\" + escaped if escaped[:1] in ("-", "+") else escaped
 
 
 def no_results_notice() -> None:
     """What a results page shows when the sidebar found no results to show."""
     st.info("No results to show. Choose a results folder in the sidebar (empty: the demo results, made "
             "by `mindgap demo --stage results`), or run `mindgap evaluate --experiment FILE --out DIR`.")
+
+
+#: display names of metrics (others are shown as their registry name)
+METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "sam": "SAM", "ergas": "ERGAS", "cpsnr": "cPSNR",
+                 "lpips": "LPIPS", "lpips_sat": "LPIPS-Sat"}
+
+
+def metric_label(name: str) -> str:
+    """The display name of a metric."""
+    return METRIC_LABELS.get(name, name)
+
+
+def metric_unit(name: str) -> str:
+    """The unit declared in the metric registry ("" when unknown or unit-less)."""
+    from mindgap_core.metrics.registry import METRICS
+
+    spec = METRICS.get(name)
+    return spec.unit if spec is not None else ""
+
+
+def metric_caption(name: str) -> None:
+    """One caption line: the metric's direction and description from the registry."""
+    from mindgap_core.metrics.registry import METRICS
+
+    spec = METRICS.get(name)
+    if spec is None:
+        st.caption(f"{md_escape(name)}: not in MindGap's metric registry.")
+        return
+    direction = "higher is better" if spec.higher_better else "lower is better"
+    st.caption(f"**{metric_label(name)}** ({direction}{', ' + spec.unit if spec.unit else ''}): "
+               f"{md_escape(spec.description)}")

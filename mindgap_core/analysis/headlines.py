@@ -96,3 +96,26 @@ def headline_findings(table: pd.DataFrame, *, metric_label: str, unit: str = "")
             "kinds of input alone, before any learning."
         )
     return findings
+
+
+def scaling_findings(trend: pd.DataFrame, *, metric_label: str, unit: str = "") -> list[str]:
+    """One sentence per diversity-scaling curve (rows of ``scaling_trend``): does more diverse training
+    data help, judged by the 95 % CI of the improvement per doubling of training blocks."""
+    sentences = []
+    for row in trend.itertuples(index=False):
+        low, high = row.improvement_ci_low, row.improvement_ci_high
+        if np.isfinite(low) and low > 0:
+            verdict = "improves with more diverse training data (CI above zero)"
+        elif np.isfinite(high) and high < 0:
+            verdict = "gets worse with more diverse training data (CI below zero)"
+        elif np.isfinite(low):
+            verdict = "shows no clear change with more diverse training data (CI includes zero)"
+        else:
+            verdict = "has too few tiles for a confidence interval"
+        name = " / ".join(str(getattr(row, c)) for c in ("method", "regime") if hasattr(row, c))
+        sentences.append(
+            f"{name} on {domain_label(row.test_domain)}: {metric_label} {verdict}; improvement per doubling "
+            f"{format_value(row.improvement_per_doubling, unit, True)} (95 % CI [{format_value(low, '', True)}, "
+            f"{format_value(high, '', True)}], {row.n_levels} block counts, {row.n_tiles} tiles)."
+        )
+    return sentences

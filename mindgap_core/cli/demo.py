@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "Rebuild the embedded demo (stage 'data': pairs from the real sample imagery)."
+HELP = ("Rebuild the embedded demo: 'data' (pairs from the real sample imagery), 'train' (every demo "
+        "checkpoint, resumable), 'results' (the demo experiment into data/demo/results).")
 
 REPO_DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
@@ -21,8 +22,33 @@ def _stage_data(args: argparse.Namespace) -> int:
     return 0
 
 
-#: stage name -> runner (a plain registry; later stages add entries)
-STAGES = {"data": _stage_data}
+def _stage_train(args: argparse.Namespace) -> int:
+    from mindgap_core.cli import main
+    from mindgap_core.train.recipes import recipe_argv, select_recipes, write_training_summary
+
+    recipes = select_recipes(args.max_priority, args.recipe or None)
+    for i, recipe in enumerate(recipes, start=1):
+        print(f"[{i}/{len(recipes)}] {recipe.name} ({recipe.steps} steps, ~{recipe.est_minutes:.1f} min on 2 CPU cores)")
+        code = main(recipe_argv(recipe, args.out / "manifest.parquet", args.out / "models", seed=args.seed))
+        if code:
+            return code
+    print(write_training_summary(args.out / "models"))
+    return 0
+
+
+def _stage_results(args: argparse.Namespace) -> int:
+    import shutil
+
+    from mindgap_core.cli import main
+
+    results = args.out / "results"
+    if results.exists() and not args.resume:
+        shutil.rmtree(results)
+    return main(["evaluate", "--experiment", str(args.out / "experiment.yaml"), "--out", str(results)])
+
+
+#: stage name -> runner (a plain registry)
+STAGES = {"data": _stage_data, "train": _stage_train, "results": _stage_results}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=REPO_DEMO, help="demo folder (default: data/demo)")
     parser.add_argument("--source", type=Path, default=REPO_DEMO / "source", help="real sample imagery")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--max-priority", type=int, default=3,
+                        help="train: 1 = synthetic + real models, 2 = + mixed/fine-tuned, 3 = + scaling")
+    parser.add_argument("--recipe", action="append", help="train: only this recipe (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="results: keep an existing results folder and resume it")
 
 
 def run(args: argparse.Namespace) -> int:

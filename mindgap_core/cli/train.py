@@ -1,13 +1,12 @@
 """``mindgap train``: train one super-resolution model on one regime (or a diversity-scaling series).
 
-Examples::
+Examples (M = data/demo/manifest.parquet)::
 
-    mindgap train --method resshift --regime synthetic --data data/demo/manifest.parquet \
-        --out runs/resshift/synthetic
-    mindgap train --method resshift --regime finetune --init runs/resshift/synthetic --data ... \
+    mindgap train --method resshift --regime synthetic --data M --out runs/resshift/synthetic
+    mindgap train --method resshift --regime finetune --init runs/resshift/synthetic --data M \\
         --out runs/resshift/finetune
-    mindgap train --method sinsr --regime real --teacher runs/resshift/real --data ... --out runs/sinsr/real
-    mindgap train --method srdiff --regime real --blocks-series --data ... --out runs/scaling/srdiff
+    mindgap train --method sinsr --regime real --teacher runs/resshift/real --data M --out runs/sinsr/real
+    mindgap train --method srdiff --regime real --blocks-series --data M --out runs/scaling/srdiff
     accelerate launch --multi_gpu --num_processes 2 -m mindgap_core train ...   # several processes
 
 Regimes: synthetic | real (the cross-sensor domain in the manifest: real_cross_sensor, or
@@ -62,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out from its last checkpoint "
                              "(a finished one is kept)")
+    parser.add_argument("--save-dtype", default="fp32", choices=("fp32", "fp16"),
+                        help="dtype of the saved weights (fp16: half the size, loaded back as float32)")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep the last checkpoint after finishing")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
@@ -88,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.train.scaling import run_scaling_series
     from mindgap_core.train.trainer import DEFAULT_STEPS, TrainOptions, train
-    from mindgap_core.types import no_progress
 
     steps = args.steps if args.steps is not None else (0 if args.method == "bicubic" else DEFAULT_STEPS)
     opts = TrainOptions(
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init, teacher=args.teacher, blocks=args.blocks, config=args.config,
         cross_domain=args.cross_domain, ema_decay=args.ema_decay, checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
+        save_dtype=args.save_dtype,
         command_line=tuple(command_line(args)),
     )
     if args.threads is not None:
@@ -106,9 +107,16 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch only rank 0 reports
-    desc = f"train {args.method}/{args.regime}"
-    bar = tqdm_progress(desc) if main_rank else contextlib.nullcontext(no_progress)
-    with bar as on_progress:
+    with contextlib.ExitStack() as stack:
+        bar: list = []
+
+        def on_progress(done: int, total: int) -> None:
+            if not main_rank:
+                return
+            if not bar:  # opened at the first step, so that input errors print no empty bar
+                bar.append(stack.enter_context(tqdm_progress(f"train {args.method}/{args.regime}")))
+            bar[0](done, total)
+
         if args.blocks_series:
             results = run_scaling_series(opts, on_progress=on_progress)
         else:

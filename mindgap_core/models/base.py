@@ -21,6 +21,8 @@ statistics of the training HR tiles stored in ``model_index.json``.
 
 from __future__ import annotations
 
+import copy
+
 import contextlib
 import json
 import shutil
@@ -349,8 +351,13 @@ class SRModel(ABC):
 
     # ----------------------------------------------------------------------------------------------
     # persistence
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write the model as a diffusers-style folder (see the module docstring); return it."""
+    def save_pretrained(self, folder: str | Path, storage_dtype: torch.dtype | None = None) -> Path:
+        """Write the model as a diffusers-style folder (see the module docstring); return it.
+
+        ``storage_dtype`` (e.g. ``torch.float16``) stores the network weights in that dtype (half the
+        size; the shipped demo checkpoints use it). :func:`load_model` loads them back as float32
+        unless asked otherwise.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         index = folder / MODEL_INDEX_NAME
@@ -358,7 +365,7 @@ class SRModel(ABC):
             index.unlink()
         entries: dict[str, list[str]] = {}
         for name, comp in self.components().items():
-            _save_component(comp, folder / name)
+            _save_component(comp, folder / name, storage_dtype)
             module = type(comp).__module__
             entries[name] = ["diffusers" if module.startswith("diffusers") else module, type(comp).__name__]
         payload = {"_class_name": "MindGapSRModel", **self.settings(), "components": entries}
@@ -374,12 +381,13 @@ def _diffusers_version() -> str:
     return diffusers.__version__
 
 
-def _save_component(comp: Any, dest: Path) -> None:
+def _save_component(comp: Any, dest: Path, storage_dtype: torch.dtype | None = None) -> None:
     """``comp.save_pretrained`` into a temporary sibling folder, then swapped in place of ``dest``."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         if isinstance(comp, nn.Module):
-            comp.save_pretrained(tmp, safe_serialization=True)
+            stored = copy.deepcopy(comp).to(storage_dtype) if storage_dtype is not None else comp
+            stored.save_pretrained(tmp, safe_serialization=True)
         else:
             comp.save_pretrained(tmp)
         if dest.exists():

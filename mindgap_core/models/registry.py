@@ -108,9 +108,9 @@ def _check_weights(sub: Path) -> None:
 def _load_component(cls: type, sub: Path, dtype: torch.dtype | None) -> Any:
     if issubclass(cls, ModelMixin):
         _check_weights(sub)
-        loader: dict[str, Any] = dict(local_files_only=True, use_safetensors=True)
-        if dtype is not None:
-            loader["torch_dtype"] = dtype
+        # weights stored in float16 (shipped demo checkpoints) compute in float32 unless asked otherwise
+        loader: dict[str, Any] = dict(local_files_only=True, use_safetensors=True,
+                                      torch_dtype=dtype if dtype is not None else torch.float32)
     else:
         if not (sub / SCHEDULER_CONFIG_NAME).is_file():
             raise InputError(sub, f"missing checkpoint file {SCHEDULER_CONFIG_NAME}")

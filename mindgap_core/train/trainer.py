@@ -70,6 +70,8 @@ class TrainOptions:
     mixed_precision: str = "no"
     resume: bool = False
     keep_checkpoints: bool = False
+    #: dtype of the saved final weights: "fp32" or "fp16" (half the size; loaded back as float32)
+    save_dtype: str = "fp32"
     augment: bool = True
     command_line: tuple[str, ...] = field(default_factory=tuple)
 
@@ -392,7 +394,9 @@ def train(
             mine = {"method": opts.method, "regime": opts.regime, "steps": opts.steps, "seed": opts.seed}
             theirs = {k: done.get(k) for k in mine}
             if theirs != mine:
-                raise ConfigError(f"{out} holds a finished run with other settings ({theirs}); choose another --out")
+                raise ConfigError(
+                    f"{out} holds a finished run with other settings ({theirs}); choose another --out"
+                )
             return TrainResult(out, done["method"], done["regime"], int(done["steps"]), float(done["wall_s"]),
                                done.get("final_loss"), None, already_done=True)
         raise ConfigError(f"{out} already holds a finished training run; choose another --out")
@@ -520,7 +524,7 @@ def train(
     final_loss = losses[-1][1] if losses else None
     if accelerator.is_main_process:
         model.to("cpu")
-        model.save_pretrained(out)
+        model.save_pretrained(out, storage_dtype=torch.float16 if opts.save_dtype == "fp16" else None)
         _write_losses(out / LOSS_CSV, losses)
         info = _training_info(
             opts, setup, stages, accelerator, wall_s, final_loss, resumed_from, time.time() - t0
@@ -558,7 +562,7 @@ def _training_info(
         "stages": [{"name": s, "steps": n} for s, n in stages],
         "batch_size": opts.batch_size,
         "learning_rate": opts.learning_rate,
-        "ema_decay": opts.ema_decay,
+        "ema_decay": opts.ema_decay, "save_dtype": opts.save_dtype,
         "seed": opts.seed,
         "augment": opts.augment,
         "config": setup.config,

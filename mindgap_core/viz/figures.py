@@ -61,14 +61,14 @@ def gap_matrix_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "")
     fig = go.Figure()
     if table.empty:
         return fig.update_layout(title="No paired tiles")
-    table = table.assign(_col=_column_labels(table))
+    table = table.assign(column_label=_column_labels(table))
     methods = list(dict.fromkeys(table["method"].astype(str)))
-    columns = list(dict.fromkeys(table["_col"]))
+    columns = list(dict.fromkeys(table["column_label"]))
     z = np.full((len(methods), len(columns)), np.nan)
     text = np.full(z.shape, "", dtype=object)
     custom = np.full(z.shape + (8,), np.nan, dtype=object)
     for row in table.itertuples(index=False):
-        i, j = methods.index(str(row.method)), columns.index(row._col)
+        i, j = methods.index(str(row.method)), columns.index(row.column_label)
         z[i, j] = row.gap
         text[i, j] = _ci_text(row.gap, row.gap_ci_low, row.gap_ci_high, signed=True)
         custom[i, j] = [format_value(row.mean_source, unit), format_value(row.mean_target, unit),

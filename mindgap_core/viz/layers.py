@@ -144,6 +144,50 @@ def store_layers(
     return layers
 
 
+def job_layers(job_id: int, model_label: str, domain: str, files: dict[str, Path | None]) -> list[LayerSource]:
+    """The layers of one on-demand inference job's output for a tile (pseudo-model ``job:<id>``).
+
+    ``files`` maps ``sr``, ``uncertainty``, ``error``, ``lpips_sat`` to paths (None or missing = absent).
+    """
+    tag = f"job:{job_id} ({model_label}) ← {domain_label(domain)}"
+    key = f"job:{job_id}|{domain}"
+    kinds = (("sr", "SR", "reflectance"), ("uncertainty", "Uncertainty", "uncertainty"),
+             ("error", "Error", "error"), ("lpips_sat", "LPIPS-Sat map", "lpips_sat"))
+    layers = []
+    for name, label, kind in kinds:
+        path = files.get(name)
+        if path is not None and Path(path).is_file():
+            layers.append(LayerSource(f"{name}|{key}", f"{label} {tag}", kind, Path(path)))
+    return layers
+
+
+def hr_mosaic(manifest_path: str | Path) -> GeoRaster:
+    """The manifest's HR tiles merged into one raster (NaN / invalid where no tile lies)."""
+    import rasterio
+    from rasterio.merge import merge
+
+    manifest_path = Path(manifest_path)
+    table = read_manifest(manifest_path)
+    paths = sorted({str(resolve(manifest_path, p)) for p in table["hr_path"] if p})
+    if not paths:
+        raise KeyError(f"{manifest_path} has no HR tiles")
+    datasets = [rasterio.open(p) for p in paths]
+    try:
+        array, transform = merge(datasets, nodata=np.nan, dtype="float32")
+        names = tuple(d or f"b{i}" for i, d in enumerate(datasets[0].descriptions, start=1))
+        crs = datasets[0].crs
+    finally:
+        for ds in datasets:
+            ds.close()
+    valid = np.all(np.isfinite(array), axis=0)
+    return GeoRaster(array=array, transform=transform, crs=crs, band_names=names, mask=valid)
+
+
+def read_layer_raster(path: str | Path) -> GeoRaster:
+    """A raster file as a GeoRaster (the scene or one layer)."""
+    return _read(Path(path))
+
+
 def _read(path: Path) -> GeoRaster:
     from mindgap_core.io import read_raster
 

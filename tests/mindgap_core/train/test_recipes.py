@@ -33,7 +33,9 @@ def test_budgets_fit_the_two_core_cpu() -> None:
     for r in DEMO_RECIPES:
         per_run = r.est_minutes / (4 if r.blocks_series else 1)
         assert per_run <= 8.0, r
-    assert 60 < estimated_minutes(select_recipes(1)) < 90
+    # the whole plan must fit one working session of this CPU (it is retrained by `demo --stage train`)
+    assert 25 < estimated_minutes(select_recipes(1)) < 50
+    assert estimated_minutes(DEMO_RECIPES) < 75
 
 
 def test_argv_is_accepted_by_the_cli_parser() -> None:

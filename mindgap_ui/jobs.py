@@ -1,0 +1,226 @@
+"""The dashboard's side of the on-demand inference queue (:mod:`mindgap_core.inference.jobs`).
+
+Jobs live in a SQLite queue in the jobs folder, shared by every browser session and server process.
+This Streamlit server runs them in one background thread, started on first need: the thread waits for
+the folder's worker lock, so across sessions and processes at most one job runs at a time (a
+``mindgap worker`` process may hold the lock instead). ``MINDGAP_WORKER=off`` keeps the dashboard from
+starting a thread (jobs then wait for ``mindgap worker``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from mindgap_core.inference import job_runner
+from mindgap_core.inference.jobs import ACTIVE_STATES, Job, JobQueue, JobSpec, jobs_dir, run_worker, worker_busy
+from mindgap_core.paths import DEMO_ROOT
+
+#: environment variable: "thread" (default) starts a worker thread in the server; "off" does not
+WORKER_ENV = "MINDGAP_WORKER"
+MODELS_ROOT = DEMO_ROOT / "models"
+_LOG = logging.getLogger("mindgap.worker")
+_THREADS: dict[str, tuple[threading.Thread, threading.Event]] = {}
+_GUARD = threading.Lock()
+
+
+def folder() -> str:
+    """The jobs folder (``$MINDGAP_JOBS_DIR`` or ``data/demo/jobs``)."""
+    return str(jobs_dir())
+
+
+@st.cache_resource(show_spinner=False)
+def queue(path: str) -> JobQueue:
+    """The queue of a jobs folder (one object per server process; it holds no connection)."""
+    return JobQueue(path)
+
+
+def worker_enabled() -> bool:
+    return os.environ.get(WORKER_ENV, "thread").strip().lower() not in ("off", "0", "no", "false")
+
+
+def _work(path: str, stop: threading.Event) -> None:
+    """The worker thread: be the queue's worker (waiting for the lock) until the server stops."""
+    while not stop.is_set():
+        try:
+            run_worker(JobQueue(path), stop=stop, lock_timeout_s=None, idle_exit_s=None, poll_s=0.5)
+        except Exception:  # keep serving: log, wait, start over (the lock was released by run_worker)
+            _LOG.exception("job worker crashed; restarting in 2 s")
+            stop.wait(2.0)
+
+
+def ensure_worker(path: str) -> bool:
+    """Start this server's worker thread for ``path`` unless it runs already; False when disabled."""
+    if not worker_enabled():
+        return False
+    with _GUARD:
+        entry = _THREADS.get(path)
+        if entry is not None and entry[0].is_alive():
+            return True
+        stop = threading.Event()
+        thread = threading.Thread(target=_work, args=(path, stop), name="mindgap-job-worker", daemon=True)
+        thread.start()
+        _THREADS[path] = (thread, stop)
+    return True
+
+
+def session_id() -> str:
+    """A random id of this browser session (recorded with the jobs it submits)."""
+    if "job_session" not in st.session_state:
+        st.session_state["job_session"] = uuid.uuid4().hex[:12]
+    return st.session_state["job_session"]
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def model_choices(root: str) -> list[job_runner.ModelChoice]:
+    """Models a job may use (bicubic + saved model folders)."""
+    return job_runner.model_choices(root)
+
+
+def submit(spec: JobSpec) -> int:
+    """Queue a job from this session and make sure a worker will run it."""
+    path = folder()
+    job_id = queue(path).submit(spec)
+    st.session_state.setdefault("my_jobs", []).append(job_id)
+    ensure_worker(path)
+    return job_id
+
+
+def worker_status(path: str) -> str:
+    """A sentence on who runs jobs."""
+    mine = _THREADS.get(path)
+    running_here = mine is not None and mine[0].is_alive()
+    if not worker_enabled():
+        base = "This dashboard starts no worker (MINDGAP_WORKER=off): run `mindgap worker` to process jobs."
+        return base + (" A worker is active." if worker_busy(path) else " No worker is active now.")
+    if running_here:
+        return "Jobs run one at a time, oldest first, in this server's background worker."
+    return "Jobs run one at a time, oldest first; the worker starts with the first submitted job."
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%H:%M:%S") if stamp else ""
+
+
+def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
+    """The jobs table shown on the page."""
+    return pd.DataFrame.from_records([{
+        "job": j.id, "state": j.state, "progress": round(100 * j.fraction), "model": j.spec.model_label or j.spec.model,
+        "input": j.input_label, "samples": j.spec.samples, "steps": j.spec.steps or "default",
+        "submitted": _when(j.created), "finished": _when(j.finished), "message": j.error or j.message,
+    } for j in jobs], columns=["job", "state", "progress", "model", "input", "samples", "steps", "submitted",
+                               "finished", "message"])
+
+
+def results_frame(q: JobQueue, limit: int = 50) -> pd.DataFrame:
+    """Scores of finished jobs' outputs, newest job first."""
+    labels = {j.id: j.spec.model_label or j.spec.model for j in q.jobs(["done"], limit=limit, newest_first=True)}
+    records = []
+    for out in q.outputs():
+        if out.job_id not in labels:
+            continue
+        record = {"job": out.job_id, "model": labels[out.job_id], "input": out.item, "domain": out.domain}
+        record.update({k: round(v, 4) for k, v in sorted(out.scores.items())})
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    return frame.sort_values(["job", "input"], ascending=[False, True]) if not frame.empty else frame
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$")
+
+
+def md_escape(text: str) -> str:
+    """``text`` with Markdown/HTML syntax characters backslash-escaped (user-supplied names)."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
+
+
+def _summary(job: Job, q: JobQueue) -> str:
+    text = f"Job {job.id} — {job.state} — {job.spec.model_label or job.spec.model} on {job.input_label}"
+    if job.state == "done":
+        parts = []
+        for out in q.outputs(job.id):
+            scores = ", ".join(f"{k.upper()} {v:.4g}" for k, v in sorted(out.scores.items()))
+            parts.append(f"{out.item}: {scores}" if scores else f"{out.item}: SR written (no HR to score)")
+        text += " — " + "; ".join(parts)
+    elif job.state == "failed":
+        text += f" — {job.error}"
+    return text
+
+
+def _draw(path: str) -> bool:
+    """Progress and cancel buttons of active jobs, this session's job summaries, the jobs table.
+    Returns whether any job is still queued or running."""
+    q = queue(path)
+    jobs = q.jobs(newest_first=True, limit=200)
+    active = [j for j in jobs if j.state in ACTIVE_STATES]
+    for job in sorted(active, key=lambda j: j.id):
+        text = f"Job {job.id} ({job.state}): {job.input_label} — {job.message}"
+        col_bar, col_btn = st.columns([5, 1])
+        col_bar.progress(job.fraction, text=text)
+        if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
+            q.cancel(job.id)
+            st.rerun(scope="fragment")
+    mine = set(st.session_state.get("my_jobs", []))
+    for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
+        st.markdown(md_escape(_summary(job, q)))
+    st.dataframe(jobs_frame(jobs), hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
+                                                                            format="%d%%")})
+    if active:
+        ensure_worker(path)
+    return bool(active)
+
+
+@st.fragment(run_every=1.0)
+def _live_panel(path: str) -> None:
+    if not _draw(path):
+        st.rerun(scope="app")  # all finished: redraw the page (results table) and stop polling
+
+
+def jobs_panel(path: str) -> None:
+    """The jobs panel: polls the queue every second while a job is queued or running."""
+    if queue(path).jobs(list(ACTIVE_STATES), limit=1):
+        _live_panel(path)
+    else:
+        _draw(path)
+        if st.button("Refresh", key="jobs_refresh"):
+            st.rerun()
+
+
+def link(page: str, label: str, query_params: dict[str, str]) -> None:
+    """A link to another page of the dashboard with its query parameters (nothing when the page is not
+    part of the navigation, e.g. a page run on its own)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(page, label=label, query_params=query_params, icon=":material/arrow_forward:")
+    except StreamlitAPIException:
+        pass
+
+
+def map_links(path: str, limit: int = 6) -> None:
+    """Links opening this session's finished tile jobs in the map explorer."""
+    q = queue(path)
+    mine = set(st.session_state.get("my_jobs", []))
+    shown = 0
+    for job in q.jobs(["done"], newest_first=True, limit=100):
+        if job.id not in mine or not job.spec.tiles:
+            continue
+        for tile in job.spec.tiles:
+            if shown >= limit:
+                return
+            link("pages/map_explorer.py", f"Job {job.id}: open tile {tile} in the map explorer",
+                 {"tile": tile, "map_model": f"job:{job.id}", "map_left": f"sr|job:{job.id}|{job.spec.domain}",
+                  "map_right": "hr"})
+            shown += 1
+
+
+def validate_upload(name: str, data: bytes) -> job_runner.UploadInfo:
+    """Store an uploaded LR GeoTIFF after checking it (MindGapError with a clear message otherwise)."""
+    return job_runner.save_upload(queue(folder()).uploads_dir, name, data)

@@ -1,0 +1,89 @@
+"""Distributions: per-tile scores of one model on the synthetic and the cross-sensor test domain."""
+
+import streamlit as st
+
+from mindgap_core.analysis.headlines import domain_label, format_value
+from mindgap_core.viz import figures
+from mindgap_ui import exports, results, state
+from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
+    simulated_banner
+
+PLOT_LABELS = {"violin": "Violin", "ecdf": "ECDF", "histogram": "Histogram"}
+
+st.title("Score distributions: synthetic vs cross-sensor")
+view = state.current_view()
+if view is None:
+    no_results_notice()
+    st.stop()
+if view.simulated:
+    simulated_banner()
+if view.metric is None or view.target_domain is None:
+    st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
+    st.stop()
+
+metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
+source, target = view.source_domain, view.target_domain
+base = view.score_filters(metric=metric, split="test")
+models = results.distinct(view.root, view.fingerprint, "model", results.filter_key(base))
+if not models:
+    st.info(f"No {label} scores for this selection.")
+    st.stop()
+left, right = st.columns([2, 1])
+model = state.page_choice("Model", models, "model", container=left)
+kind = state.page_choice("Plot", list(PLOT_LABELS), "plot", radio=True, horizontal=True,
+                         format_func=PLOT_LABELS.get, container=right)
+metric_caption(metric)
+
+filters = {**base, "model": model, "test_domain": [source, target]}
+key = results.filter_key(filters)
+tiles = results.tile_scores(view.root, view.fingerprint, key, ("test_domain",))
+means = results.domain_means(view.root, view.fingerprint, key, ("test_domain",))
+pairs = results.paired(view.root, view.fingerprint, key, source, target)
+gap = results.gaps(view.root, view.fingerprint, metric, results.filter_key({**base, "model": model}), source,
+                   target, ("model", "metric"))
+
+st.subheader(f"{md_escape(model)}: mean {label} with 95 % bootstrap CIs")
+columns = st.columns(3)
+for column, domain in zip(columns[:2], (source, target), strict=True):
+    row = means[means["test_domain"] == domain]
+    if row.empty:
+        column.metric(domain_label(domain), "n/a")
+        continue
+    row = row.iloc[0]
+    column.metric(domain_label(domain), format_value(row["mean"], unit),
+                  help=f"95 % CI [{format_value(row['ci_low'])}, {format_value(row['ci_high'])}], "
+                       f"{int(row['n_tiles'])} tiles")
+if not gap.empty:
+    g = gap.iloc[0]
+    columns[2].metric("gap (negative = worse on cross-sensor)", format_value(g["gap"], unit, signed=True),
+                      delta=format_value(g["rel_gap_pct"], "%", signed=True),
+                      help=f"95 % CI [{format_value(g['gap_ci_low'], signed=True)}, "
+                           f"{format_value(g['gap_ci_high'], signed=True)}], Wilcoxon p {g['wilcoxon_p']:.3g}, "
+                           f"{int(g['n_tiles'])} paired tiles")
+    st.caption(f"Gap 95 % CI [{format_value(g['gap_ci_low'], unit, True)}, {format_value(g['gap_ci_high'], unit, True)}]"
+               f" from a paired bootstrap over {int(g['n_tiles'])} tiles (2000 resamples); Wilcoxon signed-rank "
+               f"p = {g['wilcoxon_p']:.3g}.")
+
+dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit, domains=[source, target])
+st.plotly_chart(dist_fig, width="stretch", key="distribution")
+exports.figure_download(dist_fig, exports.file_stem("distribution", model, metric, kind))
+
+left, right = st.columns(2)
+with left:
+    scatter = figures.paired_scatter_figure(pairs, metric_label=label, unit=unit, source_domain=source,
+                                            target_domain=target, higher_better=bool(gap["higher_better"].iloc[0])
+                                            if not gap.empty else True)
+    st.plotly_chart(scatter, width="stretch", key="paired_scatter")
+    exports.figure_download(scatter, exports.file_stem("paired", model, metric))
+with right:
+    ci_fig = figures.mean_ci_figure(means, metric_label=label, unit=unit)
+    st.plotly_chart(ci_fig, width="stretch", key="mean_ci")
+    exports.figure_download(ci_fig, exports.file_stem("means", model, metric))
+
+with st.expander("Per-tile scores"):
+    st.dataframe(pairs.rename(columns={"source": source, "target": target}).drop(columns=["higher_better"]),
+                 width="stretch", hide_index=True)
+    exports.table_downloads(pairs, exports.file_stem("paired_tiles", model, metric), label="paired tiles")
+exports.table_downloads(lambda: results.rows(view.root, view.fingerprint, key),
+                        exports.file_stem("results", model, metric), label="result rows of this model")
+st.page_link("pages/overview.py", label="Back to the overview", icon="📊", query_params=state.view_query_params())

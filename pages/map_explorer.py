@@ -1,0 +1,49 @@
+"""Map explorer: the scene, its tile grid coloured by a score or gap, and a swipe comparison of any two
+rasters of the selected tile (LR, SR per model or job, HR, error, uncertainty, LPIPS-Sat)."""
+
+import streamlit as st
+
+from mindgap_core.paths import DEMO_MANIFEST
+from mindgap_ui import jobs as ui_jobs
+from mindgap_ui import maps as ui_maps
+from mindgap_ui.state import sidebar
+from mindgap_ui.widgets import simulated_banner
+
+st.title("Map explorer")
+view = sidebar()
+simulated_banner()
+manifest = str(DEMO_MANIFEST)
+jobs_folder = ui_jobs.folder()
+jobs_fp = ui_jobs.queue(jobs_folder).fingerprint()
+job_outputs = ui_maps.done_job_outputs(jobs_folder, jobs_fp)
+
+st.markdown(
+    "The 5 m HR scene (real image, **simulated** reflectance calibration) and its tile grid. Click a tile "
+    "(or pick it below) to compare its rasters. No web basemap is loaded unless you tick one in the layer "
+    "control (top right of the map); everything else is served by this dashboard."
+)
+colouring = ui_maps.colour_controls(view, job_outputs)
+rendering = ui_maps.rendering_choice()
+tiles, _ = ui_maps.grid(manifest)
+tile = st.query_params.get("tile")
+tile = tile if tile in set(tiles["tile_id"]) else None
+clicked = ui_maps.scene_panel(manifest, colouring, rendering, tile)
+if clicked is not None and clicked != tile:
+    st.query_params["tile"] = clicked
+    st.rerun()
+ui_maps.legend(colouring)
+tile = ui_maps.tile_picker(manifest, tile)
+
+if tile is None:
+    st.info("Select a tile to compare its LR, SR, HR, error and uncertainty rasters.")
+else:
+    st.header(f"Tile {tile}")
+    ui_jobs.link("pages/inference.py", f"Run on-demand inference on tile {tile}", {"tile": tile})
+    layers = ui_maps.tile_layers(manifest, view, tile, jobs_folder, jobs_fp)
+    ui_maps.split_panel(manifest, tile, layers, rendering)
+    st.subheader("All rasters of the tile (one shared stretch per kind)")
+    ui_maps.small_multiples(layers, rendering)
+    scores = ui_maps.tile_scores(view, tile, job_outputs)
+    if not scores.empty:
+        st.subheader("Scores of the tile (band: all)")
+        st.dataframe(scores, hide_index=True, width="stretch")

@@ -1,0 +1,83 @@
+"""Overview: the domain gap of every model for the chosen metric, findings, and the train × test matrix."""
+
+import streamlit as st
+
+from mindgap_core.analysis.headlines import domain_label, headline_findings
+from mindgap_core.viz import figures
+from mindgap_ui import exports, results, state
+from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
+    simulated_banner
+
+st.title("Overview: the domain gap")
+view = state.current_view()
+if view is None:
+    no_results_notice()
+    st.stop()
+if view.simulated:
+    simulated_banner()
+if view.metric is None or view.target_domain is None:
+    st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
+    st.stop()
+
+metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
+source, target = view.source_domain, view.target_domain
+st.markdown(
+    f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs and "
+    f"with **{md_escape(domain_label(target))}** LR inputs. The gap is the paired difference, signed so that "
+    "**negative means worse on the cross-sensor domain**, with a 95 % paired-bootstrap CI over tiles "
+    "(diversity-scaling models are on the *Scaling & training* page)."
+)
+metric_caption(metric)
+
+filters = view.score_filters(train_blocks=None)
+table = results.gaps(view.root, view.fingerprint, metric, results.filter_key(filters), source, target)
+if table.empty:  # a store holding only a scaling series
+    filters = view.score_filters()
+    table = results.gaps(view.root, view.fingerprint, metric, results.filter_key(filters), source, target)
+if table.empty:
+    st.info(f"No tile was scored by {label} in both domains for this selection.")
+    st.stop()
+
+st.header(f"Gap by method and training regime ({label})")
+fig = figures.gap_matrix_figure(table, metric_label=label, unit=unit)
+st.plotly_chart(fig, width="stretch", key="gap_matrix")
+exports.figure_download(fig, exports.file_stem("gap_matrix", metric, view.run_id))
+
+st.subheader("Findings")
+findings = headline_findings(table, metric_label=label, unit=unit)
+st.markdown("\n".join(f"- {md_escape(text)}" for text in findings))
+
+with st.expander("Gap table (numbers behind the matrix)"):
+    shown = table.drop(columns=["higher_better"])
+    st.dataframe(shown, width="stretch", hide_index=True)
+    exports.table_downloads(shown, exports.file_stem("gap_table", metric, view.run_id), label="gap table")
+
+st.header("Every metric at a glance")
+st.caption("Relative gap in % of the synthetic-domain mean per model and metric (one DuckDB query; "
+           "no CIs; negative = worse on the cross-sensor domain).")
+everything = results.overview(view.root, view.fingerprint,
+                              results.filter_key({k: v for k, v in filters.items() if k != "metric"}),
+                              source, target)
+if not everything.empty:
+    everything = everything.assign(model=everything["method"] + " / " + everything["regime"])
+    wide = everything.pivot_table(index="model", columns="metric", values="rel_gap_pct", aggfunc="mean")
+    st.dataframe(wide.round(2), width="stretch")
+
+st.header(f"Training domain × test domain ({label})")
+st.caption("Mean score over test tiles of all models trained on each domain (95 % bootstrap CI).")
+matrix = results.train_test(view.root, view.fingerprint, metric, results.filter_key(view.score_filters()))
+matrix_fig = figures.train_test_figure(matrix, metric_label=label, unit=unit)
+st.plotly_chart(matrix_fig, width="stretch", key="train_test")
+exports.figure_download(matrix_fig, exports.file_stem("train_test", metric, view.run_id))
+
+st.header("Data")
+exports.table_downloads(
+    lambda: results.rows(view.root, view.fingerprint, results.filter_key(view.score_filters(metric=metric))),
+    exports.file_stem("results", metric, view.run_id), label="filtered result rows")
+
+st.header("Look closer")
+links = state.view_query_params()
+columns = st.columns(3)
+columns[0].page_link("pages/distributions.py", label="Per-tile distributions", icon="📈", query_params=links)
+columns[1].page_link("pages/lpips_sat.py", label="LPIPS-Sat heatmaps", icon="🔥", query_params=links)
+columns[2].page_link("pages/scaling.py", label="Scaling & training", icon="📉", query_params=links)
