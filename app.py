@@ -15,17 +15,20 @@ st.set_page_config(page_title="MindGap", page_icon="🛰️", layout="wide")
 require_password()
 
 HERE = Path(__file__).resolve().parent
+# URL paths are the file stems, as Streamlit names them while it treats pages/ as a v1 multipage folder
+# (the first run of a fresh server): a deep link then means the same page either way. In that mode a
+# page runs without this router, so every page calls require_password() itself too.
 #: url path -> page of the analysis pages that share the results sidebar
 ANALYSIS_PAGES = {
     "overview": st.Page("pages/overview.py", title="Overview", icon="📊", url_path="overview"),
     "distributions": st.Page("pages/distributions.py", title="Distributions", icon="📈",
                              url_path="distributions"),
-    "lpips-sat": st.Page("pages/lpips_sat.py", title="LPIPS-Sat heatmaps", icon="🔥", url_path="lpips-sat"),
+    "lpips_sat": st.Page("pages/lpips_sat.py", title="LPIPS-Sat heatmaps", icon="🔥", url_path="lpips_sat"),
     "scaling": st.Page("pages/scaling.py", title="Scaling & training", icon="📉", url_path="scaling"),
 }
 #: pages written separately; listed once their file exists
 OPTIONAL_PAGES = (
-    ("pages/map_explorer.py", "Map explorer", "🛰️", "map-explorer"),
+    ("pages/map_explorer.py", "Map explorer", "🛰️", "map_explorer"),
     ("pages/inference.py", "On-demand inference", "⚙️", "inference"),
 )
 
@@ -39,5 +42,6 @@ if tools:
     PAGES["Maps & inference"] = tools
 
 page = st.navigation(PAGES)
-state.set_current_view(state.sidebar() if page.url_path in ANALYSIS_PAGES else None)
+if page.url_path in ANALYSIS_PAGES:
+    state.set_current_view(state.sidebar())
 page.run()

@@ -17,7 +17,7 @@ import streamlit as st
 
 PNG_NOTE = ("PNG: use the camera icon in the figure's toolbar (server-side PNG export needs the "
             "`kaleido` package, which is not installed).")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def file_stem(*parts: object) -> str:

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from mindgap_core.errors import MindGapError
 from mindgap_core.inference import job_runner
-from mindgap_core.inference.jobs import ACTIVE_STATES, Job, JobQueue, JobSpec, jobs_dir, run_worker, worker_busy
+from mindgap_core.inference.jobs import (
+    ACTIVE_STATES,
+    DB_NAME,
+    Job,
+    JobQueue,
+    JobSpec,
+    jobs_dir,
+    run_worker,
+    worker_busy,
+)
 from mindgap_core.paths import DEMO_ROOT
 
 #: environment variable: "thread" (default) starts a worker thread in the server; "off" does not
@@ -39,6 +51,16 @@ def folder() -> str:
 def queue(path: str) -> JobQueue:
     """The queue of a jobs folder (one object per server process; it holds no connection)."""
     return JobQueue(path)
+
+
+def fingerprint(path: str) -> str:
+    """A cache key that changes with the jobs ("" when no job was ever submitted: creates nothing)."""
+    if not (Path(path) / DB_NAME).is_file():
+        return ""
+    try:
+        return queue(path).fingerprint()
+    except (MindGapError, sqlite3.Error):  # unreadable or read-only jobs folder: show no jobs
+        return ""
 
 
 def worker_enabled() -> bool:
@@ -165,7 +187,7 @@ def _draw(path: str) -> bool:
         col_bar.progress(job.fraction, text=text)
         if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
             q.cancel(job.id)
-            st.rerun(scope="fragment")
+            st.rerun()
     mine = set(st.session_state.get("my_jobs", []))
     for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
         st.markdown(md_escape(_summary(job, q)))

@@ -122,7 +122,10 @@ def tile_store_rows(root: str, fingerprint: str, run_id: str | None, tile_id: st
 
 
 def done_job_outputs(folder: str, fingerprint: str) -> pd.DataFrame:
-    """Outputs of done jobs (one row per job × item), with the job's model label."""
+    """Outputs of done jobs (one row per job × item), with the job's model label (empty without jobs:
+    ``fingerprint`` "" means there is no job database)."""
+    if not fingerprint:
+        return pd.DataFrame()
     return _done_job_outputs(folder, fingerprint)
 
 

@@ -3,8 +3,9 @@
 A copied URL reopens the same view for another person: every choice is read from the query string
 first and written back after the widgets ran. Paths a user types are confined to the data roots.
 
-The router (``app.py``) draws the sidebar once per run for the analysis pages and keeps the result
-in ``st.session_state`` (:func:`set_current_view`); those pages read it with :func:`current_view`.
+The router (``app.py``) draws the sidebar once per run for the analysis pages and hands the result
+to the page through ``st.session_state`` (:func:`set_current_view`); pages read it with
+:func:`current_view`, which draws the sidebar itself when the router did not run.
 
 Query parameters: ``results`` (store folder; empty = the demo results), ``run``, ``metric``,
 ``method``, ``regime``, ``target`` (compared cross-sensor domain), ``band``, ``aggregate``; pages add
@@ -121,16 +122,39 @@ def sidebar() -> ViewState | None:
                      results.fingerprint(str(root)), catalog.simulated)
 
 
+def use_router() -> None:
+    """Rerun through ``app.py`` when Streamlit ran this page file on its own (call first in a page).
+
+    Until ``st.navigation`` has run once in the server process, Streamlit treats ``pages/`` as a v1
+    multipage folder: a deep link to ``/overview`` on a fresh server runs ``pages/overview.py`` without
+    the router (no password gate, no common sidebar, the v1 file list as navigation). This switches
+    Streamlit to ``st.navigation`` routing, as ``st.navigation`` itself does, and reruns: the rerun
+    reaches the same page through ``app.py`` (page identity is the URL path, which the router keeps
+    equal to the file stem).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def set_current_view(view: ViewState | None) -> None:
-    """Remember the view drawn by the router for the page that runs next (called on every run)."""
+    """Hand the view drawn by the router to the page that runs next in this run (it takes it once)."""
     st.session_state[_VIEW_KEY] = view
 
 
 def current_view() -> ViewState | None:
-    """The view the router drew in this run (draws the sidebar when a page runs without the router)."""
-    if _VIEW_KEY not in st.session_state:
-        return sidebar()
-    return st.session_state[_VIEW_KEY]
+    """The view the router drew in this run; the sidebar is drawn here when the router did not run.
+
+    Streamlit runs a page file without ``app.py`` while it still treats ``pages/`` as a v1 multipage
+    folder (the first run of a fresh server process, and every AppTest ``switch_page``), so a page
+    must not depend on the router. The router's hand-over is taken (removed) here, so it can never
+    be read by a later run.
+    """
+    if _VIEW_KEY in st.session_state:
+        return st.session_state.pop(_VIEW_KEY)
+    return sidebar()
 
 
 def view_query_params() -> dict[str, str]:

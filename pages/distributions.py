@@ -5,11 +5,14 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_ui import exports, results, state
+from mindgap_ui.auth import require_password
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
     simulated_banner
 
 PLOT_LABELS = {"violin": "Violin", "ecdf": "ECDF", "histogram": "Histogram"}
 
+state.use_router()
+require_password()
 st.title("Score distributions: synthetic vs cross-sensor")
 view = state.current_view()
 if view is None:

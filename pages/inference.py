@@ -16,6 +16,11 @@ st.title("On-demand inference")
 simulated_banner()
 manifest = str(DEMO_MANIFEST)
 folder = ui_jobs.folder()
+try:
+    ui_jobs.queue(folder)
+except MindGapError as exc:
+    st.error(f"The job queue cannot be opened: {exc}. Set MINDGAP_JOBS_DIR to a writable folder.")
+    st.stop()
 st.caption(ui_jobs.worker_status(folder))
 
 source = st.radio("Input", ["tiles", "upload"], horizontal=True, key="inf_source",

@@ -6,11 +6,14 @@ from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_core.viz.mosaic import shared_range
 from mindgap_ui import exports, results, state
+from mindgap_ui.auth import require_password
 from mindgap_ui.widgets import md_escape, metric_caption, no_results_notice, simulated_banner
 
 METRIC = "lpips_sat"
 LABEL = "LPIPS-Sat"
 
+state.use_router()
+require_password()
 st.title("LPIPS-Sat heatmaps")
 view = state.current_view()
 if view is None:

@@ -14,7 +14,7 @@ view = sidebar()
 simulated_banner()
 manifest = str(DEMO_MANIFEST)
 jobs_folder = ui_jobs.folder()
-jobs_fp = ui_jobs.queue(jobs_folder).fingerprint()
+jobs_fp = ui_jobs.fingerprint(jobs_folder)
 job_outputs = ui_maps.done_job_outputs(jobs_folder, jobs_fp)
 
 st.markdown(

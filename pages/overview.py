@@ -5,9 +5,12 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label, headline_findings
 from mindgap_core.viz import figures
 from mindgap_ui import exports, results, state
+from mindgap_ui.auth import require_password
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
     simulated_banner
 
+state.use_router()
+require_password()
 st.title("Overview: the domain gap")
 view = state.current_view()
 if view is None:

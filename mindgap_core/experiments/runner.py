@@ -145,8 +145,24 @@ class _UnitRunner:
     def _save(self, raster: GeoRaster, kind: str, unit: WorkUnit, tile_id: str) -> str:
         rel = self.store.map_relpath(run_id=self.run_id, model=unit.model.name, test_domain=unit.domain.name,
                                      tile_id=tile_id, kind=f"{kind}_seed{unit.seed}")
-        write_cog(raster, self.store.resolve(rel))
+        write_cog(raster, self.store.resolve(rel), half_float=True)  # display products: 16-bit floats
         return rel
+
+    def _save_outputs(self, unit: WorkUnit, tile_id: str, hr: GeoRaster, sr: np.ndarray,
+                      std: np.ndarray | None) -> dict[str, str]:
+        """Write one tile's SR mean, uncertainty and metric maps; their store-relative paths."""
+        exp = self.experiment
+        sr_raster = hr.replace(array=sr, tags={"description": f"SR mean of {exp.samples} samples, "
+                                                              f"model {unit.model.name}"})
+        entry = {"sr": self._save(sr_raster, "sr", unit, tile_id)}
+        if std is not None:
+            entry["uncertainty"] = self._save(sr_raster.replace(array=std), "uncertainty", unit, tile_id)
+        if exp.save_maps:
+            maps = metric_maps(sr_raster, hr, exp.save_maps, lpips_sat_model=self.evaluator.lpips_sat_model,
+                               device=self.device)
+            for kind, raster in maps.items():
+                entry[f"map:{kind}"] = self._save(raster, kind, unit, tile_id)
+        return entry
 
     def run(self, unit: WorkUnit) -> None:
         exp = self.experiment
@@ -166,19 +182,10 @@ class _UnitRunner:
         valid = np.stack([r.valid for r in hr_r])
         scored = self.evaluator.score_arrays(sr, hr, lr, band_names=hr_r[0].band_names,
                                              tile_ids=list(unit.tile_ids), valid=valid, scale=scale)
-        paths: dict[str, dict[str, str]] = {}
-        for i, tile_id in enumerate(unit.tile_ids):
-            sr_raster = hr_r[i].replace(array=sr[i], tags={"description": f"SR mean of {exp.samples} samples, "
-                                                           f"model {unit.model.name}"})
-            entry = {"sr": self._save(sr_raster, "sr", unit, tile_id)}
-            if std is not None:
-                entry["uncertainty"] = self._save(sr_raster.replace(array=std[i]), "uncertainty", unit, tile_id)
-            if exp.save_maps:
-                maps = metric_maps(sr_raster, hr_r[i], exp.save_maps,
-                                   lpips_sat_model=self.evaluator.lpips_sat_model, device=self.device)
-                for kind, raster in maps.items():
-                    entry[f"map:{kind}"] = self._save(raster, kind, unit, tile_id)
-            paths[tile_id] = entry
+        paths: dict[str, dict[str, str]] = {tile_id: {} for tile_id in unit.tile_ids}
+        if exp.saves_outputs(unit.model.name):
+            for i, tile_id in enumerate(unit.tile_ids):
+                paths[tile_id] = self._save_outputs(unit, tile_id, hr_r[i], sr[i], None if std is None else std[i])
         records = []
         for row in scored:
             entry = paths[row.tile_id]
@@ -192,7 +199,7 @@ class _UnitRunner:
                 "higher_better": METRICS[row.metric].higher_better,
                 "options": json.dumps({**dict(row.options), "samples": exp.samples, "steps": exp.steps,
                                        "seed": unit.seed}, sort_keys=True),
-                "sr_path": entry["sr"], "uncertainty_path": entry.get("uncertainty", ""),
+                "sr_path": entry.get("sr", ""), "uncertainty_path": entry.get("uncertainty", ""),
                 "map_path": entry.get(f"map:{row.metric}", ""),
             })
         self.store.write_shard(unit.key(self.run_id), pd.DataFrame.from_records(records))

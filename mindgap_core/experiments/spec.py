@@ -16,7 +16,8 @@ Example (paths relative to the YAML file)::
     seeds: [0]
     batch_size: 12
     hist_match: none                  # none | hr | lr (recorded with every score)
-    save_maps: [lpips_sat, abs_error] # metric maps saved as COGs per tile
+    save_maps: [lpips_sat]            # metric maps saved as COGs per tile
+    save_outputs: all                 # models whose SR/uncertainty/maps are saved (or a list of names)
 
 :func:`load_experiment` checks everything before any work starts and raises one clear error per
 problem: unknown method, missing checkpoint, missing manifest, unknown metric, a metric that needs
@@ -36,7 +37,7 @@ import yaml
 from mindgap_core.errors import ConfigError, InputError
 
 SPEC_KEYS = {"name", "split", "test_domains", "models", "metrics", "samples", "steps", "seeds",
-             "batch_size", "hist_match", "save_maps", "device"}
+             "batch_size", "hist_match", "save_maps", "save_outputs", "device"}
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,13 @@ class Experiment:
     batch_size: int = 12
     hist_match: str = "none"
     save_maps: tuple[str, ...] = field(default_factory=tuple)
+    #: models whose per-tile SR, uncertainty and maps are saved as COGs (None: all)
+    save_outputs: tuple[str, ...] | None = None
     device: str | None = None
+
+    def saves_outputs(self, model_name: str) -> bool:
+        """Whether per-tile rasters of ``model_name`` are written."""
+        return self.save_outputs is None or model_name in self.save_outputs
 
     @property
     def spec_hash(self) -> str:
@@ -194,6 +201,11 @@ def load_experiment(path: str | Path) -> Experiment:
     save_maps = tuple(str(k) for k in raw.get("save_maps", []) or [])
     if set(save_maps) - set(MAP_KINDS):
         raise InputError(source, f"unknown map kinds {sorted(set(save_maps) - set(MAP_KINDS))}; known: {MAP_KINDS}")
+    raw_outputs = raw.get("save_outputs", "all")
+    save_outputs = None if raw_outputs in (None, "all") else tuple(str(n) for n in raw_outputs)
+    unknown_models = sorted(set(save_outputs or ()) - {m.name for m in models})
+    if unknown_models:
+        raise InputError(source, f"save_outputs names unknown models {unknown_models}")
     try:
         experiment = Experiment(
             name=str(_require(raw, "name", source)), source=source.resolve(), split=split,
@@ -202,7 +214,7 @@ def load_experiment(path: str | Path) -> Experiment:
             steps=None if raw.get("steps") is None else int(raw["steps"]),
             seeds=tuple(int(s) for s in raw.get("seeds", [0])),
             batch_size=int(raw.get("batch_size", 12)), hist_match=str(raw.get("hist_match", "none")),
-            save_maps=save_maps, device=raw.get("device"),
+            save_maps=save_maps, save_outputs=save_outputs, device=raw.get("device"),
         )
     except (TypeError, ValueError) as exc:
         raise InputError(source, f"invalid value ({exc})") from None

@@ -595,6 +595,8 @@ class WorkerLock:
 
 def worker_busy(folder: str | Path) -> bool:
     """Whether some worker (any thread or process) holds the worker lock of ``folder`` right now."""
+    if not Path(folder).is_dir():
+        return False
     probe = WorkerLock(Path(folder) / LOCK_NAME)
     if probe.try_acquire():
         probe.release()

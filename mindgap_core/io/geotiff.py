@@ -199,6 +199,7 @@ def encode_cog(
     blocksize: int = 256,
     compress: str = "deflate",
     overview_resampling: str = "average",
+    half_float: bool = False,
 ) -> bytes:
     """The bytes of a Cloud-Optimized GeoTIFF holding ``raster`` (see :func:`write_cog`)."""
     if blocksize < 16 or blocksize % 16:
@@ -248,6 +249,10 @@ def encode_cog(
     }
     if compress.lower() in {"deflate", "lzw", "zstd"}:
         options["PREDICTOR"] = "YES"
+    if half_float:
+        if out_dtype != np.float32:
+            raise ConfigError(f"half_float storage needs float32 data, got {out_dtype.name}")
+        options["NBITS"] = "16"  # IEEE half floats inside a Float32 TIFF; read back as float32
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -285,6 +290,7 @@ def write_cog(
     blocksize: int = 256,
     compress: str = "deflate",
     overview_resampling: str = "average",
+    half_float: bool = False,
 ) -> Path:
     """Write ``raster`` to ``path`` as a valid Cloud-Optimized GeoTIFF, atomically; return the path.
 
@@ -293,11 +299,14 @@ def write_cog(
     ``acquired``. The mask is stored as the nodata value when ``raster.nodata`` is set, else as an
     internal mask. ``dtype`` casts on the way (floats to integers are rounded and must fit). The
     file is encoded in memory, then written through :func:`atomic_path`: a failure never leaves a
-    partial file. Same input gives the same bytes (GDAL writes no timestamps).
+    partial file. Same input gives the same bytes (GDAL writes no timestamps). ``half_float`` stores
+    float32 data as 16-bit floats (about 3 significant digits, half the size): for display products
+    such as SR previews and metric maps, never for data that is scored.
     """
     path = Path(path)
     data = encode_cog(
-        raster, dtype=dtype, blocksize=blocksize, compress=compress, overview_resampling=overview_resampling
+        raster, dtype=dtype, blocksize=blocksize, compress=compress, overview_resampling=overview_resampling,
+        half_float=half_float,
     )
     with atomic_path(path) as tmp:
         try:

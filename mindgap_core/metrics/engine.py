@@ -14,6 +14,7 @@ SR-LR agreement, nor before correctness, which harmonises SR to HR itself as ope
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ class Evaluator:
                  device: str | torch.device = "cpu", *,
                  lpips_trunk: LPIPSModel | str | Path | None = None,
                  lpips_sat: LPIPSSat | str | Path | None = None, ssl4eo_arch: str = "resnet18",
-                 batch_size: int = 64, net_batch: int | None = None,
+                 batch_size: int | None = None, net_batch: int | None = None,
                  dtype: torch.dtype = torch.float32) -> None:
         self.explicit = metrics is not None
         names = tuple(dict.fromkeys(metrics)) if metrics is not None else DEFAULT_METRICS
@@ -127,8 +128,11 @@ class Evaluator:
         self.device = torch.device(device)
         self.options = options
         self.dtype = dtype
-        self.batch_size = int(batch_size)
-        self.net_batch = int(net_batch or (64 if self.device.type == "cuda" else 8))
+        # CPU: small batches keep each batch's arrays in cache (measured faster than big batches);
+        # CUDA: large batches fill the device.
+        cuda = self.device.type == "cuda"
+        self.batch_size = int(batch_size or (64 if cuda else 8))
+        self.net_batch = int(net_batch or (64 if cuda else 8))
         self.notes: list[str] = []
         self._noted: set[str] = set()
         self.lpips_model: LPIPSModel | None = None
@@ -145,9 +149,13 @@ class Evaluator:
                     self._note("lpips", str(exc))
                     continue
             if n == "lpips_sat":
-                self.lpips_sat_model = (lpips_sat if isinstance(lpips_sat, LPIPSSat)
-                                        else load_backbone(lpips_sat, self.device, ssl4eo_arch))
-                self.lpips_sat_model = self.lpips_sat_model.to(self.device)
+                if isinstance(lpips_sat, LPIPSSat):
+                    on = next(lpips_sat.buffers()).device
+                    # never move the caller's module: copy it when it lives elsewhere
+                    self.lpips_sat_model = (lpips_sat if on == self.device
+                                            else copy.deepcopy(lpips_sat).to(self.device))
+                else:
+                    self.lpips_sat_model = load_backbone(lpips_sat, self.device, ssl4eo_arch)
             keep.append(n)
         self.metrics: tuple[str, ...] = tuple(keep)
 

@@ -79,6 +79,8 @@ def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cp
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         load_alexnet_trunk(net, state, source=weights_path)
     net = net.to(device).eval()
+    if torch.device(device).type == "cpu":  # oneDNN runs AlexNet ~2x faster in NHWC on the CPU
+        net = net.to(memory_format=torch.channels_last)
     for p in net.parameters():
         p.requires_grad_(False)
     spatial = copy.copy(net)  # shares every sub-module and parameter
@@ -104,7 +106,8 @@ def rgb_view(x: torch.Tensor, band_names: tuple[str, ...], data_range: float = 1
         idx = [band_names.index(b) for b in ("red", "green", "blue")]
     except ValueError:
         raise ConfigError(f"LPIPS needs red, green and blue bands, got {band_names}") from None
-    return x[:, idx].to(torch.float32) / data_range * 2.0 - 1.0
+    v = x[:, idx].to(torch.float32) / data_range * 2.0 - 1.0
+    return v.contiguous(memory_format=torch.channels_last) if v.device.type == "cpu" else v
 
 
 def lpips_score(model: LPIPSModel, x: torch.Tensor, y: torch.Tensor, band_names: tuple[str, ...],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -54,8 +55,8 @@ def sam_map(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-12) -> torch.Tenso
     x = x.to(torch.float64)
     y = y.to(torch.float64)
     dot = (x * y).sum(dim=1)
-    nx = x.norm(dim=1)
-    ny = y.norm(dim=1)
+    nx = (x * x).sum(dim=1).sqrt()  # faster than Tensor.norm over the band axis on CPU
+    ny = (y * y).sum(dim=1).sqrt()
     cos = (dot / (nx * ny).clamp_min(eps)).clamp(-1.0, 1.0)
     ang = torch.rad2deg(torch.arccos(cos))
     return torch.where((nx > eps) & (ny > eps), ang, torch.full_like(ang, float("nan")))
@@ -87,28 +88,74 @@ def ergas(x: torch.Tensor, y: torch.Tensor, scale: float,
     return 100.0 / scale * torch.sqrt(((rmse / mean_y) ** 2).mean(dim=1))
 
 
+def _correlate(a: torch.Tensor, b_small: torch.Tensor, n_shifts: int) -> torch.Tensor:
+    """``out[..., u, v] = sum_ij a[..., i + u, j + v] * b_small[..., i, j]`` for u, v < n_shifts (FFT;
+    ``b_small`` zero-padded to ``a``'s size, so no shift wraps around)."""
+    h, w = a.shape[-2:]
+    fa = torch.fft.rfft2(a)
+    fb = torch.fft.rfft2(b_small, s=(h, w)).conj().resolve_conj()
+    return torch.fft.irfft2(fa * fb, s=(h, w))[..., :n_shifts, :n_shifts]
+
+
 def cpsnr(x: torch.Tensor, y: torch.Tensor, max_shift: int = 3, data_range: float = 1.0,
           valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Shift- and bias-tolerant PSNR per image and band, (N, C), PROBA-V style."""
+    """Shift- and bias-tolerant PSNR per image and band, (N, C), PROBA-V style.
+
+    For every shift the bias-corrected MSE is ``sum(w d^2)/n - (sum(w d)/n)^2`` with ``d`` the HR crop
+    minus the SR centre crop and ``w`` the joint validity; all the window sums for all shifts come
+    from six FFT cross-correlations (float64), instead of one pass per shift.
+    """
     k = int(max_shift)
     h, w = x.shape[-2:]
     if k < 0 or 2 * k >= min(h, w):
         raise ValueError(f"cPSNR max shift {k} does not fit images of {h}x{w}")
     x = x.to(torch.float64)
     y = y.to(torch.float64)
-    wt = _weights(valid, x)
+    ns = 2 * k + 1
+    if valid is None:
+        return _cpsnr_unmasked(x, y, k, data_range)
+    m = _weights(valid, x)
+    mc = m[..., k:h - k, k:w - k]
+    xc = x[..., k:h - k, k:w - k] * mc
+    my = m * y
+    n = _correlate(m, mc, ns)
+    s_y = _correlate(my, mc, ns)
+    s_yy = _correlate(my * y, mc, ns)
+    s_x = _correlate(m, xc, ns)
+    s_xx = _correlate(m, xc * x[..., k:h - k, k:w - k], ns)
+    s_xy = _correlate(my, xc, ns)
+    n = n.clamp_min(1.0)
+    mean_d = (s_y - s_x) / n
+    cmse = (s_yy - 2 * s_xy + s_xx) / n - mean_d**2
+    cmse = cmse.clamp_min(1e-30)  # exact matches: rounding may leave a tiny negative
+    return psnr_from_mse(cmse, data_range).amax(dim=(-2, -1))
+
+
+def _window_sums(a: torch.Tensor, hh: int, ww: int, n_shifts: int) -> torch.Tensor:
+    """Sums of ``a`` over every hh x ww window at offsets (u, v) < n_shifts (summed-area table)."""
+    s = torch.nn.functional.pad(a.cumsum(-2).cumsum(-1), (1, 0, 1, 0))
+    u = torch.arange(n_shifts, device=a.device)
+    top, left = u[:, None], u[None, :]
+    return (s[..., top + hh, left + ww] - s[..., top, left + ww] - s[..., top + hh, left]
+            + s[..., top, left])
+
+
+def _cpsnr_unmasked(x: torch.Tensor, y: torch.Tensor, k: int, data_range: float) -> torch.Tensor:
+    """cPSNR without a mask: window sums of y and y^2 from summed-area tables, sums of the SR
+    centre crop are constants, and only the cross term needs an FFT correlation."""
+    h, w = x.shape[-2:]
+    hh, ww = h - 2 * k, w - 2 * k
+    ns = 2 * k + 1
+    n = float(hh * ww)
     xc = x[..., k:h - k, k:w - k]
-    best = torch.full(x.shape[:2], -math.inf, dtype=torch.float64, device=x.device)
-    for u in range(2 * k + 1):
-        for v in range(2 * k + 1):
-            yc = y[..., u:u + h - 2 * k, v:v + w - 2 * k]
-            wc = wt[..., u:u + h - 2 * k, v:v + w - 2 * k] * wt[..., k:h - k, k:w - k]
-            n = wc.sum(dim=(-2, -1)).clamp_min(1)
-            diff = yc - xc
-            bias = (diff * wc).sum(dim=(-2, -1)) / n
-            cmse = (((diff - bias[..., None, None]) ** 2) * wc).sum(dim=(-2, -1)) / n
-            best = torch.maximum(best, psnr_from_mse(cmse, data_range))
-    return best
+    s_y = _window_sums(y, hh, ww, ns)
+    s_yy = _window_sums(y * y, hh, ww, ns)
+    s_x = xc.sum(dim=(-2, -1))[..., None, None]
+    s_xx = (xc * xc).sum(dim=(-2, -1))[..., None, None]
+    s_xy = _correlate(y, xc, ns)
+    mean_d = (s_y - s_x) / n
+    cmse = ((s_yy - 2 * s_xy + s_xx) / n - mean_d**2).clamp_min(1e-30)
+    return psnr_from_mse(cmse, data_range).amax(dim=(-2, -1))
 
 
 def abs_error_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -121,34 +168,34 @@ def match_histograms(source: torch.Tensor, reference: torch.Tensor) -> torch.Ten
 
     Equals ``skimage.exposure.match_histograms(src, ref, channel_axis=0)`` for each image
     (ties handled exactly: equal source values map to one value). Shapes (N, C, H, W) and
-    (N, C, H', W') — the reference may be smaller (e.g. the LR image). Returns source's dtype.
+    (N, C, H', W') — the reference may be smaller (e.g. the LR image). Returns source's dtype and
+    device. Runs in numpy (sorting rows is faster there than in torch on the CPU).
     """
     n, c = source.shape[:2]
-    src = source.reshape(n * c, -1).to(torch.float64)
-    ref = reference.reshape(n * c, -1).to(torch.float64)
-    src_sorted = src.sort(dim=1).values
-    ref_sorted = ref.sort(dim=1).values
-    # quantile of each source value = share of source values <= it (skimage's cumsum of counts)
-    src_q = torch.searchsorted(src_sorted, src, right=True).to(torch.float64) / src.shape[1]
-    # reference CDF at each sorted value; duplicates repeat the same (q, value) point
-    ref_q = torch.searchsorted(ref_sorted, ref_sorted, right=True).to(torch.float64) / ref.shape[1]
-    out = _interp(src_q, ref_q, ref_sorted)
-    return out.reshape(source.shape).to(source.dtype)
+    src = source.detach().to("cpu").numpy().reshape(n * c, -1)
+    ref = reference.detach().to("cpu").numpy().reshape(n * c, -1)
+    out = np.empty(src.shape, dtype=np.float64)
+    for i in range(n * c):
+        order = np.argsort(src[i])
+        s_sorted = src[i][order]
+        s_last = _run_ends(s_sorted)
+        s_q = _run_end_index(s_last) / s_sorted.size  # share of source values <= each value
+        r_sorted = np.sort(ref[i])
+        r_last = _run_ends(r_sorted)
+        r_q = (np.flatnonzero(r_last) + 1) / r_sorted.size  # skimage's cumsum(counts) / size
+        out[i, order] = np.interp(s_q, r_q, r_sorted[r_last].astype(np.float64))
+    return torch.from_numpy(out.reshape(source.shape)).to(device=source.device, dtype=source.dtype)
 
 
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Row-wise ``numpy.interp`` for sorted ``xp`` (repeated points allowed)."""
-    k = xp.shape[1]
-    j = torch.searchsorted(xp, x, right=True)
-    lo = (j - 1).clamp(0, k - 1)
-    hi = j.clamp(0, k - 1)
-    x0 = xp.gather(1, lo)
-    x1 = xp.gather(1, hi)
-    f0 = fp.gather(1, lo)
-    f1 = fp.gather(1, hi)
-    span = x1 - x0
-    t = torch.where(span > 0, (x - x0) / torch.where(span > 0, span, torch.ones_like(span)),
-                    torch.zeros_like(x))
-    out = f0 + t * (f1 - f0)
-    out = torch.where(x < xp[:, :1], fp[:, :1], out)
-    return torch.where(x >= xp[:, -1:], fp[:, -1:], out)
+def _run_ends(sorted_values: np.ndarray) -> np.ndarray:
+    """True at the last element of each run of equal values in a sorted 1-D array."""
+    last = np.empty(sorted_values.size, dtype=bool)
+    last[:-1] = sorted_values[1:] != sorted_values[:-1]
+    last[-1] = True
+    return last
+
+
+def _run_end_index(last: np.ndarray) -> np.ndarray:
+    """For each position, 1 + the index of the end of its run (= count of values <= it)."""
+    ends = np.where(last, np.arange(1, last.size + 1), last.size)
+    return np.minimum.accumulate(ends[::-1])[::-1].astype(np.float64)

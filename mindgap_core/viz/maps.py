@@ -135,9 +135,10 @@ def grid_geojson(
 
 def _grid_style(feature: dict) -> dict:
     props = feature["properties"]
+    has_value = props.get("fill", NO_VALUE_COLOUR) != NO_VALUE_COLOUR
     return {
         "fillColor": props.get("fill", NO_VALUE_COLOUR),
-        "fillOpacity": 0.55,
+        "fillOpacity": 0.55 if has_value else 0.08,
         "color": SELECTED_COLOUR if props.get("selected") else "#ffffff",
         "weight": 4 if props.get("selected") else 1,
     }
@@ -175,8 +176,8 @@ def scene_map(
     Clicking a tile makes ``st_folium(..., returned_objects=["last_active_drawing"])`` return its
     feature, whose ``properties["id"]`` is the tile id.
     """
-    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=15,
-                   location=[0.0, 0.0])
+    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=15, location=[0.0, 0.0],
+                   zoom_snap=0.25)
     if scene is not None:
         folium.raster_layers.ImageOverlay(scene.url, scene.bounds, name=scene.name, pixelated=False).add_to(m)
     if grid is not None and grid.get("features"):
@@ -198,7 +199,8 @@ def split_map(left: ImageLayer, right: ImageLayer, *, outline: dict | None = Non
     Each overlay lives in its own map pane, which the plugin clips (an ImageOverlay has no container of
     its own; the vendored plugin maps ``getContainer`` to the pane).
     """
-    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=18, location=[0.0, 0.0])
+    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=18, location=[0.0, 0.0],
+                   zoom_snap=0.25)
     layers = []
     for side, layer in (("left", left), ("right", right)):
         pane = f"sbs_{side}"

@@ -168,8 +168,8 @@ def warp_to_web_mercator(
     rows, cols = image.shape[:2]
     src_crs = CRS.from_user_input(crs)
     dst_crs = CRS.from_user_input(WEB_MERCATOR)
-    left, top = transform * (0, 0)
-    right, bottom = transform * (cols, rows)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (cols, rows)
     dst_transform, width, height = calculate_default_transform(
         src_crs, dst_crs, cols, rows, left=min(left, right), bottom=min(bottom, top),
         right=max(left, right), top=max(bottom, top),
@@ -179,8 +179,8 @@ def warp_to_web_mercator(
     out = np.zeros((4, height, width), dtype=np.uint8)
     reproject(bands, out, src_transform=transform, src_crs=src_crs, dst_transform=dst_transform,
               dst_crs=dst_crs, resampling=Resampling.nearest, src_nodata=None, dst_nodata=0)
-    west_m, north_m = dst_transform * (0, 0)
-    east_m, south_m = dst_transform * (width, height)
+    west_m, north_m = dst_transform @ (0, 0)
+    east_m, south_m = dst_transform @ (width, height)
     lons, lats = warp_points(dst_crs, WGS84, [west_m, east_m], [south_m, north_m])
     bounds = ((float(lats[0]), float(lons[0])), (float(lats[1]), float(lons[1])))
     return out.transpose(1, 2, 0).copy(), bounds

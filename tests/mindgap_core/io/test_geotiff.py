@@ -209,3 +209,24 @@ def test_uint16_dn_where_reflectance_expected(demo_source_dir):
 
 def test_band_names_from_descriptions(demo_source_dir):
     assert read_raster(demo_source_dir / S2_PATCH).band_names == ("B02", "B03", "B04", "B08")
+
+
+def test_half_float_cog_is_valid_smaller_and_close(tmp_path) -> None:
+    """``half_float`` (display products) keeps ~3 significant digits at about half the size."""
+    import numpy as np
+    from affine import Affine
+
+    from mindgap_core.io import read_raster, validate_cog, write_cog
+    from mindgap_core.types import GeoRaster
+
+    rng = np.random.default_rng(0)
+    array = (0.05 + 0.3 * rng.random((4, 64, 64))).astype(np.float32)
+    raster = GeoRaster(array, Affine(5, 0, 0, 0, -5, 0), None, ("blue", "green", "red", "nir"))
+    full = write_cog(raster, tmp_path / "full.tif")
+    half = write_cog(raster, tmp_path / "half.tif", half_float=True)
+    assert validate_cog(half)[0]
+    assert half.stat().st_size < 0.75 * full.stat().st_size
+    back = read_raster(half).array
+    assert back.dtype == np.float32
+    assert np.abs(back - array).max() <= 1e-3 * array.max()
+    assert not np.array_equal(back, array)  # it really is stored with fewer bits

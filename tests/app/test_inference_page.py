@@ -1,0 +1,96 @@
+"""AppTest of the on-demand inference page: submitting queues a job in the shared queue, bad input
+queues nothing, cancel works, finished jobs show their scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mindgap_core.inference.job_runner import InferenceExecutor
+from mindgap_core.inference.jobs import JobQueue, run_worker
+from tests.app.conftest import run_page
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST = REPO / "data" / "demo" / "manifest.parquet"
+
+
+@pytest.fixture()
+def jobs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh jobs folder; no worker thread (jobs stay queued until the test runs them)."""
+    monkeypatch.setenv("MINDGAP_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("MINDGAP_WORKER", "off")
+    return tmp_path / "jobs"
+
+
+def _submit(at):
+    at.button(key="inf_submit").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_submit_queues_the_tile_from_the_url(jobs_folder: Path) -> None:
+    at = run_page("inference", None, tile="r1c2")
+    assert at.multiselect(key="inf_tiles").value == ["r1c2"]
+    assert at.selectbox(key="inf_domain").value == "simulated_cross_sensor"
+    assert at.selectbox(key="inf_model").value.model == "bicubic"
+    at.number_input(key="inf_samples").set_value(3)
+    at.number_input(key="inf_steps").set_value(5)
+    _submit(at)
+    assert not at.exception, [e.value for e in at.exception]
+    (job,) = JobQueue(jobs_folder).jobs()
+    assert [s.value for s in at.success] == [f"Job {job.id} queued."]
+    assert job.state == "queued" and job.spec.tiles == ("r1c2",) and job.spec.model == "bicubic"
+    assert job.spec.domain == "simulated_cross_sensor" and job.spec.manifest == str(MANIFEST)
+    assert (job.spec.samples, job.spec.steps) == (3, 5) and job.spec.submitted_by
+    assert any(p.proto.text.startswith(f"Job {job.id} (queued)") for p in at.get("progress"))
+    assert "MINDGAP_WORKER=off" in at.caption[0].value  # says who will run it
+    shown = at.dataframe[0].value
+    assert shown["job"].tolist() == [job.id] and shown["state"].tolist() == ["queued"]
+
+
+def test_second_session_sees_the_same_queue_in_order(jobs_folder: Path) -> None:
+    first = run_page("inference", None, tile="r0c0")
+    _submit(first)
+    second = run_page("inference", None, tile="r0c1")
+    _submit(second)
+    jobs = JobQueue(jobs_folder).jobs()
+    assert [j.spec.tiles for j in jobs] == [("r0c0",), ("r0c1",)]
+    assert jobs[0].spec.submitted_by != jobs[1].spec.submitted_by  # two browser sessions
+    assert second.dataframe[0].value["job"].tolist() == [jobs[1].id, jobs[0].id]  # newest first
+
+
+def test_bad_input_queues_nothing(jobs_folder: Path) -> None:
+    at = run_page("inference", None)
+    assert at.multiselect(key="inf_tiles").value == []
+    _submit(at)
+    assert [e.value for e in at.error] == ["Not queued: choose at least one tile"]
+    at.radio(key="inf_source").set_value("upload").run()
+    _submit(at)
+    assert [e.value for e in at.error] == ["Not queued: choose a GeoTIFF to upload"]
+    assert JobQueue(jobs_folder).jobs() == []
+
+
+def test_cancel_button_cancels_a_queued_job(jobs_folder: Path) -> None:
+    at = _submit(run_page("inference", None, tile="r2c2"))
+    (job,) = JobQueue(jobs_folder).jobs()
+    at.button(key=f"cancel_{job.id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert JobQueue(jobs_folder).get(job.id).state == "cancelled"
+    assert not any(b.key == f"cancel_{job.id}" for b in at.button)  # no longer active
+
+
+def test_finished_job_shows_its_scores(jobs_folder: Path) -> None:
+    at = _submit(run_page("inference", None, tile="r4c4"))
+    queue = JobQueue(jobs_folder)
+    run_worker(queue, InferenceExecutor(device="cpu"), idle_exit_s=0)
+    (job,) = queue.jobs()
+    assert job.state == "done", job.error
+    (out,) = queue.outputs(job.id)
+    at.run()
+    summary = [m.value for m in at.markdown if m.value.startswith(f"Job {job.id}")]
+    assert summary and "done" in summary[0] and f"PSNR {out.scores['psnr']:.4g}".replace(".", "\\.") in summary[0]
+    table = at.table[0].value
+    assert table.loc[job.id, "input"] == "r4c4"
+    assert table.loc[job.id, "psnr"] == pytest.approx(round(out.scores["psnr"], 4))
+    assert table.loc[job.id, "ssim"] == pytest.approx(round(out.scores["ssim"], 4))

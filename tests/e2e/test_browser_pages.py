@@ -1,0 +1,105 @@
+"""The analysis pages in real Chromium against a real server: each page by URL renders its plotly charts,
+raises nothing and asks nothing of the internet; the password gate holds from the very first request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS
+from tests.e2e.conftest import REPO, _free_port, _wait_healthy
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"overview": 2, "distributions": 3, "lpips_sat": 1, "scaling": 2}  # page -> plotly charts at least
+
+
+@contextmanager
+def _server(log: Path, **env: str) -> Iterator[str]:
+    port = _free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def results_query(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The demo results when shipped (no query parameter needed), else the fixture store."""
+    if (DEMO_RESULTS / "shards").is_dir() and any((DEMO_RESULTS / "shards").glob("[!.]*.parquet")):
+        return {}
+    from tests.fixtures.results_store import make_results_store
+
+    folder = os.environ.get("MINDGAP_TEST_STORE")
+    store = make_results_store(Path(folder) if folder else tmp_path_factory.mktemp("e2e_store"))
+    return {"results": str(store)}
+
+
+@pytest.fixture(scope="module")
+def pages_server(results_query, tmp_path_factory) -> Iterator[str]:
+    roots = str(Path(results_query["results"]).parent) if results_query else ""
+    with _server(tmp_path_factory.mktemp("pages_server") / "server.log", **{DATA_ROOTS_ENV: roots}) as url:
+        yield url
+
+
+def _settle(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
+    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=60000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_renders_charts_offline(page, pages_server: str, results_query, name: str) -> None:
+    page.goto(f"{pages_server}/{name}?{urlencode(results_query)}")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator(".js-plotly-plot").count() >= PAGES[name]
+    assert page.locator("text=Simulated data").count() >= 1
+    assert page.outside_requests == []
+
+
+def test_deep_link_reopens_the_view(page, pages_server: str, results_query) -> None:
+    page.goto(f"{pages_server}/overview?{urlencode({**results_query, 'metric': 'ssim'})}")
+    _settle(page)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60000)
+    metric_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Metric")
+    assert "ssim" in metric_box.inner_text()
+    assert page.locator("text=SSIM: gap").count() >= 1
+    assert "metric=ssim" in page.url
+
+
+def test_password_gate_holds_on_a_fresh_server_deep_link(page, tmp_path_factory) -> None:
+    """The first run of a fresh server treats pages/ as a v1 folder and runs the page without app.py."""
+    log = tmp_path_factory.mktemp("gated_server") / "server.log"
+    with _server(log, MINDGAP_PASSWORD="e2e-secret") as url:
+        page.goto(f"{url}/overview")
+        page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
+        page.wait_for_selector("text=Password", timeout=60000)
+        assert page.locator(".js-plotly-plot").count() == 0
+        assert page.locator("text=Overview: the domain gap").count() == 0
+        field = page.locator('input[type="password"]')
+        field.fill("e2e-secret")
+        field.press("Enter")
+        page.wait_for_selector("text=Overview: the domain gap", timeout=60000)
+        assert page.locator('[data-testid="stException"]').count() == 0

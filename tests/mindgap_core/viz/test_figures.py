@@ -1,0 +1,89 @@
+"""Figure builders: they place the given numbers, escape names from the data, and compute no score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mindgap_core.viz import figures
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def _gap_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "method": ["sr3", "sr3", EVIL], "regime": ["synthetic", "real", "synthetic"],
+        "train_domain": ["synthetic", "simulated_cross_sensor", "synthetic"], "metric": "psnr",
+        "source_domain": "synthetic", "target_domain": "simulated_cross_sensor", "n_tiles": 12,
+        "mean_source": [30.0, 29.0, 28.0], "mean_target": [27.0, 28.5, 27.0], "gap": [-3.0, -0.5, -1.0],
+        "gap_ci_low": [-3.5, -1.0, -1.4], "gap_ci_high": [-2.5, 0.1, -0.6], "rel_gap_pct": [-10.0, -1.7, -3.6],
+        "wilcoxon_p": [0.001, 0.3, 0.01], "higher_better": True,
+    })
+
+
+def test_gap_matrix_places_gaps_and_escapes_names() -> None:
+    fig = figures.gap_matrix_figure(_gap_table(), metric_label="PSNR", unit="dB")
+    trace = fig.data[0]
+    assert list(trace.y) == ["sr3", figures.esc(EVIL)] and list(trace.x) == ["synthetic", "real"]
+    z = np.asarray(trace.z, float)
+    assert z[0].tolist() == [-3.0, -0.5] and z[1, 0] == -1.0 and np.isnan(z[1, 1])
+    assert "[-3.5, -2.5]" in trace.text[0][0]
+    assert trace.zmid == 0 and trace.zmin == -3.0 and trace.zmax == 3.0
+    assert "<img" not in fig.to_json()
+
+
+def test_gap_matrix_separates_train_domains_of_one_regime() -> None:
+    table = _gap_table().assign(regime="mixed")
+    fig = figures.gap_matrix_figure(table, metric_label="PSNR")
+    assert sorted(fig.data[0].x) == ["mixed · simulated cross-sensor", "mixed · synthetic"]
+
+
+def test_train_test_matrix_and_empty_tables() -> None:
+    table = pd.DataFrame({"metric": "sam", "train_domain": ["synthetic", "none"], "test_domain": ["synthetic"] * 2,
+                          "n_tiles": 12, "mean": [3.0, 4.0], "ci_low": [2.5, 3.5], "ci_high": [3.5, 4.5],
+                          "higher_better": False})
+    fig = figures.train_test_figure(table, metric_label="SAM", unit="degrees")
+    assert np.asarray(fig.data[0].z, float).ravel().tolist() == [3.0, 4.0]
+    assert fig.data[0].reversescale is True
+    assert "lower is better" in fig.layout.title.text
+    for builder in (figures.gap_matrix_figure, figures.train_test_figure):
+        assert len(builder(table.iloc[:0], metric_label="x").data) == 0
+
+
+@pytest.mark.parametrize("kind", figures.DISTRIBUTION_KINDS)
+def test_distribution_kinds(kind) -> None:
+    tiles = pd.DataFrame({"test_domain": ["synthetic"] * 3 + ["simulated_cross_sensor"] * 3,
+                          "tile_id": ["a", "b", "c"] * 2, "value": [3.0, 1.0, 2.0, 0.5, 0.7, 0.6]})
+    fig = figures.distribution_figure(tiles, kind=kind, metric_label="PSNR", unit="dB")
+    assert [t.type for t in fig.data] == ([kind] * 2 if kind != "ecdf" else ["scatter"] * 2)
+    if kind == "ecdf":
+        assert list(fig.data[0].x) == [1.0, 2.0, 3.0] and list(fig.data[0].y) == pytest.approx([1 / 3, 2 / 3, 1])
+    with pytest.raises(ValueError):
+        figures.distribution_figure(tiles, kind="pie", metric_label="x")
+
+
+def test_paired_scatter_identity_line_and_direction() -> None:
+    pairs = pd.DataFrame({"tile_id": ["a", "b"], "source": [30.0, 20.0], "target": [25.0, 21.0]})
+    fig = figures.paired_scatter_figure(pairs, metric_label="PSNR", source_domain="synthetic",
+                                        target_domain="simulated_cross_sensor", higher_better=True)
+    line, points = fig.data
+    assert list(line.x) == list(line.y) and line.x[0] < 20.0 and line.x[1] > 30.0
+    assert list(points.x) == [30.0, 20.0] and "below" in fig.layout.title.text
+    lower = figures.paired_scatter_figure(pairs, metric_label="SAM", source_domain="synthetic",
+                                          target_domain="x", higher_better=False)
+    assert "above" in lower.layout.title.text
+
+
+def test_scaling_and_loss_figures() -> None:
+    curve = pd.DataFrame({"method": "sr3", "regime": "real", "metric": "psnr", "band": "all", "aggregate": "mean",
+                          "test_domain": "synthetic", "train_blocks": [1, 2, 4], "n_tiles": 12,
+                          "mean": [20.0, 21.0, 21.5], "ci_low": [19.0, 20.5, 21.0], "ci_high": [21.0, 21.5, 22.5],
+                          "higher_better": True})
+    fig = figures.scaling_figure(curve, metric_label="PSNR", unit="dB")
+    assert list(fig.data[0].y) == [20.0, 21.0, 21.5]
+    assert list(fig.data[0].error_y.arrayminus) == [1.0, 0.5, 0.5] and fig.layout.xaxis.type == "log"
+    logs = pd.DataFrame({"model": ["a", "a", "b"], "method": "sr3", "regime": "real", "train_domain": "x",
+                         "blocks": None, "step": [1, 2, 1], "loss": [1.0, 0.5, 2.0], "lr": 1e-4, "wall_s": 0.1})
+    loss = figures.loss_figure(logs, log_y=False)
+    assert [t.name for t in loss.data] == ["a", "b"] and loss.layout.yaxis.type == "linear"
