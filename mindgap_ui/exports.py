@@ -39,8 +39,13 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def figure_html(fig: go.Figure) -> str:
-    """A standalone HTML page of ``fig`` with plotly.js embedded (works without internet)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+    """A standalone HTML page of ``fig`` with plotly.js embedded (works without internet).
+
+    Drawn with plotly's ``plotly_white`` template: figures built in a Streamlit process carry Streamlit's
+    chart template, whose placeholder colours ("#000001"...) only the Streamlit frontend resolves.
+    """
+    portable = go.Figure(fig).update_layout(template="plotly_white")
+    return portable.to_html(include_plotlyjs=True, full_html=True)
 
 
 def table_downloads(frame: pd.DataFrame | Callable[[], pd.DataFrame], stem: str, *, label: str = "data",

@@ -132,17 +132,42 @@ def _when(stamp: float | None) -> str:
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
     """The jobs table shown on the page."""
-    return pd.DataFrame.from_records([{
-        "job": j.id, "state": j.state, "progress": round(100 * j.fraction), "model": j.spec.model_label or j.spec.model,
-        "input": j.input_label, "samples": j.spec.samples, "steps": j.spec.steps or "default",
-        "submitted": _when(j.created), "finished": _when(j.finished), "message": j.error or j.message,
-    } for j in jobs], columns=["job", "state", "progress", "model", "input", "samples", "steps", "submitted",
-                               "finished", "message"])
+    return pd.DataFrame.from_records(
+        [
+            {
+                "job": j.id,
+                "state": j.state,
+                "progress": round(100 * j.fraction),
+                "model": j.spec.model_label or j.spec.model,
+                "input": j.input_label,
+                "samples": j.spec.samples,
+                "steps": j.spec.steps or "default",
+                "submitted": _when(j.created),
+                "finished": _when(j.finished),
+                "message": j.error or j.message,
+            }
+            for j in jobs
+        ],
+        columns=[
+            "job",
+            "state",
+            "progress",
+            "model",
+            "input",
+            "samples",
+            "steps",
+            "submitted",
+            "finished",
+            "message",
+        ],
+    )
 
 
 def results_frame(q: JobQueue, limit: int = 50) -> pd.DataFrame:
     """Scores of finished jobs' outputs, newest job first."""
-    labels = {j.id: j.spec.model_label or j.spec.model for j in q.jobs(["done"], limit=limit, newest_first=True)}
+    labels = {
+        j.id: j.spec.model_label or j.spec.model for j in q.jobs(["done"], limit=limit, newest_first=True)
+    }
     records = []
     for out in q.outputs():
         if out.job_id not in labels:
@@ -184,16 +209,21 @@ def _draw(path: str) -> bool:
     for job in sorted(active, key=lambda j: j.id):
         text = f"Job {job.id} ({job.state}): {job.input_label} — {job.message}"
         col_bar, col_btn = st.columns([5, 1])
-        col_bar.progress(job.fraction, text=text)
+        col_bar.progress(job.fraction, text=md_escape(text))
         if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
             q.cancel(job.id)
             st.rerun()
     mine = set(st.session_state.get("my_jobs", []))
     for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
         st.markdown(md_escape(_summary(job, q)))
-    st.dataframe(jobs_frame(jobs), hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
-                                                                            format="%d%%")})
+    st.dataframe(
+        jobs_frame(jobs),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%")
+        },
+    )
     if active:
         ensure_worker(path)
     return bool(active)
@@ -237,9 +267,16 @@ def map_links(path: str, limit: int = 6) -> None:
         for tile in job.spec.tiles:
             if shown >= limit:
                 return
-            link("pages/map_explorer.py", f"Job {job.id}: open tile {tile} in the map explorer",
-                 {"tile": tile, "map_model": f"job:{job.id}", "map_left": f"sr|job:{job.id}|{job.spec.domain}",
-                  "map_right": "hr"})
+            link(
+                "pages/map_explorer.py",
+                f"Job {job.id}: open tile {tile} in the map explorer",
+                {
+                    "tile": tile,
+                    "map_model": f"job:{job.id}",
+                    "map_left": f"sr|job:{job.id}|{job.spec.domain}",
+                    "map_right": "hr",
+                },
+            )
             shown += 1
 
 

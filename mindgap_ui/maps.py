@@ -18,13 +18,13 @@ from streamlit_folium import st_folium
 
 from mindgap_core.data import catalog
 from mindgap_core.data.manifest import read_manifest
-from mindgap_core.inference.jobs import JobQueue
 from mindgap_core.metrics.registry import METRICS
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
 from mindgap_core.viz import layers as lyr
 from mindgap_core.viz import maps as vmaps
 from mindgap_core.viz.overlays import ImageLayer, image_layer, ramp_css
+from mindgap_ui.jobs import queue as jobs_queue
 from mindgap_ui.state import ViewState
 
 RENDERINGS = {"true_colour": "True colour (R, G, B)", "false_colour_nir": "False colour (NIR, R, G)"}
@@ -57,8 +57,9 @@ def scene_layer(manifest: str, rendering: str) -> ImageLayer:
     raster = lyr.read_layer_raster(scene) if scene.is_file() else lyr.hr_mosaic(manifest)
     image = render(raster.array, raster.band_names, rendering, valid=raster.valid)
     label = f"{SCENE_NAME}, {RENDERINGS[rendering].split(' (')[0].lower()}"
-    return image_layer(label, image, raster.transform, raster.crs, raster.valid, min_side=256, max_side=768,
-                       fmt="webp")
+    return image_layer(
+        label, image, raster.transform, raster.crs, raster.valid, min_side=256, max_side=768, fmt="webp"
+    )
 
 
 def _store(root: Path | None) -> ResultsStore | None:
@@ -71,7 +72,10 @@ def store_models(root: str, fingerprint: str, filters: tuple[tuple[str, str], ..
     con = ResultsStore(root).connect()
     try:
         where, params = views.where_clause(dict(filters))
-        return [r[0] for r in con.execute(f"SELECT DISTINCT model FROM results {where} ORDER BY 1", params).fetchall()]
+        return [
+            r[0]
+            for r in con.execute(f"SELECT DISTINCT model FROM results {where} ORDER BY 1", params).fetchall()
+        ]
     finally:
         con.close()
 
@@ -87,8 +91,10 @@ def store_domains(root: str, fingerprint: str, filters: tuple[tuple[str, str], .
 
 
 @st.cache_data(show_spinner=False)
-def tile_metric(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...]) -> tuple[dict[str, float], bool]:
-    """Per-tile mean value under ``filters`` (run, model, metric, band, aggregate, domain), and higher_better."""
+def tile_metric(
+    root: str, fingerprint: str, filters: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, float], bool]:
+    """Per-tile mean value under ``filters`` (run, model, metric, band, aggregate, domain); higher_better."""
     con = ResultsStore(root).connect()
     try:
         frame = views.tile_means(con, keys=["metric"], filters=dict(filters))
@@ -99,25 +105,38 @@ def tile_metric(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...
 
 
 @st.cache_data(show_spinner=False)
-def tile_gap(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...], source: str,
-             target: str) -> dict[str, float]:
+def tile_gap(
+    root: str, fingerprint: str, filters: tuple[tuple[str, str], ...], source: str, target: str
+) -> dict[str, float]:
     """Per-tile paired gap (target vs source; negative = worse on the target domain)."""
     con = ResultsStore(root).connect()
     try:
-        frame = views.paired_tiles(con, source_domain=source, target_domain=target, group=("model", "metric"),
-                                   filters=dict(filters))
+        frame = views.paired_tiles(
+            con, source_domain=source, target_domain=target, group=("model", "metric"), filters=dict(filters)
+        )
     finally:
         con.close()
     sign = frame["higher_better"].map(lambda hb: 1.0 if hb else -1.0)
-    return dict(zip(frame["tile_id"], ((frame["target"] - frame["source"]) * sign).astype(float), strict=True))
+    return dict(
+        zip(frame["tile_id"], ((frame["target"] - frame["source"]) * sign).astype(float), strict=True)
+    )
 
 
 @st.cache_data(show_spinner=False)
 def tile_store_rows(root: str, fingerprint: str, run_id: str | None, tile_id: str) -> pd.DataFrame:
     """The store rows of one tile (all models, domains, metrics) of a run."""
     filters = {"tile_id": tile_id, **({"run_id": run_id} if run_id else {})}
-    columns = ["model", "test_domain", "metric", "band", "aggregate", "value", "sr_path", "uncertainty_path",
-               "map_path"]
+    columns = [
+        "model",
+        "test_domain",
+        "metric",
+        "band",
+        "aggregate",
+        "value",
+        "sr_path",
+        "uncertainty_path",
+        "map_path",
+    ]
     return ResultsStore(root).rows(filters, columns=columns)
 
 
@@ -131,12 +150,22 @@ def done_job_outputs(folder: str, fingerprint: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, ttl=60)
 def _done_job_outputs(folder: str, fingerprint: str) -> pd.DataFrame:
-    queue = JobQueue(folder)
+    queue = jobs_queue(folder)
     labels = {j.id: j.spec.model_label or j.spec.model for j in queue.jobs(["done"])}
-    records = [{"job_id": o.job_id, "model_label": labels.get(o.job_id, "?"), "item": o.item, "domain": o.domain,
-                "sr": o.sr_path, "uncertainty": o.uncertainty_path, "error": o.error_path,
-                "lpips_sat": o.lpips_sat_path, **{f"score:{k}": v for k, v in o.scores.items()}}
-               for o in queue.outputs()]
+    records = [
+        {
+            "job_id": o.job_id,
+            "model_label": labels.get(o.job_id, "?"),
+            "item": o.item,
+            "domain": o.domain,
+            "sr": o.sr_path,
+            "uncertainty": o.uncertainty_path,
+            "error": o.error_path,
+            "lpips_sat": o.lpips_sat_path,
+            **{f"score:{k}": v for k, v in o.scores.items()},
+        }
+        for o in queue.outputs()
+    ]
     return pd.DataFrame.from_records(records)
 
 
@@ -156,8 +185,9 @@ def overlay(source: lyr.LayerSource, rendering: str, sources: tuple[lyr.LayerSou
 
 
 # --- what a tile shows ----------------------------------------------------------------------------
-def tile_layers(manifest: str, view: ViewState | None, tile_id: str, jobs_folder: str,
-                jobs_fingerprint: str) -> list[lyr.LayerSource]:
+def tile_layers(
+    manifest: str, view: ViewState | None, tile_id: str, jobs_folder: str, jobs_fingerprint: str
+) -> list[lyr.LayerSource]:
     """LR (each domain) and HR; SR, uncertainty, error, LPIPS-Sat per store model; the same per done job."""
     layers = lyr.manifest_layers(manifest, tile_id)
     hr = lyr.hr_path_of(manifest, tile_id)
@@ -167,10 +197,12 @@ def tile_layers(manifest: str, view: ViewState | None, tile_id: str, jobs_folder
         layers += lyr.store_layers(rows, store.resolve, hr)
     outputs = done_job_outputs(jobs_folder, jobs_fingerprint)
     if not outputs.empty:
-        queue = JobQueue(jobs_folder)
+        queue = jobs_queue(jobs_folder)
         for row in outputs[outputs["item"] == tile_id].itertuples(index=False):
-            files = {k: queue.resolve(getattr(row, k)) if getattr(row, k) else None
-                     for k in ("sr", "uncertainty", "error", "lpips_sat")}
+            files = {
+                k: queue.resolve(getattr(row, k)) if getattr(row, k) else None
+                for k in ("sr", "uncertainty", "error", "lpips_sat")
+            }
             layers += lyr.job_layers(int(row.job_id), row.model_label, row.domain, files)
     return layers
 
@@ -194,8 +226,18 @@ def _query_choice(key: str, options: list[str], default: str | None = None) -> i
     return options.index(wanted) if wanted in options else 0
 
 
-def _choice(label: str, options: list[str], key: str, *, container=st, format_func=str, help=None,
-            default: str | None = None, horizontal: bool = False, radio: bool = False) -> str:
+def _choice(
+    label: str,
+    options: list[str],
+    key: str,
+    *,
+    container=st,
+    format_func=str,
+    help=None,
+    default: str | None = None,
+    horizontal: bool = False,
+    radio: bool = False,
+) -> str:
     """A selectbox/radio whose value starts from and returns to ``st.query_params[key]``."""
     index = _query_choice(key, options, default)
     widget = container.radio if radio else container.selectbox
@@ -214,7 +256,7 @@ def colour_controls(view: ViewState | None, jobs: pd.DataFrame) -> Colouring:
     models = store_models(str(store.root), fingerprint, filters) if store is not None else []
     job_models = [f"{JOB_PREFIX}{j}" for j in sorted(jobs["job_id"].unique())] if not jobs.empty else []
     choices = models + job_models
-    metric = (view.metric if view is not None and view.metric else "psnr")
+    metric = view.metric if view is not None and view.metric else "psnr"
     spec = METRICS.get(metric)
     unit = spec.unit if spec is not None else ""
     cols = st.columns([2, 2, 2])
@@ -222,35 +264,61 @@ def colour_controls(view: ViewState | None, jobs: pd.DataFrame) -> Colouring:
         st.caption("No results to colour the grid with: no results store and no finished job yet.")
         return Colouring({}, metric, unit, "viridis", 0.0, 1.0, "")
     labels = {m: m for m in models}
-    labels.update({f"{JOB_PREFIX}{r.job_id}": f"{JOB_PREFIX}{r.job_id} ({r.model_label})"
-                   for r in jobs.drop_duplicates("job_id").itertuples(index=False)})
-    model = _choice("Model", choices, "map_model", container=cols[0], format_func=labels.get,
-                    help="Store models (filtered by the sidebar) and finished on-demand jobs (job:<id>)")
+    labels.update(
+        {
+            f"{JOB_PREFIX}{r.job_id}": f"{JOB_PREFIX}{r.job_id} ({r.model_label})"
+            for r in jobs.drop_duplicates("job_id").itertuples(index=False)
+        }
+    )
+    model = _choice(
+        "Model",
+        choices,
+        "map_model",
+        container=cols[0],
+        format_func=labels.get,
+        help="Store models (filtered by the sidebar) and finished on-demand jobs (job:<id>)",
+    )
     if model.startswith(JOB_PREFIX):
-        part = jobs[jobs["job_id"] == int(model[len(JOB_PREFIX):])]
+        part = jobs[jobs["job_id"] == int(model[len(JOB_PREFIX) :])]
         column = f"score:{metric}"
-        values = ({str(i): float(v) for i, v in zip(part["item"], part[column], strict=True) if pd.notna(v)}
-                  if column in part.columns else {})
+        values = (
+            {str(i): float(v) for i, v in zip(part["item"], part[column], strict=True) if pd.notna(v)}
+            if column in part.columns
+            else {}
+        )
         domain = str(part["domain"].iloc[0]) if not part.empty else ""
         cols[1].markdown(f"**Colour by** {html.escape(metric)} on {html.escape(lyr.domain_label(domain))}")
         higher = spec.higher_better if spec is not None else True
-        return _metric_colouring(values, metric, unit, higher, f"job {model[len(JOB_PREFIX):]}")
+        return _metric_colouring(values, metric, unit, higher, f"job {model[len(JOB_PREFIX) :]}")
     model_filters = tuple(sorted({**score_filters, "model": model, "metric": metric}.items()))
     domains = store_domains(str(store.root), fingerprint, model_filters)
-    modes = ["metric"] + (["gap"] if view.target_domain and view.source_domain in domains
-                          and view.target_domain in domains else [])
-    mode = _choice("Colour by", modes, "map_colour", container=cols[1], radio=True, horizontal=True,
-                   format_func={"metric": "metric", "gap": "gap (compared − synthetic)"}.get)
+    modes = ["metric"] + (
+        ["gap"]
+        if view.target_domain and view.source_domain in domains and view.target_domain in domains
+        else []
+    )
+    mode = _choice(
+        "Colour by",
+        modes,
+        "map_colour",
+        container=cols[1],
+        radio=True,
+        horizontal=True,
+        format_func={"metric": "metric", "gap": "gap (compared − synthetic)"}.get,
+    )
     if mode == "gap":
         values = tile_gap(str(store.root), fingerprint, model_filters, view.source_domain, view.target_domain)
         bound = max((abs(v) for v in values.values() if math.isfinite(v)), default=1.0) or 1.0
-        note = (f"Gap of {metric} per tile: {lyr.domain_label(view.target_domain)} vs "
-                f"{lyr.domain_label(view.source_domain)}, signed so that negative (red) = worse on the compared "
-                "domain.")
+        note = (
+            f"Gap of {metric} per tile: {lyr.domain_label(view.target_domain)} vs "
+            f"{lyr.domain_label(view.source_domain)}, signed so that negative (red) = worse on the compared "
+            "domain."
+        )
         return Colouring(values, f"gap in {metric}", unit, "rdbu", -bound, bound, note)
     domain = _choice("Test domain", domains, "map_domain", container=cols[2], format_func=lyr.domain_label)
-    values, higher = tile_metric(str(store.root), fingerprint,
-                                 tuple(sorted({**dict(model_filters), "test_domain": domain}.items())))
+    values, higher = tile_metric(
+        str(store.root), fingerprint, tuple(sorted({**dict(model_filters), "test_domain": domain}.items()))
+    )
     return _metric_colouring(values, metric, unit, higher, f"{model} on {lyr.domain_label(domain)}")
 
 
@@ -280,21 +348,40 @@ def legend(colouring: Colouring) -> None:
 # --- panels ---------------------------------------------------------------------------------------
 def rendering_choice() -> str:
     """True or false colour (the same stretch rule for both)."""
-    return _choice("Rendering", list(RENDERINGS), "map_render", radio=True, horizontal=True,
-                   format_func=RENDERINGS.get,
-                   help="Per band, the 2nd–98th percentile maps to black–white (HR reference's for a tile's "
-                        "layers, so all are comparable)")
+    return _choice(
+        "Rendering",
+        list(RENDERINGS),
+        "map_render",
+        radio=True,
+        horizontal=True,
+        format_func=RENDERINGS.get,
+        help="Per band, the 2nd–98th percentile maps to black–white (HR reference's for a tile's "
+        "layers, so all are comparable)",
+    )
 
 
 def scene_panel(manifest: str, colouring: Colouring, rendering: str, tile: str | None) -> str | None:
     """The scene map with the clickable grid; returns a newly clicked tile id (or None)."""
     tiles, crs = grid(manifest)
-    geojson = vmaps.grid_geojson(tiles, crs, colouring.values, vmin=colouring.vmin, vmax=colouring.vmax,
-                                 ramp=colouring.ramp, value_name=colouring.label, unit=colouring.unit,
-                                 selected=tile)
+    geojson = vmaps.grid_geojson(
+        tiles,
+        crs,
+        colouring.values,
+        vmin=colouring.vmin,
+        vmax=colouring.vmax,
+        ramp=colouring.ramp,
+        value_name=colouring.label,
+        unit=colouring.unit,
+        selected=tile,
+    )
     m = vmaps.scene_map(scene_layer(manifest, rendering), geojson)
-    out = st_folium(m, key="scene_map", height=460, use_container_width=True,
-                    returned_objects=["last_active_drawing", "last_object_clicked_tooltip", "last_object_clicked"])
+    out = st_folium(
+        m,
+        key="scene_map",
+        height=460,
+        use_container_width=True,
+        returned_objects=["last_active_drawing", "last_object_clicked_tooltip", "last_object_clicked"],
+    )
     drawing = (out or {}).get("last_active_drawing") or {}
     clicked = (drawing.get("properties") or {}).get("id")
     where = (out or {}).get("last_object_clicked") or {}
@@ -319,15 +406,19 @@ def tile_picker(manifest: str, tile: str | None) -> str | None:
 
     if st.session_state.get("w_tile") != (tile or NONE):
         st.session_state["w_tile"] = tile or NONE
-    value = st.selectbox("Selected tile", options, key="w_tile", on_change=picked,
-                         help="Or click a tile on the map")
+    value = st.selectbox(
+        "Selected tile", options, key="w_tile", on_change=picked, help="Or click a tile on the map"
+    )
     return None if value == NONE else value
 
 
 def _default_pair(layers: list[lyr.LayerSource]) -> tuple[str, str]:
     keys = [layer.key for layer in layers]
-    left = next((k for k in keys if k.startswith("sr|")), None) or next(
-        (k for k in keys if k.startswith("lr|simulated")), None) or keys[0]
+    left = (
+        next((k for k in keys if k.startswith("sr|")), None)
+        or next((k for k in keys if k.startswith("lr|simulated")), None)
+        or keys[0]
+    )
     right = "hr" if "hr" in keys else keys[-1]
     return left, right
 
@@ -339,18 +430,28 @@ def split_panel(manifest: str, tile: str, layers: list[lyr.LayerSource], renderi
     default_left, default_right = _default_pair(layers)
     left_col, right_col = st.columns(2)
     label = lambda k: by_key[k].label  # noqa: E731
-    left = _choice("Left of the divider", keys, "map_left", container=left_col, format_func=label,
-                   default=default_left)
-    right = _choice("Right of the divider", keys, "map_right", container=right_col, format_func=label,
-                    default=default_right)
+    left = _choice(
+        "Left of the divider", keys, "map_left", container=left_col, format_func=label, default=default_left
+    )
+    right = _choice(
+        "Right of the divider",
+        keys,
+        "map_right",
+        container=right_col,
+        format_func=label,
+        default=default_right,
+    )
     sources = tuple(layers)
     outline_rows, crs = grid(manifest)
     outline = vmaps.grid_geojson(outline_rows[outline_rows["tile_id"] == tile], crs)
-    m = vmaps.split_map(overlay(by_key[left], rendering, sources), overlay(by_key[right], rendering, sources),
-                        outline=outline)
+    m = vmaps.split_map(
+        overlay(by_key[left], rendering, sources), overlay(by_key[right], rendering, sources), outline=outline
+    )
     st_folium(m, key="split_map", height=440, use_container_width=True, returned_objects=[])
-    st.caption("Drag the divider to compare. Reflectance layers share the HR tile's 2–98 % stretch; maps of one "
-               "kind share one colour range (see below).")
+    st.caption(
+        "Drag the divider to compare. Reflectance layers share the HR tile's 2–98 % stretch; maps of one "
+        "kind share one colour range (see below)."
+    )
 
 
 def small_multiples(layers: list[lyr.LayerSource], rendering: str, per_row: int = 4) -> None:
@@ -358,7 +459,7 @@ def small_multiples(layers: list[lyr.LayerSource], rendering: str, per_row: int 
     drawn = rendered(tuple(layers), rendering)
     for start in range(0, len(drawn), per_row):
         columns = st.columns(per_row)
-        for column, layer in zip(columns, drawn[start:start + per_row], strict=False):
+        for column, layer in zip(columns, drawn[start : start + per_row], strict=False):
             caption = layer.source.label
             if layer.value_range is not None:
                 caption += f" [{layer.value_range[0]:.3g} – {layer.value_range[1]:.3g}]"
@@ -385,14 +486,22 @@ def tile_scores(view: ViewState | None, tile: str, jobs: pd.DataFrame) -> pd.Dat
         rows = tile_store_rows(str(store.root), store.fingerprint(), view.run_id, tile)
         rows = rows[(rows["band"] == "all") & (rows["aggregate"] == "mean")]
         if not rows.empty:
-            frames.append(rows.pivot_table(index=["model", "test_domain"], columns="metric", values="value",
-                                           aggfunc="mean").reset_index())
+            frames.append(
+                rows.pivot_table(
+                    index=["model", "test_domain"], columns="metric", values="value", aggfunc="mean"
+                ).reset_index()
+            )
     if not jobs.empty:
         part = jobs[jobs["item"] == tile]
         if not part.empty:
-            named = part.assign(model=[f"{JOB_PREFIX}{j} ({m})" for j, m in zip(part["job_id"], part["model_label"],
-                                                                                strict=True)],
-                                test_domain=part["domain"])
+            named = part.assign(
+                model=[
+                    f"{JOB_PREFIX}{j} ({m})" for j, m in zip(part["job_id"], part["model_label"], strict=True)
+                ],
+                test_domain=part["domain"],
+            )
             scores = [c for c in part.columns if c.startswith("score:")]
-            frames.append(named[["model", "test_domain", *scores]].rename(columns=lambda c: c.removeprefix("score:")))
+            frames.append(
+                named[["model", "test_domain", *scores]].rename(columns=lambda c: c.removeprefix("score:"))
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -73,9 +73,11 @@ def catalog(root: str) -> StoreCatalog | None:
     try:
         if con.execute("SELECT count(*) FROM results").fetchone()[0] == 0:
             return None
-        return StoreCatalog(_distinct(con, "run_id"), _distinct(con, "metric"), _distinct(con, "method"),
-                            _distinct(con, "regime"), _distinct(con, "test_domain"), store.fingerprint(),
-                            _distinct(con, "band"), _distinct(con, "aggregate"), _distinct(con, "train_domain"))
+        return StoreCatalog(
+            _distinct(con, "run_id"), _distinct(con, "metric"), _distinct(con, "method"),
+            _distinct(con, "regime"), _distinct(con, "test_domain"), store.fingerprint(),
+            _distinct(con, "band"), _distinct(con, "aggregate"), _distinct(con, "train_domain"),
+        )
     finally:
         con.close()
 
@@ -143,7 +145,7 @@ def paired(root: str, fingerprint: str, filters: Filters, source: str, target: s
 @st.cache_data(show_spinner=False)
 def domain_means(root: str, fingerprint: str, filters: Filters, keys: tuple[str, ...] = ("test_domain",)
                  ) -> pd.DataFrame:
-    """Mean over tiles per ``keys`` with a 95 % bootstrap CI (:func:`~mindgap_core.analysis.gap.mean_table`)."""
+    """Mean over tiles per ``keys`` with a 95 % bootstrap CI (``analysis.gap.mean_table``)."""
     tiles = tile_scores(root, fingerprint, filters, keys)
     return mean_table(tiles, list(keys), n_boot=N_BOOT, seed=SEED, ci=0.95)
 

@@ -58,24 +58,23 @@ for column, domain in zip(columns[:2], (source, target), strict=True):
                        f"{int(row['n_tiles'])} tiles")
 if not gap.empty:
     g = gap.iloc[0]
+    ci = f"[{format_value(g['gap_ci_low'], unit, True)}, {format_value(g['gap_ci_high'], unit, True)}]"
     columns[2].metric("gap (negative = worse on cross-sensor)", format_value(g["gap"], unit, signed=True),
                       delta=format_value(g["rel_gap_pct"], "%", signed=True),
-                      help=f"95 % CI [{format_value(g['gap_ci_low'], signed=True)}, "
-                           f"{format_value(g['gap_ci_high'], signed=True)}], Wilcoxon p {g['wilcoxon_p']:.3g}, "
-                           f"{int(g['n_tiles'])} paired tiles")
-    st.caption(f"Gap 95 % CI [{format_value(g['gap_ci_low'], unit, True)}, {format_value(g['gap_ci_high'], unit, True)}]"
-               f" from a paired bootstrap over {int(g['n_tiles'])} tiles (2000 resamples); Wilcoxon signed-rank "
-               f"p = {g['wilcoxon_p']:.3g}.")
+                      help=f"95 % CI {ci}, Wilcoxon p {g['wilcoxon_p']:.3g}, {int(g['n_tiles'])} tiles")
+    st.caption(f"Gap 95 % CI {ci} from a paired bootstrap over {int(g['n_tiles'])} tiles "
+               f"({results.N_BOOT} resamples); Wilcoxon signed-rank p = {g['wilcoxon_p']:.3g}.")
 
-dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit, domains=[source, target])
+dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit,
+                                       domains=[source, target])
 st.plotly_chart(dist_fig, width="stretch", key="distribution")
 exports.figure_download(dist_fig, exports.file_stem("distribution", model, metric, kind))
 
 left, right = st.columns(2)
 with left:
+    higher_better = bool(gap["higher_better"].iloc[0]) if not gap.empty else True
     scatter = figures.paired_scatter_figure(pairs, metric_label=label, unit=unit, source_domain=source,
-                                            target_domain=target, higher_better=bool(gap["higher_better"].iloc[0])
-                                            if not gap.empty else True)
+                                            target_domain=target, higher_better=higher_better)
     st.plotly_chart(scatter, width="stretch", key="paired_scatter")
     exports.figure_download(scatter, exports.file_stem("paired", model, metric))
 with right:
@@ -89,4 +88,5 @@ with st.expander("Per-tile scores"):
     exports.table_downloads(pairs, exports.file_stem("paired_tiles", model, metric), label="paired tiles")
 exports.table_downloads(lambda: results.rows(view.root, view.fingerprint, key),
                         exports.file_stem("results", model, metric), label="result rows of this model")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊", query_params=state.view_query_params())
+st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
+             query_params=state.view_query_params())

@@ -23,32 +23,61 @@ except MindGapError as exc:
     st.stop()
 st.caption(ui_jobs.worker_status(folder))
 
-source = st.radio("Input", ["tiles", "upload"], horizontal=True, key="inf_source",
-                  format_func={"tiles": "Demo tiles", "upload": "Upload a GeoTIFF"}.get)
+source = st.radio(
+    "Input",
+    ["tiles", "upload"],
+    horizontal=True,
+    key="inf_source",
+    format_func={"tiles": "Demo tiles", "upload": "Upload a GeoTIFF"}.get,
+)
 tiles, _ = ui_maps.grid(manifest)
 tile_ids = tiles["tile_id"].tolist()
 if source == "tiles":
     preset = [t for t in st.query_params.get_all("tile") if t in tile_ids]
-    chosen = st.multiselect("Tiles", tile_ids, default=preset, key="inf_tiles",
-                            help="Tiles of the demo scene; a tile selected in the map explorer is preselected")
+    chosen = st.multiselect(
+        "Tiles",
+        tile_ids,
+        default=preset,
+        key="inf_tiles",
+        help="Tiles of the demo scene; a tile selected in the map explorer is preselected",
+    )
     domains = ui_maps.lr_domains(manifest)
-    domain = st.selectbox("LR input", domains, key="inf_domain", format_func=lambda d: DOMAIN_LABELS.get(d, d),
-                          index=domains.index("simulated_cross_sensor") if "simulated_cross_sensor" in domains else 0)
+    domain = st.selectbox(
+        "LR input",
+        domains,
+        key="inf_domain",
+        format_func=lambda d: DOMAIN_LABELS.get(d, d),
+        index=domains.index("simulated_cross_sensor") if "simulated_cross_sensor" in domains else 0,
+    )
     upload = None
 else:
     upload = st.file_uploader(
-        "LR GeoTIFF (4 bands blue, green, red, NIR as surface reflectance 0–1, with a CRS)", type=["tif", "tiff"],
+        "LR GeoTIFF (4 bands blue, green, red, NIR as surface reflectance 0–1, with a CRS)",
+        type=["tif", "tiff"],
         key="inf_upload",
         help=f"At most {MAX_UPLOAD_BYTES // 2**20} MB and {MAX_UPLOAD_SIDE} × {MAX_UPLOAD_SIDE} pixels",
     )
 choices = ui_jobs.model_choices(str(ui_jobs.MODELS_ROOT))
-model = st.selectbox("Model", choices, key="inf_model", format_func=lambda c: c.label,
-                     help="bicubic needs no weights; trained demo checkpoints appear here when installed")
+model = st.selectbox(
+    "Model",
+    choices,
+    key="inf_model",
+    format_func=lambda c: c.label,
+    help="bicubic needs no weights; trained demo checkpoints appear here when installed",
+)
 col_samples, col_steps = st.columns(2)
-samples = col_samples.number_input("Samples", min_value=1, max_value=32, value=1, step=1, key="inf_samples",
-                                   help="Diffusion samples per tile: their mean is the SR, their std the uncertainty")
-steps = col_steps.number_input("Sampling steps (0 = model default)", min_value=0, max_value=1000, value=0,
-                               step=1, key="inf_steps")
+samples = col_samples.number_input(
+    "Samples",
+    min_value=1,
+    max_value=32,
+    value=1,
+    step=1,
+    key="inf_samples",
+    help="Diffusion samples per tile: their mean is the SR, their std the uncertainty",
+)
+steps = col_steps.number_input(
+    "Sampling steps (0 = model default)", min_value=0, max_value=1000, value=0, step=1, key="inf_steps"
+)
 
 if st.button("Submit job", type="primary", key="inf_submit"):
     try:
@@ -56,16 +85,29 @@ if st.button("Submit job", type="primary", key="inf_submit"):
             if not chosen:
                 raise MindGapError("choose at least one tile")
             validate_tiles(manifest, domain, chosen)
-            spec = JobSpec(model=model.model, model_label=model.label, tiles=tuple(chosen), manifest=manifest,
-                           domain=domain, samples=int(samples), steps=int(steps) or None,
-                           submitted_by=ui_jobs.session_id())
+            spec = JobSpec(
+                model=model.model,
+                model_label=model.label,
+                tiles=tuple(chosen),
+                manifest=manifest,
+                domain=domain,
+                samples=int(samples),
+                steps=int(steps) or None,
+                submitted_by=ui_jobs.session_id(),
+            )
         else:
             if upload is None:
                 raise MindGapError("choose a GeoTIFF to upload")
             info = ui_jobs.validate_upload(upload.name, upload.getvalue())
-            spec = JobSpec(model=model.model, model_label=model.label, upload=str(info.path),
-                           upload_name=upload.name, samples=int(samples), steps=int(steps) or None,
-                           submitted_by=ui_jobs.session_id())
+            spec = JobSpec(
+                model=model.model,
+                model_label=model.label,
+                upload=str(info.path),
+                upload_name=upload.name,
+                samples=int(samples),
+                steps=int(steps) or None,
+                submitted_by=ui_jobs.session_id(),
+            )
         job_id = ui_jobs.submit(spec)
     except MindGapError as exc:
         st.error(f"Not queued: {exc}")
@@ -78,9 +120,13 @@ ui_jobs.jobs_panel(folder)
 st.header("Results")
 results = ui_jobs.results_frame(ui_jobs.queue(folder))
 if results.empty:
-    st.caption("Finished jobs' scores appear here (PSNR, SSIM, SAM; LPIPS-Sat when its backbone is installed).")
+    st.caption(
+        "Finished jobs' scores appear here (PSNR, SSIM, SAM; LPIPS-Sat when its backbone is installed)."
+    )
 else:
     st.table(results.set_index("job"))
     ui_jobs.map_links(folder)
-    st.caption("Finished tile jobs also appear in the map explorer as models named job:<id>. Inputs on the "
-               "simulated cross-sensor domain are simulated.")
+    st.caption(
+        "Finished tile jobs also appear in the map explorer as models named job:<id>. Inputs on the "
+        "simulated cross-sensor domain are simulated."
+    )

@@ -45,16 +45,18 @@ with_maps = rows[rows["map_path"] != ""].sort_values(["test_domain", "tile_id", 
 seeds = with_maps.drop_duplicates(["test_domain", "tile_id"])
 
 if seeds.empty:
-    st.info(f"{md_escape(model)} has LPIPS-Sat scores but no saved maps: add `lpips_sat` to `save_maps` in the "
-            "experiment file to get them.")
+    st.info(f"{md_escape(model)} has LPIPS-Sat scores but no saved maps: add `lpips_sat` to `save_maps` in "
+            "the experiment file to get them.")
 else:
     mosaics = {}
     for domain in (source, target):
         part = seeds[seeds["test_domain"] == domain]
         if not part.empty:
-            mosaics[domain] = results.mosaic(view.root, tuple(zip(part["tile_id"], part["map_path"], strict=True)))
+            tiles = tuple(zip(part["tile_id"], part["map_path"], strict=True))
+            mosaics[domain] = results.mosaic(view.root, tiles)
     if len(mosaics) < 2:
-        st.info(f"LPIPS-Sat maps exist for {', '.join(map(domain_label, mosaics))} only; both domains are needed.")
+        found = ", ".join(map(domain_label, mosaics))
+        st.info(f"LPIPS-Sat maps exist for {md_escape(found)} only; both domains are needed.")
     else:
         zrange = shared_range(list(mosaics.values()))
         fig = figures.mosaic_pair_figure(
@@ -64,15 +66,16 @@ else:
         st.plotly_chart(fig, width="stretch", key="lpips_sat_maps")
         exports.figure_download(fig, exports.file_stem("lpips_sat_maps", model))
         factor = mosaics[source].transform.a
+        seeds_note = "One seed's map per tile is shown." if with_maps["options"].nunique() > 1 else ""
         st.caption(f"Test tiles placed by their georeferencing; display pixel {factor:g} m (maps averaged "
-                   "to at most 256 px per side). Shared colour scale: minimum to 99th percentile of both maps. "
-                   + ("One seed's map per tile is shown." if with_maps["options"].nunique() > 1 else ""))
+                   "to at most 256 px per side). Shared colour scale: minimum to 99th percentile of both "
+                   f"maps. {seeds_note}")
 
 key = results.filter_key({**base, "model": model})
 means = results.domain_means(view.root, view.fingerprint, key, ("test_domain",))
-gap = results.gaps(view.root, view.fingerprint, METRIC, results.filter_key({k: v for k, v in base.items()
-                                                                           if k != "test_domain"} | {"model": model}),
-                   source, target, ("model", "metric"))
+gap_filters = {**{k: v for k, v in base.items() if k != "test_domain"}, "model": model}
+gap = results.gaps(view.root, view.fingerprint, METRIC, results.filter_key(gap_filters), source, target,
+                   ("model", "metric"))
 columns = st.columns(3)
 for column, domain in zip(columns[:2], (source, target), strict=True):
     row = means[means["test_domain"] == domain]
@@ -104,4 +107,5 @@ else:
     exports.figure_download(comparison, exports.file_stem("lpips_vs_lpips_sat", model))
 
 exports.table_downloads(rows, exports.file_stem("lpips_sat_rows", model), label="LPIPS-Sat rows")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊", query_params=state.view_query_params())
+st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
+             query_params=state.view_query_params())

@@ -25,9 +25,9 @@ if view.metric is None or view.target_domain is None:
 metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
 source, target = view.source_domain, view.target_domain
 st.markdown(
-    f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs and "
-    f"with **{md_escape(domain_label(target))}** LR inputs. The gap is the paired difference, signed so that "
-    "**negative means worse on the cross-sensor domain**, with a 95 % paired-bootstrap CI over tiles "
+    f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs "
+    f"and with **{md_escape(domain_label(target))}** LR inputs. The gap is the paired difference, signed "
+    "so that **negative means worse on the cross-sensor domain**, with a 95 % paired-bootstrap CI over tiles "
     "(diversity-scaling models are on the *Scaling & training* page)."
 )
 metric_caption(metric)
@@ -81,6 +81,9 @@ exports.table_downloads(
 st.header("Look closer")
 links = state.view_query_params()
 columns = st.columns(3)
-columns[0].page_link("pages/distributions.py", label="Per-tile distributions", icon="📈", query_params=links)
-columns[1].page_link("pages/lpips_sat.py", label="LPIPS-Sat heatmaps", icon="🔥", query_params=links)
-columns[2].page_link("pages/scaling.py", label="Scaling & training", icon="📉", query_params=links)
+for column, (path, title, icon) in zip(columns, (
+    ("pages/distributions.py", "Per-tile distributions", "📈"),
+    ("pages/lpips_sat.py", "LPIPS-Sat heatmaps", "🔥"),
+    ("pages/scaling.py", "Scaling & training", "📉"),
+), strict=True):
+    column.page_link(path, label=title, icon=icon, query_params=links)

@@ -51,7 +51,8 @@ logs, missing, origin = results.loss_logs(view.root, view.run_id)
 if logs.empty:
     if origin:
         st.info(f"The models found through {origin} have no loss log (`loss.csv`): "
-                f"{md_escape(', '.join(missing)) or 'none'}. Only models trained by `mindgap train` have one.")
+                f"{md_escape(', '.join(missing)) or 'none'}. Only models trained by `mindgap train` have "
+                "one.")
     else:
         st.info("No trained model folders found for this run: its run record names no experiment file that "
                 "still exists here (and, for the demo, `data/demo/models/` holds no trained model yet). "
@@ -64,8 +65,9 @@ else:
     loss_fig = figures.loss_figure(logs[logs["model"].isin(chosen)], log_y=log_y)
     st.plotly_chart(loss_fig, width="stretch", key="loss_curve")
     exports.figure_download(loss_fig, exports.file_stem("training_loss", view.run_id))
-    st.caption(f"Model folders found through {origin}. "
-               + (f"Without a loss log (untrained or not trained by `mindgap train`): {md_escape(', '.join(missing))}."
-                  if missing else ""))
+    without = (f"Without a loss log (untrained or not trained by `mindgap train`): "
+               f"{md_escape(', '.join(missing))}." if missing else "")
+    st.caption(f"Model folders found through {origin}. {without}")
     exports.table_downloads(logs, exports.file_stem("training_loss", view.run_id), label="loss logs")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊", query_params=state.view_query_params())
+st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
+             query_params=state.view_query_params())

@@ -14,13 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mindgap_core.analysis.gap import (
-    DEFAULT_GROUP,
-    STAT_COLUMNS,
-    _metric_filters,
-    choose_target_domain,
-    gap_from_pairs,
-)
+from mindgap_core.analysis.gap import DEFAULT_GROUP, STAT_COLUMNS, _paired_tiles, gap_from_pairs
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.store import schema as sch
 from mindgap_core.store import views
@@ -83,21 +77,16 @@ def breakdown(
     instead of the store's table. Tiles without a value are left out. Columns: ``condition``, ``bin``
     (``"[lo, hi]"``), ``bin_low``, ``bin_high`` and those of :func:`~mindgap_core.analysis.gap.gap_table`.
     """
-    con, owned = views.connect_to(data)
-    try:
-        flt = _metric_filters(filters, metric, split)
-        target = choose_target_domain(views.domains_present(con, flt), source_domain, target_domain)
-        pairs = views.paired_tiles(
-            con, source_domain=source_domain, target_domain=target, group=group, filters=flt
+    with views.connected(data) as con:
+        pairs, target = _paired_tiles(
+            con, source_domain=source_domain, target_domain=target_domain, group=group, filters=filters,
+            metric=metric, split=split,
         )
         if conditions is None:
             cond = views.conditions(con)
         else:
             given = sch.validate_conditions(conditions, source="condition rows").to_pandas()
             cond = views.unique_conditions(given)
-    finally:
-        if owned:
-            con.close()
     domain = condition_domain or target
     cond = cond[cond["test_domain"] == domain]
     if cond.empty:

@@ -59,6 +59,19 @@ def _metric_filters(
     return views.merge_filters(filters, metric=metric, split=split)
 
 
+def _paired_tiles(
+    con: Any, *, source_domain: str, target_domain: str | None, group: Sequence[str],
+    filters: Mapping[str, Any] | None, metric: str | Sequence[str] | None, split: str | None,
+) -> tuple[pd.DataFrame, str]:
+    """The tile pairs of :func:`views.paired_tiles` and the target domain chosen for them."""
+    flt = _metric_filters(filters, metric, split)
+    target = choose_target_domain(views.domains_present(con, flt), source_domain, target_domain)
+    pairs = views.paired_tiles(
+        con, source_domain=source_domain, target_domain=target, group=group, filters=flt
+    )
+    return pairs, target
+
+
 @dataclass(frozen=True)
 class TileSetGroups:
     """Groups of per-tile rows, each with its rows ordered by tile id, clustered by identical tile set."""
@@ -67,6 +80,18 @@ class TileSetGroups:
     rows: list[np.ndarray]  # per group: positions in the frame, ordered by tile id
     clusters: dict[bytes, list[int]]  # tile set -> the groups that have exactly these tiles
     tile_ids: dict[bytes, list[str]]  # tile set -> its sorted tile ids
+
+    def columns(self, values: np.ndarray, members: Sequence[int]) -> np.ndarray:
+        """Per-row ``values`` of the frame as a (tiles, len(members)) matrix: one column per group."""
+        return np.column_stack([values[self.rows[i]] for i in members])
+
+    def table(self, keys: Sequence[str], stats: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+        """One row per group: its key columns and its ``stats`` (``n_tiles`` int, ``higher_better`` bool)."""
+        records = [
+            {**dict(zip(keys, key, strict=True)), **stat} for key, stat in zip(self.keys, stats, strict=True)
+        ]
+        table = pd.DataFrame.from_records(records, columns=columns)
+        return table.astype({"n_tiles": "int64", "higher_better": "bool"})
 
 
 def group_by_tile_set(frame: pd.DataFrame, keys: Sequence[str]) -> TileSetGroups:
@@ -98,13 +123,6 @@ def _wilcoxon_columns(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.array([wilcoxon_p(source[:, j], target[:, j]) for j in range(source.shape[1])])
 
 
-def _records(keys: Sequence[str], groups: TileSetGroups, stats_by_group: list[dict[str, Any]]) -> list[dict]:
-    return [
-        {**dict(zip(keys, key, strict=True)), **stat}
-        for key, stat in zip(groups.keys, stats_by_group, strict=True)
-    ]
-
-
 def gap_from_pairs(
     pairs: pd.DataFrame,
     keys: Sequence[str],
@@ -131,8 +149,8 @@ def gap_from_pairs(
     out: list[dict[str, Any]] = [{} for _ in groups.keys]
     for signature, members in groups.clusters.items():
         tiles = groups.tile_ids[signature]
-        source = np.column_stack([source_all[groups.rows[i]] for i in members])
-        target = np.column_stack([target_all[groups.rows[i]] for i in members])
+        source = groups.columns(source_all, members)
+        target = groups.columns(target_all, members)
         hb = np.array([hb_all[groups.rows[i][0]] for i in members])
         res = paired_gap_bootstrap(
             source, target, hb, n_boot=n_boot, rng=tile_set_rng(seed, tiles), ci=ci, interval=interval
@@ -149,8 +167,7 @@ def gap_from_pairs(
                 "wilcoxon_p": p_values[j],
                 "higher_better": bool(hb[j]),
             }
-    table = pd.DataFrame.from_records(_records(keys, groups, out), columns=columns)
-    return table.astype({"n_tiles": "int64", "higher_better": "bool"})
+    return groups.table(keys, out, columns)
 
 
 def gap_table(
@@ -176,16 +193,11 @@ def gap_table(
     ``rel_ci_high``, ``wilcoxon_p``, ``higher_better``. Empty when no tile is paired.
     ``interval``: ``"percentile"`` (default) or ``"expanded"`` (better coverage below ~30 tiles).
     """
-    con, owned = views.connect_to(data)
-    try:
-        flt = _metric_filters(filters, metric, split)
-        target = choose_target_domain(views.domains_present(con, flt), source_domain, target_domain)
-        pairs = views.paired_tiles(
-            con, source_domain=source_domain, target_domain=target, group=group, filters=flt
+    with views.connected(data) as con:
+        pairs, target = _paired_tiles(
+            con, source_domain=source_domain, target_domain=target_domain, group=group, filters=filters,
+            metric=metric, split=split,
         )
-    finally:
-        if owned:
-            con.close()
     keys = views.gap_keys(group)
     table = gap_from_pairs(pairs, keys, n_boot=n_boot, seed=seed, ci=ci, interval=interval)
     table.insert(len(keys), "source_domain", source_domain)
@@ -222,12 +234,8 @@ def train_test_matrix(
 
 
 def _tile_means(data: Any, keys: Sequence[str], filters: Mapping[str, Any]) -> pd.DataFrame:
-    con, owned = views.connect_to(data)
-    try:
+    with views.connected(data) as con:
         return views.tile_means(con, keys=keys, filters=filters)
-    finally:
-        if owned:
-            con.close()
 
 
 def mean_table(
@@ -250,7 +258,7 @@ def mean_table(
     out: list[dict[str, Any]] = [{} for _ in groups.keys]
     for signature, members in groups.clusters.items():
         tile_ids = groups.tile_ids[signature]
-        values = np.column_stack([values_all[groups.rows[i]] for i in members])
+        values = groups.columns(values_all, members)
         mean, low, high = mean_bootstrap(
             values, n_boot=n_boot, rng=tile_set_rng(seed, tile_ids), ci=ci, interval=interval
         )
@@ -259,5 +267,4 @@ def mean_table(
                 "n_tiles": len(tile_ids), "mean": mean[j], "ci_low": low[j], "ci_high": high[j],
                 "higher_better": bool(hb_all[groups.rows[i][0]]),
             }
-    table = pd.DataFrame.from_records(_records(keys, groups, out), columns=columns)
-    return table.astype({"n_tiles": "int64", "higher_better": "bool"})
+    return groups.table(keys, out, columns)

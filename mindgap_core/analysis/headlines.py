@@ -81,10 +81,9 @@ def headline_findings(table: pd.DataFrame, *, metric_label: str, unit: str = "")
             rows = groups[groups["_group"] == group]
             if rows.empty or group == "untrained":
                 continue
-            parts.append(
-                f"{group}-trained models ({len(rows)}): mean gap {format_value(rows['gap'].mean(), unit, True)}, "
-                f"mean score on {target} {format_value(rows['mean_target'].mean(), unit)}"
-            )
+            mean_gap = format_value(rows["gap"].mean(), unit, True)
+            parts.append(f"{group}-trained models ({len(rows)}): mean gap {mean_gap}, "
+                         f"mean score on {target} {format_value(rows['mean_target'].mean(), unit)}")
         if len(parts) >= 2:
             findings.append("By training data: " + "; ".join(parts) + ".")
     baseline = table[table["method"] == "bicubic"]
@@ -115,7 +114,8 @@ def scaling_findings(trend: pd.DataFrame, *, metric_label: str, unit: str = "") 
         name = " / ".join(str(getattr(row, c)) for c in ("method", "regime") if hasattr(row, c))
         sentences.append(
             f"{name} on {domain_label(row.test_domain)}: {metric_label} {verdict}; improvement per doubling "
-            f"{format_value(row.improvement_per_doubling, unit, True)} (95 % CI [{format_value(low, '', True)}, "
-            f"{format_value(high, '', True)}], {row.n_levels} block counts, {row.n_tiles} tiles)."
+            f"{format_value(row.improvement_per_doubling, unit, True)} "
+            f"(95 % CI [{format_value(low, '', True)}, {format_value(high, '', True)}], "
+            f"{row.n_levels} block counts, {row.n_tiles} tiles)."
         )
     return sentences

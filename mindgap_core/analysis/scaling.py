@@ -18,13 +18,16 @@ from mindgap_core.analysis.gap import DEFAULT_GROUP, _metric_filters, _tile_mean
 
 
 def _scaling_tiles(
-    data: Any, keys: Sequence[str], metric: Any, test_domain: Any, split: str | None, filters: Any
-) -> pd.DataFrame:
+    data: Any, group: Sequence[str], metric: Any, test_domain: Any, split: str | None, filters: Any
+) -> tuple[list[str], pd.DataFrame]:
+    """The curve keys (``group`` + band, aggregate, test domain) and the per-tile means of the rows
+    that have a block count."""
+    keys = list(dict.fromkeys([*group, "band", "aggregate", "test_domain"]))
     flt = _metric_filters(filters, metric, split)
     if test_domain is not None:
         flt["test_domain"] = test_domain
     tiles = _tile_means(data, [*keys, "train_blocks"], flt)
-    return tiles.dropna(subset=["train_blocks"]).astype({"train_blocks": "int64"})
+    return keys, tiles.dropna(subset=["train_blocks"]).astype({"train_blocks": "int64"})
 
 
 def scaling_curve(
@@ -45,8 +48,7 @@ def scaling_curve(
     Columns: the keys, ``train_blocks``, ``n_tiles``, ``mean``, ``ci_low``, ``ci_high``, ``higher_better``;
     sorted by block count within each curve. Empty when no row has ``train_blocks``.
     """
-    keys = list(dict.fromkeys([*group, "band", "aggregate", "test_domain"]))
-    tiles = _scaling_tiles(data, keys, metric, test_domain, split, filters)
+    keys, tiles = _scaling_tiles(data, group, metric, test_domain, split, filters)
     table = mean_table(tiles, [*keys, "train_blocks"], n_boot=n_boot, seed=seed, ci=ci, interval=interval)
     return table.sort_values([*keys, "train_blocks"], kind="stable").reset_index(drop=True)
 
@@ -72,10 +74,9 @@ def scaling_trend(
     ``slope_per_doubling``, ``improvement_per_doubling``, ``improvement_ci_low``, ``improvement_ci_high``,
     ``higher_better``. Curves with fewer than two block counts are left out.
     """
-    keys = list(dict.fromkeys([*group, "band", "aggregate", "test_domain"]))
+    keys, tiles = _scaling_tiles(data, group, metric, test_domain, split, filters)
     columns = [*keys, "n_levels", "n_tiles", "slope_per_doubling", "improvement_per_doubling",
                "improvement_ci_low", "improvement_ci_high", "higher_better"]
-    tiles = _scaling_tiles(data, keys, metric, test_domain, split, filters)
     records = []
     for key, frame in tiles.groupby(keys, dropna=False, sort=True):
         wide = frame.pivot_table(index="tile_id", columns="train_blocks", values="value", aggfunc="mean")

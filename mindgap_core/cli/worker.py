@@ -11,14 +11,24 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs-dir", default=None,
-                        help="jobs folder (default: $MINDGAP_JOBS_DIR, else data/demo/jobs)")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                        help="torch device (default: cuda if available)")
-    parser.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds without a queued job (default: run until Ctrl-C)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="exit at once (code 1) when another worker holds the lock, instead of waiting")
+    parser.add_argument(
+        "--jobs-dir", default=None, help="jobs folder (default: $MINDGAP_JOBS_DIR, else data/demo/jobs)"
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default=None, help="torch device (default: cuda if available)"
+    )
+    parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds without a queued job (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="exit at once (code 1) when another worker holds the lock, instead of waiting",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"job {job_id}: {state}{detail}", file=sys.stderr)
 
     try:
-        result = run_worker(queue, stop=stop, lock_timeout_s=0.0 if args.no_wait else None,
-                            idle_exit_s=args.exit_when_idle, device=args.device, on_job=report)
+        result = run_worker(
+            queue,
+            stop=stop,
+            lock_timeout_s=0.0 if args.no_wait else None,
+            idle_exit_s=args.exit_when_idle,
+            device=args.device,
+            on_job=report,
+        )
     except KeyboardInterrupt:
         stop.set()
         print("mindgap worker: interrupted (a running job is re-queued by the next worker)", file=sys.stderr)

@@ -134,6 +134,10 @@ class _UnitRunner:
             self._model, self._model_name = _load(entry, scale, self.device), entry.name
         return self._model
 
+    def steps(self, unit: WorkUnit) -> int | None:
+        """Sampler steps of the unit's model: its own setting, else the experiment's, else its default."""
+        return unit.model.steps if unit.model.steps is not None else self.experiment.steps
+
     def write_conditions(self, domain: TestDomain) -> None:
         key = shard_key(run=self.run_id, domain=domain.name)
         if self.store.has_conditions(key):
@@ -175,7 +179,7 @@ class _UnitRunner:
         lr_t = torch.from_numpy(lr).to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(unit.generator_seed)
         with torch.no_grad():
-            samples = model.sample(lr_t, num_samples=exp.samples, steps=exp.steps, generator=generator)
+            samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator)
         samples = samples.float().cpu()
         sr = samples.mean(dim=1).numpy()
         std = samples.std(dim=1, unbiased=False).numpy() if exp.samples > 1 else None
@@ -197,7 +201,7 @@ class _UnitRunner:
                 "split": str(rows.loc[row.tile_id, "split"]), "band": row.band, "metric": row.metric,
                 "aggregate": "mean", "value": float(row.value),
                 "higher_better": METRICS[row.metric].higher_better,
-                "options": json.dumps({**dict(row.options), "samples": exp.samples, "steps": exp.steps,
+                "options": json.dumps({**dict(row.options), "samples": exp.samples, "steps": self.steps(unit),
                                        "seed": unit.seed}, sort_keys=True),
                 "sr_path": entry.get("sr", ""), "uncertainty_path": entry.get("uncertainty", ""),
                 "map_path": entry.get(f"map:{row.metric}", ""),

@@ -9,7 +9,7 @@ Example (paths relative to the YAML file)::
       - {name: simulated_cross_sensor, manifest: ../manifest.parquet, domain: simulated_cross_sensor}
     models:
       - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
-      - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic}
+      - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic, steps: 20}  # per-model steps
     metrics: [psnr, ssim, sam, ergas, cpsnr, lpips_sat]
     samples: 4                        # diffusion samples per tile (scored as their per-pixel mean)
     steps: null                       # sampler steps (null: each model's default)
@@ -59,6 +59,8 @@ class ModelEntry:
     train_domain: str
     train_blocks: int | None
     checkpoint: Path | None
+    #: sampler steps of this model (None: the experiment's ``steps``, else the model's default)
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
         if method != info["method"]:
             raise InputError(source, f"model {name!r}: method {method!r} but checkpoint holds {info['method']!r}")
         return ModelEntry(name, method, str(raw.get("regime", info.get("regime", "unknown"))),
-                          str(info.get("train_domain", "unknown")), info.get("train_blocks"), checkpoint)
+                          str(info.get("train_domain", "unknown")), info.get("train_blocks"), checkpoint,
+                          None if raw.get("steps") is None else int(raw["steps"]))
     method = str(raw.get("method", ""))
     if method not in MODEL_REGISTRY:
         raise InputError(source, f"model {name!r}: unknown method {method!r}; known: {', '.join(MODEL_REGISTRY)}")

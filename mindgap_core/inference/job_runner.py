@@ -79,8 +79,13 @@ def _canonical_band(name: str) -> str:
     return BAND_ALIASES.get(key, key)
 
 
-def check_upload(path: str | Path, *, label: str | None = None, max_bytes: int = MAX_UPLOAD_BYTES,
-                 max_side: int = MAX_UPLOAD_SIDE) -> UploadInfo:
+def check_upload(
+    path: str | Path,
+    *,
+    label: str | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_side: int = MAX_UPLOAD_SIDE,
+) -> UploadInfo:
     """Validate an LR GeoTIFF for a job; :class:`InputError` naming ``label`` (default: the path)."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -106,14 +111,23 @@ def check_upload(path: str | Path, *, label: str | None = None, max_bytes: int =
         raise InputError(name, f"is {cols} × {rows} pixels; uploads are limited to {max_side} × {max_side}")
     if count != len(CANONICAL_BANDS):
         raise InputError(name, f"has {count} band(s); an LR input needs 4: blue, green, red, NIR")
-    names = tuple(_canonical_band(d) for d in descriptions) if all(d and d.strip() for d in descriptions) else ()
+    names = (
+        tuple(_canonical_band(d) for d in descriptions) if all(d and d.strip() for d in descriptions) else ()
+    )
     if names and sorted(names) != sorted(CANONICAL_BANDS):
-        raise InputError(name, f"band names {list(names)} are not blue, green, red, nir (or B02, B03, B04, B08)")
+        raise InputError(
+            name, f"band names {list(names)} are not blue, green, red, nir (or B02, B03, B04, B08)"
+        )
     if crs is None:
-        raise InputError(name, "has no coordinate reference system (CRS); the result must be placed on the map")
+        raise InputError(
+            name, "has no coordinate reference system (CRS); the result must be placed on the map"
+        )
     if np.issubdtype(np.dtype(dtype), np.integer):
-        raise InputError(name, f"holds integer digital numbers ({dtype}); upload surface reflectance as floating "
-                               "point (0–1), e.g. Sentinel-2 L2A DN × 0.0001")
+        raise InputError(
+            name,
+            f"holds integer digital numbers ({dtype}); upload surface reflectance as floating "
+            "point (0–1), e.g. Sentinel-2 L2A DN × 0.0001",
+        )
     raster = read_raster(path)
     try:
         check_reflectance(raster.array, name, raster.valid, what="values")
@@ -125,14 +139,22 @@ def check_upload(path: str | Path, *, label: str | None = None, max_bytes: int =
     return UploadInfo(path, rows, cols, crs.to_string(), names or CANONICAL_BANDS)
 
 
-def save_upload(folder: str | Path, name: str, data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES,
-                max_side: int = MAX_UPLOAD_SIDE) -> UploadInfo:
+def save_upload(
+    folder: str | Path,
+    name: str,
+    data: bytes,
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_side: int = MAX_UPLOAD_SIDE,
+) -> UploadInfo:
     """Validate ``data`` (an uploaded file called ``name``) and store it in ``folder`` under its hash.
 
     Nothing is left behind when the file is refused (:class:`InputError`).
     """
     if len(data) > max_bytes:
-        raise InputError(name, f"is {len(data) / 2**20:.1f} MB; uploads are limited to {max_bytes / 2**20:.0f} MB")
+        raise InputError(
+            name, f"is {len(data) / 2**20:.1f} MB; uploads are limited to {max_bytes / 2**20:.0f} MB"
+        )
     if not data:
         raise InputError(name, "is empty")
     dest = Path(folder) / f"{hashlib.sha256(data).hexdigest()[:24]}.tif"
@@ -173,7 +195,9 @@ def job_inputs(job: Job) -> list[_Input]:
             raise InputError(spec.manifest, f"has no tile {tile!r} in domain {spec.domain!r}")
         row = rows.iloc[0]
         hr = resolve(spec.manifest, row["hr_path"]) if row["hr_path"] else None
-        inputs.append(_Input(tile, spec.domain, resolve(spec.manifest, row["lr_path"]), hr, int(row["scale"])))
+        inputs.append(
+            _Input(tile, spec.domain, resolve(spec.manifest, row["lr_path"]), hr, int(row["scale"]))
+        )
     return inputs
 
 
@@ -184,16 +208,18 @@ def _windows(path: Path) -> int:
 
     with rasterio.open(path) as ds:
         rows, cols = ds.height, ds.width
-    return len(tile_starts(rows, INFERENCE_TILE, INFERENCE_OVERLAP)) * len(tile_starts(cols, INFERENCE_TILE,
-                                                                                        INFERENCE_OVERLAP))
+    return len(tile_starts(rows, INFERENCE_TILE, INFERENCE_OVERLAP)) * len(
+        tile_starts(cols, INFERENCE_TILE, INFERENCE_OVERLAP)
+    )
 
 
 class InferenceExecutor:
     """Runs jobs: inference, then scoring against HR when there is one. Keeps the last model and the
     evaluator loaded between jobs."""
 
-    def __init__(self, device: str | None = None, metrics: tuple[str, ...] = JOB_METRICS,
-                 lpips_sat: bool = True) -> None:
+    def __init__(
+        self, device: str | None = None, metrics: tuple[str, ...] = JOB_METRICS, lpips_sat: bool = True
+    ) -> None:
         self.device = device
         self.metrics = metrics
         self.want_lpips_sat = lpips_sat
@@ -219,8 +245,11 @@ class InferenceExecutor:
             index = Path(name) / "model_index.json"
             key = (name, index.stat().st_mtime_ns if index.is_file() else None)
         if key != self._model_key:
-            self._model = (build_model(name, None, scale=scale) if name in WEIGHTLESS_MODELS
-                           else load_model(name, device=self._device()))
+            self._model = (
+                build_model(name, None, scale=scale)
+                if name in WEIGHTLESS_MODELS
+                else load_model(name, device=self._device())
+            )
             self._model = self._model.to(self._device()) if hasattr(self._model, "to") else self._model
             self._model_key = key
         return self._model
@@ -256,19 +285,33 @@ class InferenceExecutor:
             sr_path = ctx.out_dir / f"{stem}_sr.tif"
             with_unc = job.spec.samples > 1 and bool(getattr(model, "stochastic", False))
             unc_path = ctx.out_dir / f"{stem}_uncertainty.tif" if with_unc else None
-            start = base
+            text = f"{n}/{len(inputs)} inputs: super-resolving {inp.item}"
 
-            def on_progress(done: int, _total: int, start: int = start, n: int = n) -> None:
-                ctx.progress(start + done, total, f"{n}/{len(inputs)} inputs: super-resolving {inp.item}")
+            def on_progress(done: int, _total: int, start: int = base, text: str = text) -> None:
+                ctx.progress(start + done, total, text)
 
-            run_inference(model, inp.lr, sr_path, num_samples=job.spec.samples, steps=job.spec.steps,
-                          tile=INFERENCE_TILE, overlap=INFERENCE_OVERLAP, uncertainty_path=unc_path,
-                          seed=job.spec.seed, device=self._device(),
-                          model_path=None if job.spec.model in WEIGHTLESS_MODELS else job.spec.model,
-                          on_progress=on_progress)
+            run_inference(
+                model,
+                inp.lr,
+                sr_path,
+                num_samples=job.spec.samples,
+                steps=job.spec.steps,
+                tile=INFERENCE_TILE,
+                overlap=INFERENCE_OVERLAP,
+                uncertainty_path=unc_path,
+                seed=job.spec.seed,
+                device=self._device(),
+                model_path=None if job.spec.model in WEIGHTLESS_MODELS else job.spec.model,
+                on_progress=on_progress,
+            )
             base += count
-            output = JobOutput(job.id, inp.item, ctx.queue.relative(sr_path), domain=inp.domain,
-                               uncertainty_path=ctx.queue.relative(unc_path) if unc_path else "")
+            output = JobOutput(
+                job.id,
+                inp.item,
+                ctx.queue.relative(sr_path),
+                domain=inp.domain,
+                uncertainty_path=ctx.queue.relative(unc_path) if unc_path else "",
+            )
             if inp.hr is not None:
                 ctx.progress(base, total, f"{n}/{len(inputs)} inputs: scoring {inp.item}")
                 output = self._score(output, inp, sr_path, ctx)
@@ -290,8 +333,14 @@ class InferenceExecutor:
         validate_pair(sr, hr, lr, names=(f"SR of {inp.item}", f"HR {inp.hr}", f"LR {inp.lr}"))
         evaluator = self.evaluator()
         valid = (sr.valid & hr.valid)[None]
-        rows = evaluator.score_arrays(sr.array[None], hr.array[None], lr.array[None], band_names=hr.band_names,
-                                      tile_ids=[inp.item], valid=valid)
+        rows = evaluator.score_arrays(
+            sr.array[None],
+            hr.array[None],
+            lr.array[None],
+            band_names=hr.band_names,
+            tile_ids=[inp.item],
+            valid=valid,
+        )
         scores = {r.metric: float(r.value) for r in rows if r.band == "all" and math.isfinite(r.value)}
         kinds = ["abs_error"] + (["lpips_sat"] if evaluator.lpips_sat_model is not None else [])
         maps = metric_maps(sr, hr, kinds, lpips_sat_model=evaluator.lpips_sat_model, device=self._device())
@@ -300,8 +349,12 @@ class InferenceExecutor:
             dest = ctx.out_dir / f"{_safe(inp.item)}_{kind}.tif"
             write_cog(raster, dest)
             paths[kind] = ctx.queue.relative(dest)
-        return replace(output, scores=scores, error_path=paths.get("abs_error", ""),
-                       lpips_sat_path=paths.get("lpips_sat", ""))
+        return replace(
+            output,
+            scores=scores,
+            error_path=paths.get("abs_error", ""),
+            lpips_sat_path=paths.get("lpips_sat", ""),
+        )
 
 
 def validate_tiles(manifest: str | Path, domain: str, tiles: list[str]) -> None:

@@ -224,25 +224,47 @@ class JobLost(Exception):
 
 def _job_from_row(row: sqlite3.Row) -> Job:
     spec = JobSpec(
-        model=row["model"], tiles=tuple(json.loads(row["tiles"])), manifest=row["manifest"], domain=row["domain"],
-        upload=row["upload"], upload_name=row["upload_name"], samples=int(row["samples"]),
-        steps=None if row["steps"] is None else int(row["steps"]), seed=int(row["seed"]), scale=int(row["scale"]),
-        model_label=row["model_label"], submitted_by=row["submitted_by"],
+        model=row["model"],
+        tiles=tuple(json.loads(row["tiles"])),
+        manifest=row["manifest"],
+        domain=row["domain"],
+        upload=row["upload"],
+        upload_name=row["upload_name"],
+        samples=int(row["samples"]),
+        steps=None if row["steps"] is None else int(row["steps"]),
+        seed=int(row["seed"]),
+        scale=int(row["scale"]),
+        model_label=row["model_label"],
+        submitted_by=row["submitted_by"],
     )
     return Job(
-        id=int(row["id"]), created=float(row["created"]), state=row["state"], spec=spec,
-        progress_done=int(row["progress_done"]), progress_total=int(row["progress_total"]),
-        message=row["message"], error=row["error"], cancel_requested=bool(row["cancel_requested"]),
-        worker=row["worker"], attempts=int(row["attempts"]), started=row["started"],
-        heartbeat=row["heartbeat"], finished=row["finished"],
+        id=int(row["id"]),
+        created=float(row["created"]),
+        state=row["state"],
+        spec=spec,
+        progress_done=int(row["progress_done"]),
+        progress_total=int(row["progress_total"]),
+        message=row["message"],
+        error=row["error"],
+        cancel_requested=bool(row["cancel_requested"]),
+        worker=row["worker"],
+        attempts=int(row["attempts"]),
+        started=row["started"],
+        heartbeat=row["heartbeat"],
+        finished=row["finished"],
     )
 
 
 def _output_from_row(row: sqlite3.Row) -> JobOutput:
     return JobOutput(
-        job_id=int(row["job_id"]), item=row["item"], domain=row["domain"], sr_path=row["sr_path"],
-        uncertainty_path=row["uncertainty_path"], error_path=row["error_path"],
-        lpips_sat_path=row["lpips_sat_path"], scores={k: float(v) for k, v in json.loads(row["scores"]).items()},
+        job_id=int(row["job_id"]),
+        item=row["item"],
+        domain=row["domain"],
+        sr_path=row["sr_path"],
+        uncertainty_path=row["uncertainty_path"],
+        error_path=row["error_path"],
+        lpips_sat_path=row["lpips_sat_path"],
+        scores={k: float(v) for k, v in json.loads(row["scores"]).items()},
     )
 
 
@@ -296,8 +318,9 @@ class JobQueue:
 
     # --- connections ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.db_path, timeout=self.busy_timeout_s, isolation_level=None,
-                              check_same_thread=False)
+        con = sqlite3.connect(
+            self.db_path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
         con.execute("PRAGMA synchronous = FULL")
@@ -336,8 +359,10 @@ class JobQueue:
                 with self._write() as con:
                     version = con.execute("PRAGMA user_version").fetchone()[0]
                     if version > SCHEMA_VERSION:
-                        raise InputError(self.db_path, f"job database version {version} is newer than this "
-                                                       f"MindGap's ({SCHEMA_VERSION})")
+                        raise InputError(
+                            self.db_path,
+                            f"job database version {version} is newer than this MindGap's ({SCHEMA_VERSION})",
+                        )
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             con.execute(statement)
@@ -359,9 +384,22 @@ class JobQueue:
                 "INSERT INTO jobs (created, state, model, model_label, input_kind, manifest, domain, tiles, "
                 "upload, upload_name, samples, steps, seed, scale, submitted_by, message) "
                 "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
-                (time.time(), spec.model, spec.model_label, spec.input_kind, spec.manifest,
-                 spec.domain, json.dumps(list(spec.tiles)), spec.upload, spec.upload_name, spec.samples,
-                 spec.steps, spec.seed, spec.scale, spec.submitted_by),
+                (
+                    time.time(),
+                    spec.model,
+                    spec.model_label,
+                    spec.input_kind,
+                    spec.manifest,
+                    spec.domain,
+                    json.dumps(list(spec.tiles)),
+                    spec.upload,
+                    spec.upload_name,
+                    spec.samples,
+                    spec.steps,
+                    spec.seed,
+                    spec.scale,
+                    spec.submitted_by,
+                ),
             )
             return int(cur.lastrowid)
 
@@ -371,8 +409,9 @@ class JobQueue:
             row = con.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
         return None if row is None else _job_from_row(row)
 
-    def jobs(self, states: Sequence[str] | None = None, *, limit: int | None = None,
-             newest_first: bool = False) -> list[Job]:
+    def jobs(
+        self, states: Sequence[str] | None = None, *, limit: int | None = None, newest_first: bool = False
+    ) -> list[Job]:
         """Jobs in id order (oldest first unless ``newest_first``), optionally of some states only."""
         sql, params = "SELECT * FROM jobs", []
         if states:
@@ -389,7 +428,7 @@ class JobQueue:
 
     def outputs(self, job_id: int | None = None, *, item: str | None = None) -> list[JobOutput]:
         """Outputs of done jobs (of one job, and/or of one item), by job id then item."""
-        sql = ("SELECT o.* FROM job_outputs o JOIN jobs j ON j.id = o.job_id WHERE j.state = 'done'")
+        sql = "SELECT o.* FROM job_outputs o JOIN jobs j ON j.id = o.job_id WHERE j.state = 'done'"
         params: list[object] = []
         if job_id is not None:
             sql += " AND o.job_id = ?"
@@ -403,8 +442,10 @@ class JobQueue:
     def fingerprint(self) -> str:
         """A short text that changes whenever a job changes state or progresses (a cache key)."""
         with self._read() as con:
-            row = con.execute("SELECT count(*), coalesce(max(id), 0), coalesce(sum(progress_done), 0), "
-                              "coalesce(sum(length(state) * id), 0), coalesce(max(finished), 0) FROM jobs").fetchone()
+            row = con.execute(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(sum(progress_done), 0), "
+                "coalesce(sum(length(state) * id), 0), coalesce(max(finished), 0) FROM jobs"
+            ).fetchone()
         return "-".join(str(v) for v in tuple(row))
 
     # --- cancelling -----------------------------------------------------------------------------
@@ -421,12 +462,17 @@ class JobQueue:
                 return None
             state = row["state"]
             if state == "queued":
-                con.execute("UPDATE jobs SET state = 'cancelled', finished = ?, message = 'cancelled before it "
-                            "started' WHERE id = ? AND state = 'queued'", (now, int(job_id)))
+                con.execute(
+                    "UPDATE jobs SET state = 'cancelled', finished = ?, message = 'cancelled before it "
+                    "started' WHERE id = ? AND state = 'queued'",
+                    (now, int(job_id)),
+                )
                 return "cancelled"
             if state == "running":
-                con.execute("UPDATE jobs SET cancel_requested = 1, message = 'cancelling…' WHERE id = ?",
-                            (int(job_id),))
+                con.execute(
+                    "UPDATE jobs SET cancel_requested = 1, message = 'cancelling…' WHERE id = ?",
+                    (int(job_id),),
+                )
             return state
 
     # --- the worker's side ----------------------------------------------------------------------
@@ -457,8 +503,16 @@ class JobQueue:
             return "lost"
         return "cancel" if cur["cancel_requested"] else "ok"
 
-    def _end(self, job_id: int, worker: str, state: str, *, message: str, error: str = "",
-             outputs: Sequence[JobOutput] = ()) -> bool:
+    def _end(
+        self,
+        job_id: int,
+        worker: str,
+        state: str,
+        *,
+        message: str,
+        error: str = "",
+        outputs: Sequence[JobOutput] = (),
+    ) -> bool:
         with self._write() as con:
             cur = con.execute(
                 "UPDATE jobs SET state = ?, finished = ?, message = ?, error = ?, heartbeat = ?, "
@@ -472,8 +526,16 @@ class JobQueue:
                 con.execute(
                     "INSERT OR REPLACE INTO job_outputs (job_id, item, domain, sr_path, uncertainty_path, "
                     "error_path, lpips_sat_path, scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (int(job_id), out.item, out.domain, out.sr_path, out.uncertainty_path, out.error_path,
-                     out.lpips_sat_path, json.dumps(out.scores, sort_keys=True)),
+                    (
+                        int(job_id),
+                        out.item,
+                        out.domain,
+                        out.sr_path,
+                        out.uncertainty_path,
+                        out.error_path,
+                        out.lpips_sat_path,
+                        json.dumps(out.scores, sort_keys=True),
+                    ),
                 )
             return True
 
@@ -489,8 +551,14 @@ class JobQueue:
         """Mark a running job of ``worker`` cancelled (after it stopped); False if not ours."""
         return self._end(job_id, worker, "cancelled", message="cancelled while running")
 
-    def requeue_stale(self, older_than_s: float | None, *, except_worker: str | None = None,
-                      now: float | None = None, max_attempts: int = MAX_ATTEMPTS) -> list[int]:
+    def requeue_stale(
+        self,
+        older_than_s: float | None,
+        *,
+        except_worker: str | None = None,
+        now: float | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> list[int]:
         """Re-queue running jobs whose heartbeat is older than ``older_than_s`` (their worker died);
         ``None``: every running job (call it only while holding the worker lock). Jobs of
         ``except_worker`` are left alone.
@@ -500,26 +568,41 @@ class JobQueue:
         """
         now = time.time() if now is None else now
         limit = math.inf if older_than_s is None else now - older_than_s
+        stale = (
+            "SELECT id, attempts, cancel_requested, worker FROM jobs WHERE state = 'running' "
+            "AND coalesce(heartbeat, 0) <= ? AND coalesce(worker, '') != ? ORDER BY id"
+        )
+        params = (limit, except_worker or "")
+        with self._read() as con:  # the usual case, nothing stale, needs no write transaction
+            if not con.execute(stale, params).fetchone():
+                return []
         requeued = []
         with self._write() as con:
-            rows = con.execute(
-                "SELECT id, attempts, cancel_requested, worker FROM jobs WHERE state = 'running' "
-                "AND coalesce(heartbeat, 0) <= ? AND coalesce(worker, '') != ? ORDER BY id",
-                (limit, except_worker or ""),
-            ).fetchall()
+            rows = con.execute(stale, params).fetchall()
             for row in rows:
                 if row["cancel_requested"]:
-                    con.execute("UPDATE jobs SET state = 'cancelled', finished = ?, message = 'cancelled (its "
-                                "worker stopped)' WHERE id = ?", (now, row["id"]))
+                    con.execute(
+                        "UPDATE jobs SET state = 'cancelled', finished = ?, message = 'cancelled (its "
+                        "worker stopped)' WHERE id = ?",
+                        (now, row["id"]),
+                    )
                 elif row["attempts"] >= max_attempts:
-                    con.execute("UPDATE jobs SET state = 'failed', finished = ?, message = 'failed', error = ? "
-                                "WHERE id = ?",
-                                (now, f"its worker stopped (crashed or was killed) {row['attempts']} times while "
-                                      "running this job; not retried", row["id"]))
+                    con.execute(
+                        "UPDATE jobs SET state = 'failed', finished = ?, message = 'failed', error = ? "
+                        "WHERE id = ?",
+                        (
+                            now,
+                            f"its worker stopped (crashed or was killed) {row['attempts']} times while "
+                            "running this job; not retried",
+                            row["id"],
+                        ),
+                    )
                 else:
-                    con.execute("UPDATE jobs SET state = 'queued', worker = NULL, heartbeat = NULL, "
-                                "progress_done = 0, message = ? WHERE id = ?",
-                                (f"re-queued: worker {row['worker']} stopped during the job", row["id"]))
+                    con.execute(
+                        "UPDATE jobs SET state = 'queued', worker = NULL, heartbeat = NULL, "
+                        "progress_done = 0, message = ? WHERE id = ?",
+                        (f"re-queued: worker {row['worker']} stopped during the job", row["id"]),
+                    )
                     requeued.append(int(row["id"]))
         return requeued
 
@@ -562,8 +645,14 @@ class WorkerLock:
         os.pwrite(fd, f"{holder}\n".encode(), 0)
         return True
 
-    def acquire(self, timeout_s: float | None = 0.0, *, holder: str = "", poll_s: float = 0.25,
-                stop: threading.Event | None = None) -> bool:
+    def acquire(
+        self,
+        timeout_s: float | None = 0.0,
+        *,
+        holder: str = "",
+        poll_s: float = 0.25,
+        stop: threading.Event | None = None,
+    ) -> bool:
         """Take the lock, waiting up to ``timeout_s`` (None: until ``stop`` is set). True when taken."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
@@ -651,8 +740,9 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
 
 
-def _heartbeat_loop(queue: JobQueue, ctx: JobContext, worker: str, every_s: float,
-                    done: threading.Event) -> None:
+def _heartbeat_loop(
+    queue: JobQueue, ctx: JobContext, worker: str, every_s: float, done: threading.Event
+) -> None:
     while not done.wait(every_s):
         try:
             status = queue.heartbeat(ctx.job.id, worker, ctx.done, ctx.total, ctx.message)
@@ -671,20 +761,28 @@ def _remove_outputs(queue: JobQueue, job_id: int) -> None:
     shutil.rmtree(queue.output_dir(job_id), ignore_errors=True)
 
 
-def run_one(queue: JobQueue, job: Job, executor: Executor, worker: str, *, heartbeat_s: float = HEARTBEAT_S) -> str:
+def run_one(
+    queue: JobQueue, job: Job, executor: Executor, worker: str, *, heartbeat_s: float = HEARTBEAT_S
+) -> str:
     """Run a claimed job to its end state; returns it (``done``/``failed``/``cancelled``/``lost``)."""
     ctx = JobContext(queue, job)
     if job.cancel_requested:
         ctx.cancelled.set()
     stop_beat = threading.Event()
-    beat = threading.Thread(target=_heartbeat_loop, args=(queue, ctx, worker, heartbeat_s, stop_beat),
-                            name=f"mindgap-heartbeat-{job.id}", daemon=True)
+    beat = threading.Thread(
+        target=_heartbeat_loop,
+        args=(queue, ctx, worker, heartbeat_s, stop_beat),
+        name=f"mindgap-heartbeat-{job.id}",
+        daemon=True,
+    )
     beat.start()
     try:
         ctx.check()
         outputs = list(executor(job, ctx))
         ctx.check()
-        finished = queue.finish(job.id, worker, outputs, message=ctx.message if ctx.message != "running" else "done")
+        finished = queue.finish(
+            job.id, worker, outputs, message=ctx.message if ctx.message != "running" else "done"
+        )
         return "done" if finished else "lost"
     except JobLost:
         return "lost"
@@ -741,7 +839,7 @@ def run_worker(
         idle_since = time.monotonic()
         while stop is None or not stop.is_set():
             requeued += queue.requeue_stale(stale_after_s, except_worker=worker)
-            job = queue.claim(worker)
+            job = queue.claim(worker) if queue.has_queued() else None  # idle polls only read
             if job is None:
                 if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
                     break

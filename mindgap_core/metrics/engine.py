@@ -67,6 +67,19 @@ def infer_scale(hr_shape: tuple[int, int], lr_shape: tuple[int, int], source: st
     return hh // lh
 
 
+def _check_matches_hr(x: GeoRaster, name: str, hr: GeoRaster, hr_name: str, same_grid: bool) -> None:
+    """InputError naming ``name`` when ``x`` differs from HR in bands, shape (``same_grid``), CRS or units."""
+    if x.band_names != hr.band_names:
+        raise InputError(name, f"bands {list(x.band_names)} differ from {hr_name}'s {list(hr.band_names)}")
+    if same_grid and x.shape != hr.shape:
+        raise InputError(name, f"is {x.shape[0]}x{x.shape[1]} pixels, {hr_name} is "
+                               f"{hr.shape[0]}x{hr.shape[1]}: SR must be on the HR grid")
+    if x.crs is not None and hr.crs is not None and x.crs != hr.crs:
+        raise InputError(name, f"CRS {x.crs} differs from {hr_name}'s {hr.crs}")
+    if x.units != hr.units:
+        raise InputError(name, f"units {x.units!r} differ from {hr_name}'s {hr.units!r}")
+
+
 def validate_pair(sr: GeoRaster, hr: GeoRaster, lr: GeoRaster | None = None, scale: int | None = None,
                   names: tuple[str, str, str] = ("SR", "HR", "LR")) -> int | None:
     """Check an SR/HR(/LR) triple fits together; returns the scale (None without LR or scale).
@@ -74,25 +87,10 @@ def validate_pair(sr: GeoRaster, hr: GeoRaster, lr: GeoRaster | None = None, sca
     Raises :class:`InputError` naming the offending input for mismatched bands, shapes, CRS or units.
     """
     sr_name, hr_name, lr_name = names
-    if sr.band_names != hr.band_names:
-        raise InputError(sr_name, f"bands {list(sr.band_names)} differ from {hr_name}'s "
-                                  f"{list(hr.band_names)}")
-    if sr.shape != hr.shape:
-        raise InputError(sr_name, f"is {sr.shape[0]}x{sr.shape[1]} pixels, {hr_name} is "
-                                  f"{hr.shape[0]}x{hr.shape[1]}: SR must be on the HR grid")
-    if sr.crs is not None and hr.crs is not None and sr.crs != hr.crs:
-        raise InputError(sr_name, f"CRS {sr.crs} differs from {hr_name}'s {hr.crs}")
-    if sr.units != hr.units:
-        raise InputError(sr_name, f"units {sr.units!r} differ from {hr_name}'s {hr.units!r}")
+    _check_matches_hr(sr, sr_name, hr, hr_name, same_grid=True)
     if lr is None:
         return scale
-    if lr.band_names != hr.band_names:
-        raise InputError(lr_name, f"bands {list(lr.band_names)} differ from {hr_name}'s "
-                                  f"{list(hr.band_names)}")
-    if lr.crs is not None and hr.crs is not None and lr.crs != hr.crs:
-        raise InputError(lr_name, f"CRS {lr.crs} differs from {hr_name}'s {hr.crs}")
-    if lr.units != hr.units:
-        raise InputError(lr_name, f"units {lr.units!r} differ from {hr_name}'s {hr.units!r}")
+    _check_matches_hr(lr, lr_name, hr, hr_name, same_grid=False)
     s = infer_scale(hr.shape, lr.shape, lr_name)
     if scale is not None and s != scale:
         raise InputError(lr_name, f"HR/LR size ratio is {s}, but scale {scale} was given")

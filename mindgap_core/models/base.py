@@ -38,6 +38,7 @@ from torch import nn
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.atomic import atomic_path
+from mindgap_core.models.presets import PRESETS
 from mindgap_core.types import CANONICAL_BANDS
 
 MODEL_INDEX_NAME = "model_index.json"
@@ -96,6 +97,21 @@ def build_unet(
     )
 
 
+def unet_from_config(in_channels: int, out_channels: int, config: Mapping[str, Any]) -> nn.Module:
+    """:func:`build_unet` from the ``unet`` part of a method config."""
+    return build_unet(
+        in_channels, out_channels, config["block_out_channels"], config["layers_per_block"],
+        config["norm_num_groups"],
+    )
+
+
+def two_stages(total_steps: int, fraction: float, first: str, second: str) -> list[tuple[str, int]]:
+    """``[(first, n), (second, total_steps - n)]`` with n = ``fraction`` of the steps (at least 1,
+    and 0 when there is at most one step)."""
+    n = max(1, round(total_steps * fraction)) if total_steps > 1 else 0
+    return [(first, n), (second, total_steps - n)]
+
+
 def unet_size_multiple(unet: nn.Module) -> int:
     """Spatial multiple a diffusers UNet2DModel needs (2 per downsampling block)."""
     return 2 ** (len(unet.config.block_out_channels) - 1)
@@ -133,9 +149,10 @@ class SRModel(ABC):
 
     # ----------------------------------------------------------------------------------------------
     # components and options
-    @abstractmethod
     def components(self) -> dict[str, Any]:
-        """Saved components by name (networks and schedulers)."""
+        """Saved components by name (networks and schedulers): the attributes named in
+        :attr:`component_classes`."""
+        return {name: getattr(self, name) for name in self.component_classes}
 
     def options(self) -> dict[str, Any]:
         """Method-specific settings written to ``model_index.json`` (JSON values)."""
@@ -157,6 +174,22 @@ class SRModel(ABC):
         ``stats`` holds training-data statistics: ``band_mean``, ``band_std`` (HR, per band) and
         ``residual_std`` (of normalised HR - up(LR), per band).
         """
+
+    @classmethod
+    def method_config(cls, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """This method's ``demo`` preset updated by ``config`` (see :func:`merge_config`)."""
+        return merge_config(PRESETS["demo"][cls.method], config, cls.method)
+
+    @staticmethod
+    def build_kwargs(
+        scale: int, band_names: Sequence[str], stats: Mapping[str, Sequence[float]] | None
+    ) -> dict[str, Any]:
+        """Constructor keywords shared by all models, for a fresh model (see :meth:`build`)."""
+        stats = stats or {}
+        return {
+            "scale": scale, "band_names": band_names, "band_mean": stats.get("band_mean"),
+            "band_std": stats.get("band_std"),
+        }
 
     def networks(self) -> dict[str, nn.Module]:
         """The components that are torch modules."""
@@ -238,6 +271,10 @@ class SRModel(ABC):
         """Model space -> reflectance."""
         mean, std = self._stats(x)
         return x.float() * std + mean
+
+    def upsample_normalized(self, lr: torch.Tensor) -> torch.Tensor:
+        """n(up(LR)): the bicubic-upsampled LR reflectance in model space."""
+        return self.normalize(upsample(lr, self.scale))
 
     @property
     def size_multiple(self) -> int:

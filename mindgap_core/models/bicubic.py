@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from mindgap_core.models.base import SRModel, StepFn, merge_config, upsample
-from mindgap_core.models.presets import PRESETS
+from mindgap_core.models.base import SRModel, StepFn, upsample
 from mindgap_core.types import CANONICAL_BANDS
 
 
@@ -19,9 +18,6 @@ class BicubicModel(SRModel):
     stochastic: ClassVar[bool] = False
     component_classes: ClassVar[dict[str, type]] = {}
 
-    def components(self) -> dict[str, Any]:
-        return {}
-
     @classmethod
     def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> BicubicModel:
         return cls(**cls.base_kwargs(settings))
@@ -31,12 +27,8 @@ class BicubicModel(SRModel):
         cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
         stats: Mapping[str, Sequence[float]] | None = None,
     ) -> BicubicModel:
-        merge_config(PRESETS["demo"][cls.method], config, cls.method)
-        stats = stats or {}
-        return cls(
-            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"),
-            band_std=stats.get("band_std"),
-        )
+        cls.method_config(config)  # validates the (empty) config
+        return cls(**cls.build_kwargs(scale, band_names, stats))
 
     def _sample(
         self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn

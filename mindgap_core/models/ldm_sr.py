@@ -24,9 +24,15 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
 
 from mindgap_core.errors import ConfigError
-from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, resize_to, unet_size_multiple
+from mindgap_core.models.base import (
+    SRModel,
+    StepFn,
+    resize_to,
+    two_stages,
+    unet_from_config,
+    unet_size_multiple,
+)
 from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
-from mindgap_core.models.presets import PRESETS
 from mindgap_core.types import CANONICAL_BANDS
 
 LATENT_CHANNELS = 4
@@ -52,9 +58,6 @@ class LDMSRModel(SRModel):
         self.kl_weight = float(kl_weight)
         self.autoencoder_fraction = float(autoencoder_fraction)
 
-    def components(self) -> dict[str, Any]:
-        return {"vae": self.vae, "unet": self.unet, "scheduler": self.scheduler}
-
     def options(self) -> dict[str, Any]:
         return {"kl_weight": self.kl_weight, "autoencoder_fraction": self.autoencoder_fraction}
 
@@ -71,7 +74,7 @@ class LDMSRModel(SRModel):
         cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
         stats: Mapping[str, Sequence[float]] | None = None,
     ) -> LDMSRModel:
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        cfg = cls.method_config(config)
         c = len(band_names)
         v = cfg["vae"]
         n = len(v["block_out_channels"])
@@ -81,21 +84,15 @@ class LDMSRModel(SRModel):
             layers_per_block=v["layers_per_block"], latent_channels=LATENT_CHANNELS,
             norm_num_groups=v["norm_num_groups"], mid_block_add_attention=False, scaling_factor=1.0,
         )
-        u = cfg["unet"]
-        unet = build_unet(
-            LATENT_CHANNELS + c, LATENT_CHANNELS, u["block_out_channels"], u["layers_per_block"],
-            u["norm_num_groups"],
-        )
+        unet = unet_from_config(LATENT_CHANNELS + c, LATENT_CHANNELS, cfg["unet"])
         if not 0 < cfg["autoencoder_fraction"] < 1:
             raise ConfigError(
                 f"ldm_sr autoencoder_fraction must be in (0, 1), got {cfg['autoencoder_fraction']}"
             )
-        stats = stats or {}
         return cls(
             vae, unet, make_ddim_scheduler(cfg["scheduler"]), kl_weight=cfg["kl_weight"],
-            autoencoder_fraction=cfg["autoencoder_fraction"], scale=scale, band_names=band_names,
-            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
-            default_steps=cfg["default_steps"],
+            autoencoder_fraction=cfg["autoencoder_fraction"], default_steps=cfg["default_steps"],
+            **cls.build_kwargs(scale, band_names, stats),
         )
 
     @property
@@ -138,8 +135,7 @@ class LDMSRModel(SRModel):
     def plan_stages(self, total_steps: int, pretrained: bool) -> list[tuple[str, int]]:
         if pretrained:
             return [("diffusion", total_steps)]
-        ae = max(1, round(total_steps * self.autoencoder_fraction)) if total_steps > 1 else 0
-        return [("autoencoder", ae), ("diffusion", total_steps - ae)]
+        return two_stages(total_steps, self.autoencoder_fraction, "autoencoder", "diffusion")
 
     def trainable(self, stage: str) -> list[str]:
         return ["vae"] if stage == "autoencoder" else ["unet"]

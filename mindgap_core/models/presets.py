@@ -46,7 +46,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "demo": {
         "bicubic": {},
-        "regression": {"features": 48, "blocks": 4},
+        "regression": {"features": 32, "blocks": 2},
         "sr3": {"unet": _DEMO_UNET, "scheduler": {**_DDIM, "clip_range": 5.0}, "default_steps": 50},
         "srdiff": {
             "unet": _DEMO_UNET, "encoder": {"features": 32, "blocks": 2},

@@ -16,19 +16,9 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from mindgap_core.models.base import SRModel, StepFn, merge_config, upsample
-from mindgap_core.models.presets import PRESETS
+from mindgap_core.models.base import SRModel, StepFn
+from mindgap_core.models.blocks import ResBlock
 from mindgap_core.types import CANONICAL_BANDS
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class ResidualCNN(ModelMixin, ConfigMixin):
@@ -40,7 +30,7 @@ class ResidualCNN(ModelMixin, ConfigMixin):
     ) -> None:
         super().__init__()
         self.head = nn.Conv2d(in_channels, features, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(features) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResBlock(features, F.relu) for _ in range(blocks)])
         self.tail = nn.Conv2d(features, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,9 +48,6 @@ class RegressionModel(SRModel):
         super().__init__(**base)
         self.net = net
 
-    def components(self) -> dict[str, Any]:
-        return {"net": self.net}
-
     @classmethod
     def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> RegressionModel:
         return cls(components["net"], **cls.base_kwargs(settings))
@@ -70,17 +57,15 @@ class RegressionModel(SRModel):
         cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
         stats: Mapping[str, Sequence[float]] | None = None,
     ) -> RegressionModel:
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        cfg = cls.method_config(config)
         c = len(band_names)
-        stats = stats or {}
         return cls(
             ResidualCNN(in_channels=c, out_channels=c, features=cfg["features"], blocks=cfg["blocks"]),
-            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"),
-            band_std=stats.get("band_std"),
+            **cls.build_kwargs(scale, band_names, stats),
         )
 
     def _predict(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        up = self.normalize(upsample(lr, self.scale))
+        up = self.upsample_normalized(lr)
         return up, self.call(self.net, up)
 
     def _sample(

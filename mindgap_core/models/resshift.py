@@ -9,17 +9,16 @@ posterior chain (fewer steps: respaced chain).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, unet_size_multiple, upsample
-from mindgap_core.models.presets import PRESETS
+from mindgap_core.models.base import SRModel, StepFn
+from mindgap_core.models.unet_scheduler import UNetSchedulerModel
 from mindgap_core.schedulers.resshift import ResShiftScheduler
-from mindgap_core.types import CANONICAL_BANDS
 
 
 def make_resshift_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
@@ -40,44 +39,24 @@ def predict_x0(
     return SRModel.call(unet, torch.cat([scheduler.scale_model_input(x_t, t), y], dim=1), t)
 
 
-class ResShiftModel(SRModel):
+def prior_inputs(
+    model: SRModel, lr: torch.Tensor, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the chain of ResShift and SinSR starts from: y = n(up(LR)) and a draw of eps like y."""
+    y = model.upsample_normalized(lr)
+    return y, randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+
+
+class ResShiftModel(UNetSchedulerModel):
     """Residual-shifting diffusion with its own 15-step scheduler."""
 
     method: ClassVar[str] = "resshift"
     stochastic: ClassVar[bool] = True
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
 
-    def __init__(self, unet: UNet2DModel, scheduler: ResShiftScheduler, **base: Any) -> None:
-        super().__init__(**base)
-        self.unet = unet
-        self.scheduler = scheduler
-
-    def components(self) -> dict[str, Any]:
-        return {"unet": self.unet, "scheduler": self.scheduler}
-
-    @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> ResShiftModel:
-        return cls(components["unet"], components["scheduler"], **cls.base_kwargs(settings))
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> ResShiftModel:
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
-        c = len(band_names)
-        u = cfg["unet"]
-        unet = build_unet(2 * c, c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"])
-        stats = stats or {}
-        return cls(
-            unet, make_resshift_scheduler(cfg["scheduler"]), scale=scale, band_names=band_names,
-            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"),
-            default_steps=cfg["default_steps"],
-        )
-
-    @property
-    def size_multiple(self) -> int:
-        return unet_size_multiple(self.unet)
+    @staticmethod
+    def make_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
+        return make_resshift_scheduler(config)
 
     def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The network's x_0 estimate at timesteps ``t`` (B,) in model space."""
@@ -107,14 +86,13 @@ class ResShiftModel(SRModel):
     def _sample(
         self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
     ) -> torch.Tensor:
-        y = self.normalize(upsample(lr, self.scale))
-        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        y, noise = prior_inputs(self, lr, generator)
         return self.denormalize(self.run_chain(y, noise, steps, generator=generator, on_step=on_step))
 
     def training_loss(
         self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        y = self.normalize(upsample(lr, self.scale))
+        y = self.upsample_normalized(lr)
         x0 = self.normalize(hr)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (x0.shape[0],), generator=generator)
         t = t.to(x0.device)

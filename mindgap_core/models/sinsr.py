@@ -26,13 +26,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel
-from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from mindgap_core.errors import ConfigError
-from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, unet_size_multiple, upsample
-from mindgap_core.models.presets import PRESETS
-from mindgap_core.models.resshift import ResShiftModel, make_resshift_scheduler, predict_x0
+from mindgap_core.models.base import StepFn, two_stages
+from mindgap_core.models.resshift import ResShiftModel, make_resshift_scheduler, predict_x0, prior_inputs
+from mindgap_core.models.unet_scheduler import UNetSchedulerModel
 from mindgap_core.schedulers.resshift import ResShiftScheduler
 from mindgap_core.types import CANONICAL_BANDS
 
@@ -42,7 +41,7 @@ def _public(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items() if not k.startswith("_")}
 
 
-class SinSRModel(SRModel):
+class SinSRModel(UNetSchedulerModel):
     """One-step student of a ResShift teacher."""
 
     method: ClassVar[str] = "sinsr"
@@ -55,9 +54,7 @@ class SinSRModel(SRModel):
         teacher_trained: bool = False, **base: Any,
     ) -> None:
         base.setdefault("default_steps", 1)
-        super().__init__(**base)
-        self.unet = unet
-        self.scheduler = scheduler
+        super().__init__(unet, scheduler, **base)
         self.xt_weight = float(xt_weight)
         self.gt_weight = float(gt_weight)
         self.teacher_fraction = float(teacher_fraction)
@@ -66,8 +63,9 @@ class SinSRModel(SRModel):
         #: True when the teacher is already trained (given with --teacher): no teacher stage
         self.teacher_trained = teacher_trained
 
-    def components(self) -> dict[str, Any]:
-        return {"unet": self.unet, "scheduler": self.scheduler}
+    @staticmethod
+    def make_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
+        return make_resshift_scheduler(config)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -90,21 +88,14 @@ class SinSRModel(SRModel):
         stats: Mapping[str, Sequence[float]] | None = None,
     ) -> SinSRModel:
         """A fresh student and a fresh teacher of the same architecture (trained in stage ``teacher``)."""
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
-        c = len(band_names)
-        u = cfg["unet"]
-        stats = stats or {}
-        base = {
-            "scale": scale, "band_names": band_names, "band_mean": stats.get("band_mean"),
-            "band_std": stats.get("band_std"),
-        }
+        cfg = cls.method_config(config)
+        base = cls.build_kwargs(scale, band_names, stats)
         teacher = ResShiftModel(
-            build_unet(2 * c, c, u["block_out_channels"], u["layers_per_block"], u["norm_num_groups"]),
-            make_resshift_scheduler(cfg["scheduler"]),
+            cls.make_unet(cfg["unet"], len(band_names)), cls.make_scheduler(cfg["scheduler"]),
             default_steps=cfg["scheduler"]["num_train_timesteps"], **base,
         )
         return cls(
-            copy.deepcopy(teacher.unet), make_resshift_scheduler(cfg["scheduler"]),
+            copy.deepcopy(teacher.unet), cls.make_scheduler(cfg["scheduler"]),
             xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
             teacher=teacher, **base,
         )
@@ -112,7 +103,7 @@ class SinSRModel(SRModel):
     @classmethod
     def from_teacher(cls, teacher: ResShiftModel, config: Mapping[str, Any] | None = None) -> SinSRModel:
         """A student initialised from a trained ResShift model (weights, schedule, normalisation)."""
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        cfg = cls.method_config(config)
         student = cls(
             copy.deepcopy(teacher.unet), ResShiftScheduler.from_config(teacher.scheduler.config),
             xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
@@ -146,10 +137,6 @@ class SinSRModel(SRModel):
         self.teacher = teacher
         self.teacher_trained = True
 
-    @property
-    def size_multiple(self) -> int:
-        return unet_size_multiple(self.unet)
-
     # ----------------------------------------------------------------------------------------------
     def _last_t(self, n: int, device: torch.device) -> torch.Tensor:
         last = self.scheduler.config.num_train_timesteps - 1
@@ -167,8 +154,7 @@ class SinSRModel(SRModel):
     def _sample(
         self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn
     ) -> torch.Tensor:
-        y = self.normalize(upsample(lr, self.scale))
-        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        y, noise = prior_inputs(self, lr, generator)
         out = self.denormalize(self.one_step(y, noise))
         on_step(1, 1)
         return out
@@ -187,8 +173,7 @@ class SinSRModel(SRModel):
             return [("distill", total_steps)]
         if pretrained:
             raise ConfigError("fine-tuning sinsr needs --teacher: a ResShift model trained on the same data")
-        first = max(1, round(total_steps * self.teacher_fraction)) if total_steps > 1 else 0
-        return [("teacher", first), ("distill", total_steps - first)]
+        return two_stages(total_steps, self.teacher_fraction, "teacher", "distill")
 
     def trainable(self, stage: str) -> list[str]:
         return ["teacher_unet"] if stage == "teacher" else ["unet"]
@@ -207,8 +192,7 @@ class SinSRModel(SRModel):
         """The SinSR loss (module docstring) for one batch of LR/HR reflectance."""
         assert self.teacher is not None
         sched = self.scheduler
-        y = self.normalize(upsample(lr, self.scale))
-        noise = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        y, noise = prior_inputs(self, lr, generator)
         x_t = sched.prior_sample(y, noise)
         last = self._last_t(y.shape[0], y.device)
         first = torch.zeros_like(last)

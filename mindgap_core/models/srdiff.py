@@ -20,20 +20,10 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from mindgap_core.models.base import SRModel, StepFn, build_unet, merge_config, unet_size_multiple, upsample
+from mindgap_core.models.base import SRModel, StepFn, unet_from_config, unet_size_multiple
+from mindgap_core.models.blocks import ResBlock
 from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
-from mindgap_core.models.presets import PRESETS
 from mindgap_core.types import CANONICAL_BANDS
-
-
-class _ResBlock(nn.Module):
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.silu(self.conv1(x)))
 
 
 class LREncoder(ModelMixin, ConfigMixin):
@@ -43,7 +33,7 @@ class LREncoder(ModelMixin, ConfigMixin):
     def __init__(self, in_channels: int = 4, features: int = 32, blocks: int = 2) -> None:
         super().__init__()
         self.head = nn.Conv2d(in_channels, features, 3, padding=1)
-        self.body = nn.Sequential(*[_ResBlock(features) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResBlock(features, F.silu) for _ in range(blocks)])
         self.tail = nn.Conv2d(features, features, 3, padding=1)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
@@ -70,9 +60,6 @@ class SRDiffModel(SRModel):
         self.scheduler = scheduler
         self.residual_std = tuple(float(v) for v in (residual_std or (1.0,) * len(self.band_names)))
 
-    def components(self) -> dict[str, Any]:
-        return {"unet": self.unet, "lr_encoder": self.lr_encoder, "scheduler": self.scheduler}
-
     def options(self) -> dict[str, Any]:
         return {"residual_std": list(self.residual_std)}
 
@@ -88,19 +75,13 @@ class SRDiffModel(SRModel):
         cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
         stats: Mapping[str, Sequence[float]] | None = None,
     ) -> SRDiffModel:
-        cfg = merge_config(PRESETS["demo"][cls.method], config, cls.method)
+        cfg = cls.method_config(config)
         c = len(band_names)
         enc = LREncoder(in_channels=c, features=cfg["encoder"]["features"], blocks=cfg["encoder"]["blocks"])
-        u = cfg["unet"]
-        unet = build_unet(
-            2 * c + cfg["encoder"]["features"], c, u["block_out_channels"], u["layers_per_block"],
-            u["norm_num_groups"],
-        )
-        stats = stats or {}
+        unet = unet_from_config(2 * c + cfg["encoder"]["features"], c, cfg["unet"])
         return cls(
-            unet, enc, make_ddim_scheduler(cfg["scheduler"]), residual_std=stats.get("residual_std"),
-            scale=scale, band_names=band_names, band_mean=stats.get("band_mean"),
-            band_std=stats.get("band_std"), default_steps=cfg["default_steps"],
+            unet, enc, make_ddim_scheduler(cfg["scheduler"]), residual_std=(stats or {}).get("residual_std"),
+            default_steps=cfg["default_steps"], **cls.build_kwargs(scale, band_names, stats),
         )
 
     @property
@@ -112,7 +93,7 @@ class SRDiffModel(SRModel):
 
     def _condition(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n(up(LR)), concat(n(up(LR)), upsampled encoder features))."""
-        up = self.normalize(upsample(lr, self.scale))
+        up = self.upsample_normalized(lr)
         feats = self.call(self.lr_encoder, self.normalize(lr))
         feats = F.interpolate(feats, size=up.shape[-2:], mode="bilinear", align_corners=False)
         return up, torch.cat([up, feats], dim=1)

@@ -9,9 +9,15 @@ parameter names follow torchvision/timm (``conv1``, ``bn1``, ``layer1.0.conv1`` 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+
+def json_safe(config: Any) -> dict:
+    """``asdict(config)`` of a flat dataclass with its tuple fields as lists (as JSON reads them back)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
 
 
 @dataclass(frozen=True)
@@ -30,11 +36,7 @@ class EncoderConfig:
 
     def to_dict(self) -> dict:
         """JSON-safe dict."""
-        d = asdict(self)
-        d["layers"] = list(self.layers)
-        d["widths"] = list(self.widths)
-        d["strides"] = list(self.strides)
-        return d
+        return json_safe(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:

@@ -23,7 +23,7 @@ import torch
 from mindgap_core.io.atomic import atomic_path
 from mindgap_core.ssl.augment import AugmentConfig, RegionSampler, sample_batch
 from mindgap_core.ssl.data import SSLImage, band_statistics
-from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
+from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder, json_safe
 from mindgap_core.ssl.simsiam import SimSiam, collapse_std
 from mindgap_core.types import CANONICAL_BANDS, ProgressFn, no_progress
 
@@ -58,7 +58,7 @@ class PretrainConfig:
         """JSON-safe dict."""
         d = asdict(self)
         d["encoder"] = self.encoder.to_dict()
-        d["augment"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.augment).items()}
+        d["augment"] = json_safe(self.augment)
         return d
 
 

@@ -8,7 +8,8 @@ pandas DataFrames. :func:`gap_overview` is the dashboard's overview query (bench
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,18 @@ def connect_to(data: Any) -> tuple[duckdb.DuckDBPyConnection, bool]:
     else:
         raise ConfigError(f"cannot read results from a {type(data).__name__}")
     return con, owned
+
+
+@contextlib.contextmanager
+def connected(data: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`connect_to` as a context manager: the connection is closed on exit when it was opened
+    here (a connection passed in stays open)."""
+    con, owned = connect_to(data)
+    try:
+        yield con
+    finally:
+        if owned:
+            con.close()
 
 
 def where_clause(filters: Mapping[str, Any] | None) -> tuple[str, list[Any]]:

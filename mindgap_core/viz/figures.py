@@ -13,12 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly import colors as px_colors
+from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz.mosaic import Mosaic
 
 DISTRIBUTION_KINDS = ("violin", "ecdf", "histogram")
+#: plotly's Inferno as rgb() strings: Streamlit's chart theme rewrites the hex codes "#000001"... (its
+#: placeholder colours), and Inferno starts at "#000004"
+INFERNO = [[i / (len(px_colors.sequential.Inferno) - 1), "rgb({}, {}, {})".format(*hex_to_rgb(c))]
+           for i, c in enumerate(px_colors.sequential.Inferno)]
 DOMAIN_COLOURS = {"synthetic": "#4c78a8", "simulated_cross_sensor": "#e45756", "real_cross_sensor": "#b279a2"}
 _FALLBACK_COLOURS = ("#54a24b", "#f58518", "#72b7b2", "#eeca3b", "#9d755d", "#bab0ac")
 _MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}
@@ -84,14 +90,16 @@ def gap_matrix_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "")
         colorbar={"title": {"text": esc(f"gap ({unit})" if unit else "gap")}},
         hovertemplate=(
             "method %{y}<br>regime %{x}<br>trained on %{customdata[7]}<br>"
-            f"gap %{{z:+.4g}} {esc(unit)} (%{{customdata[2]}})<br>95 % CI [%{{customdata[3]}}, %{{customdata[4]}}]<br>"
+            f"gap %{{z:+.4g}} {esc(unit)} (%{{customdata[2]}})<br>"
+            "95 % CI [%{customdata[3]}, %{customdata[4]}]<br>"
             f"mean on {source}: %{{customdata[0]}}<br>mean on {target}: %{{customdata[1]}}<br>"
             "Wilcoxon p %{customdata[5]}, %{customdata[6]} paired tiles<extra></extra>"
         ),
     ))
+    names = (domain_label(table["target_domain"].iloc[0]), domain_label(table["source_domain"].iloc[0]))
     fig.update_layout(
-        title=esc(f"{metric_label}: gap {domain_label(table['target_domain'].iloc[0])} − "
-                  f"{domain_label(table['source_domain'].iloc[0])} (negative = worse on the cross-sensor domain)"),
+        title=esc(f"{metric_label}: gap {names[0]} − {names[1]} "
+                  "(negative = worse on the cross-sensor domain)"),
         height=max(260, 90 * len(methods) + 120), margin=_MARGIN,
     )
     fig.update_xaxes(title="training regime", side="bottom")
@@ -197,25 +205,30 @@ def paired_scatter_figure(pairs: pd.DataFrame, *, metric_label: str, unit: str =
 
 
 def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "") -> go.Figure:
-    """Mean per test domain with its bootstrap CI (rows of ``mean_table``: test_domain, mean, ci_low, ci_high)."""
+    """Mean per test domain with its bootstrap CI (rows of ``mean_table``: test_domain, mean, ci_low,
+    ci_high, n_tiles)."""
     fig = go.Figure()
     for k, row in enumerate(means.itertuples(index=False)):
+        name = esc(domain_label(row.test_domain))
+        ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
         fig.add_trace(go.Scatter(
-            x=[esc(domain_label(row.test_domain))], y=[row.mean], mode="markers", name=esc(domain_label(row.test_domain)),
+            x=[name], y=[row.mean], mode="markers", name=name,
             marker={"size": 12, "color": domain_colour(row.test_domain, k)},
             error_y={"type": "data", "symmetric": False, "array": [row.ci_high - row.mean],
                      "arrayminus": [row.mean - row.ci_low]},
-            hovertemplate=(f"mean %{{y:.4g}}<br>95 % CI [{format_value(row.ci_low)}, {format_value(row.ci_high)}]"
-                           f"<br>{int(row.n_tiles)} tiles<extra></extra>"),
+            hovertemplate=f"mean %{{y:.4g}}<br>95 % CI {ci}<br>{int(row.n_tiles)} tiles<extra></extra>",
         ))
     fig.update_yaxes(title=_axis_title(metric_label, unit))
-    fig.update_layout(title="Mean over tiles, 95 % bootstrap CI", height=360, showlegend=False, margin=_MARGIN)
+    fig.update_layout(title="Mean over tiles, 95 % bootstrap CI", height=360, showlegend=False,
+                      margin=_MARGIN)
     return fig
 
 
 def _mosaic_trace(mosaic: Mosaic, name: str) -> go.Heatmap:
-    return go.Heatmap(z=mosaic.array, x=mosaic.x, y=mosaic.y, coloraxis="coloraxis", name=esc(name),
-                      hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>value %{z:.4g}<extra>" + esc(name) + "</extra>")
+    return go.Heatmap(
+        z=mosaic.array, x=mosaic.x, y=mosaic.y, coloraxis="coloraxis", name=esc(name),
+        hovertemplate="x %{x:.0f}<br>y %{y:.0f}<br>value %{z:.4g}<extra>" + esc(name) + "</extra>",
+    )
 
 
 def _tile_labels(mosaic: Mosaic, name: str, value_label: str) -> go.Scatter:
@@ -226,14 +239,16 @@ def _tile_labels(mosaic: Mosaic, name: str, value_label: str) -> go.Scatter:
     return go.Scatter(
         x=x, y=y, mode="markers", marker={"size": 8, "color": "rgba(0,0,0,0)", "line": {"width": 0}},
         text=[esc(i) for i in places["tile_id"]], customdata=places["mean"], showlegend=False,
-        hovertemplate=f"tile %{{text}}<br>tile mean {esc(value_label)} %{{customdata:.4g}}<extra>{esc(name)}</extra>",
+        hovertemplate=(f"tile %{{text}}<br>tile mean {esc(value_label)} %{{customdata:.4g}}"
+                       f"<extra>{esc(name)}</extra>"),
     )
 
 
 def mosaic_pair_figure(left: Mosaic, right: Mosaic, *, titles: tuple[str, str], value_label: str,
                        zrange: tuple[float, float]) -> go.Figure:
     """Two mosaics side by side on one colour scale (``zrange``), values and tile means on hover."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[esc(t) for t in titles], horizontal_spacing=0.06)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[esc(t) for t in titles], horizontal_spacing=0.04,
+                        shared_yaxes=True)
     for col, (mosaic, title) in enumerate(((left, titles[0]), (right, titles[1])), start=1):
         fig.add_trace(_mosaic_trace(mosaic, title), row=1, col=col)
         fig.add_trace(_tile_labels(mosaic, title, value_label), row=1, col=col)
@@ -241,9 +256,10 @@ def mosaic_pair_figure(left: Mosaic, right: Mosaic, *, titles: tuple[str, str], 
         fig.update_yaxes(title="northing (m)" if col == 1 and mosaic.crs else None, row=1, col=col,
                          scaleanchor=f"x{'' if col == 1 else col}", showgrid=False)
     fig.update_layout(
-        coloraxis={"colorscale": "Inferno", "cmin": zrange[0], "cmax": zrange[1],
+        coloraxis={"colorscale": INFERNO, "cmin": zrange[0], "cmax": zrange[1],
                    "colorbar": {"title": {"text": esc(value_label)}}},
-        height=520, margin=_MARGIN, title=esc(f"{value_label} per pixel (shared colour scale; blank: no test tile)"),
+        height=520, margin=_MARGIN,
+        title=esc(f"{value_label} per pixel (shared colour scale; blank: no test tile)"),
     )
     return fig
 
@@ -256,7 +272,8 @@ def metric_scatter_figure(frame: pd.DataFrame, *, x_label: str, y_label: str) ->
         fig.add_trace(go.Scatter(
             x=part["x"], y=part["y"], mode="markers", name=name, text=[esc(t) for t in part["tile_id"]],
             marker={"size": 9, "color": domain_colour(domain, k)},
-            hovertemplate=f"tile %{{text}}<br>{esc(x_label)} %{{x:.4g}}<br>{esc(y_label)} %{{y:.4g}}<extra>{name}</extra>",
+            hovertemplate=(f"tile %{{text}}<br>{esc(x_label)} %{{x:.4g}}<br>{esc(y_label)} %{{y:.4g}}"
+                           f"<extra>{name}</extra>"),
         ))
     fig.update_xaxes(title=esc(x_label))
     fig.update_yaxes(title=esc(y_label))
@@ -305,7 +322,8 @@ def loss_figure(logs: pd.DataFrame, *, log_y: bool = True) -> go.Figure:
             x=part["step"], y=part["loss"], mode="lines", name=name,
             customdata=np.column_stack([part["lr"], part["wall_s"]]),
             hovertemplate=(f"{name} ({esc(first['method'])}, {esc(first['regime'])})<br>step %{{x}}<br>"
-                           "loss %{y:.4g}<br>lr %{customdata[0]:.3g}<br>%{customdata[1]:.1f} s<extra></extra>"),
+                           "loss %{y:.4g}<br>lr %{customdata[0]:.3g}<br>%{customdata[1]:.1f} s"
+                           "<extra></extra>"),
         ))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="training loss", type="log" if log_y else "linear")

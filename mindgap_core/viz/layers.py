@@ -77,10 +77,18 @@ def manifest_layers(manifest_path: str | Path, tile_id: str) -> list[LayerSource
     layers = []
     hr = rows[rows["hr_path"] != ""]
     if not hr.empty:
-        layers.append(LayerSource("hr", "HR (reference)", "reflectance", resolve(manifest_path, hr.iloc[0]["hr_path"])))
+        layers.append(
+            LayerSource("hr", "HR (reference)", "reflectance", resolve(manifest_path, hr.iloc[0]["hr_path"]))
+        )
     for row in rows.itertuples(index=False):
-        layers.append(LayerSource(f"lr|{row.domain}", f"LR: {domain_label(row.domain)}", "reflectance",
-                                  resolve(manifest_path, row.lr_path)))
+        layers.append(
+            LayerSource(
+                f"lr|{row.domain}",
+                f"LR: {domain_label(row.domain)}",
+                "reflectance",
+                resolve(manifest_path, row.lr_path),
+            )
+        )
     return layers
 
 
@@ -104,7 +112,11 @@ def sibling_map(sr_relpath: str, kind: str) -> str | None:
 
 
 def store_layers(
-    rows: pd.DataFrame, resolve_path, hr_path: Path | None = None, *, key_prefix: str = "",
+    rows: pd.DataFrame,
+    resolve_path,
+    hr_path: Path | None = None,
+    *,
+    key_prefix: str = "",
     label_prefix: str = "",
 ) -> list[LayerSource]:
     """SR, uncertainty, error and LPIPS-Sat layers of one tile from results-store rows.
@@ -129,8 +141,9 @@ def store_layers(
         layers.append(LayerSource(f"sr|{key}", f"SR {tag}", "reflectance", sr))
         unc_rel = next((p for p in part["uncertainty_path"] if p), "")
         if unc_rel and resolve_path(unc_rel).is_file():
-            layers.append(LayerSource(f"uncertainty|{key}", f"Uncertainty {tag}", "uncertainty",
-                                      resolve_path(unc_rel)))
+            layers.append(
+                LayerSource(f"uncertainty|{key}", f"Uncertainty {tag}", "uncertainty", resolve_path(unc_rel))
+            )
         error_rel = sibling_map(sr_rel, "abs_error")
         if error_rel and resolve_path(error_rel).is_file():
             layers.append(LayerSource(f"error|{key}", f"Error {tag}", "error", resolve_path(error_rel)))
@@ -139,20 +152,27 @@ def store_layers(
         lp_rows = part[(part["metric"] == "lpips_sat") & (part["map_path"] != "")]
         lp_rel = lp_rows["map_path"].iloc[0] if not lp_rows.empty else sibling_map(sr_rel, "lpips_sat")
         if lp_rel and resolve_path(lp_rel).is_file():
-            layers.append(LayerSource(f"lpips_sat|{key}", f"LPIPS-Sat map {tag}", "lpips_sat",
-                                      resolve_path(lp_rel)))
+            layers.append(
+                LayerSource(f"lpips_sat|{key}", f"LPIPS-Sat map {tag}", "lpips_sat", resolve_path(lp_rel))
+            )
     return layers
 
 
-def job_layers(job_id: int, model_label: str, domain: str, files: dict[str, Path | None]) -> list[LayerSource]:
+def job_layers(
+    job_id: int, model_label: str, domain: str, files: dict[str, Path | None]
+) -> list[LayerSource]:
     """The layers of one on-demand inference job's output for a tile (pseudo-model ``job:<id>``).
 
     ``files`` maps ``sr``, ``uncertainty``, ``error``, ``lpips_sat`` to paths (None or missing = absent).
     """
     tag = f"job:{job_id} ({model_label}) ← {domain_label(domain)}"
     key = f"job:{job_id}|{domain}"
-    kinds = (("sr", "SR", "reflectance"), ("uncertainty", "Uncertainty", "uncertainty"),
-             ("error", "Error", "error"), ("lpips_sat", "LPIPS-Sat map", "lpips_sat"))
+    kinds = (
+        ("sr", "SR", "reflectance"),
+        ("uncertainty", "Uncertainty", "uncertainty"),
+        ("error", "Error", "error"),
+        ("lpips_sat", "LPIPS-Sat map", "lpips_sat"),
+    )
     layers = []
     for name, label, kind in kinds:
         path = files.get(name)
@@ -214,7 +234,9 @@ def render_layers(sources: Sequence[LayerSource], rendering: str = "true_colour"
     scalars = {s.key: scalar_map(s) for s in sources if s.kind != "reflectance"}
     limits = None
     if reflectance:
-        ref = next((reflectance[s.key] for s in sources if s.key == "hr"), None) or next(iter(reflectance.values()))
+        ref = next((reflectance[s.key] for s in sources if s.key == "hr"), None) or next(
+            iter(reflectance.values())
+        )
         limits = stretch_limits(ref.array, ref.band_names, rendering, valid=ref.valid)
     ranges: dict[str, tuple[float, float]] = {}
     for kind in {s.kind for s in sources if s.kind != "reflectance"}:
@@ -232,17 +254,10 @@ def render_layers(sources: Sequence[LayerSource], rendering: str = "true_colour"
         else:
             raster = scalars[s.key]
             image, valid = colourise(raster.array[0], *ranges[s.kind], ramp=KINDS[s.kind][1])
-            out.append(RenderedLayer(s, image, valid & raster.valid, raster.transform, raster.crs, ranges[s.kind]))
+            out.append(
+                RenderedLayer(s, image, valid & raster.valid, raster.transform, raster.crs, ranges[s.kind])
+            )
     return out
-
-
-def tile_outline(manifest_path: str | Path, tile_id: str) -> tuple[pd.DataFrame, str] | None:
-    """The manifest's grid row of ``tile_id`` and its CRS (for drawing the tile's outline)."""
-    rows = read_manifest(manifest_path)
-    rows = rows[rows["tile_id"] == tile_id]
-    if rows.empty:
-        return None
-    return rows.drop_duplicates("tile_id"), str(rows.iloc[0]["crs"])
 
 
 def keys(layers: Iterable[LayerSource]) -> list[str]:

@@ -12,7 +12,6 @@ CDN): legends are drawn outside the map. Tooltip texts are HTML-escaped (Leaflet
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Mapping
 
@@ -29,10 +28,13 @@ STATIC_PREFIX = "/app/static"
 #: optional web basemaps: name -> (XYZ URL template, attribution). Shown only when ticked.
 WEB_BASEMAPS: dict[str, tuple[str, str]] = {
     "OpenStreetMap (web, needs internet)": (
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "&copy; OpenStreetMap contributors"),
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "&copy; OpenStreetMap contributors",
+    ),
     "Esri World Imagery (web, needs internet)": (
         "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
-        "Tiles &copy; Esri"),
+        "Tiles &copy; Esri",
+    ),
 }
 SELECTED_COLOUR = "#ffeb3b"
 MAX_ZOOM = 21
@@ -47,7 +49,8 @@ def use_local_assets(prefix: str = STATIC_PREFIX) -> None:
     folium.Map.default_js = [("leaflet", f"{prefix}/leaflet/leaflet.js")]
     folium.Map.default_css = [("leaflet_css", f"{prefix}/leaflet/leaflet.css")]
     folium.plugins.SideBySideLayers.default_js = [
-        ("leaflet.sidebyside", f"{prefix}/leaflet-side-by-side/leaflet-side-by-side.js")]
+        ("leaflet.sidebyside", f"{prefix}/leaflet-side-by-side/leaflet-side-by-side.js")
+    ]
     folium.plugins.SideBySideLayers.default_css = [
         ("sbs_layout", f"{prefix}/leaflet-side-by-side/layout.css"),
         ("sbs_range", f"{prefix}/leaflet-side-by-side/range.css"),
@@ -102,9 +105,16 @@ def tile_polygons(grid: pd.DataFrame, crs: str) -> dict[str, list[list[float]]]:
 
 
 def grid_geojson(
-    grid: pd.DataFrame, crs: str, values: Mapping[str, float] | None = None, *,
-    vmin: float = 0.0, vmax: float = 1.0, ramp: str = "viridis", value_name: str = "value",
-    unit: str = "", selected: str | None = None,
+    grid: pd.DataFrame,
+    crs: str,
+    values: Mapping[str, float] | None = None,
+    *,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    ramp: str = "viridis",
+    value_name: str = "value",
+    unit: str = "",
+    selected: str | None = None,
 ) -> dict:
     """A GeoJSON FeatureCollection of the tile grid, each tile filled by its value on ``ramp``.
 
@@ -118,18 +128,20 @@ def grid_geojson(
         value = values.get(tile_id)
         finite = value is not None and math.isfinite(value)
         text = f"{value:.4g}{(' ' + unit) if unit else ''}" if finite else "no result"
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {
-                "id": tile_id,
-                "tile": html.escape(tile_id),
-                "split": html.escape(str(split)),
-                "value": html.escape(f"{value_name}: {text}"),
-                "fill": value_colour(value if finite else None, vmin, vmax, ramp),
-                "selected": tile_id == selected,
-            },
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "id": tile_id,
+                    "tile": html.escape(tile_id),
+                    "split": html.escape(str(split)),
+                    "value": html.escape(f"{value_name}: {text}"),
+                    "fill": value_colour(value if finite else None, vmin, vmax, ramp),
+                    "selected": tile_id == selected,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -150,8 +162,9 @@ def _highlight(feature: dict) -> dict:
 
 def _add_basemaps(m: folium.Map, basemaps: Mapping[str, tuple[str, str]]) -> None:
     for name, (url, attribution) in basemaps.items():
-        folium.TileLayer(url, attr=attribution, name=name, overlay=True, show=False,
-                         max_zoom=MAX_ZOOM, max_native_zoom=19).add_to(m)
+        folium.TileLayer(
+            url, attr=attribution, name=name, overlay=True, show=False, max_zoom=MAX_ZOOM, max_native_zoom=19
+        ).add_to(m)
 
 
 def _bounds_of(layers: list[ImageLayer], geojson: dict | None) -> list[list[float]] | None:
@@ -168,7 +181,10 @@ def _bounds_of(layers: list[ImageLayer], geojson: dict | None) -> list[list[floa
 
 
 def scene_map(
-    scene: ImageLayer | None, grid: dict | None, *, basemaps: Mapping[str, tuple[str, str]] = WEB_BASEMAPS,
+    scene: ImageLayer | None,
+    grid: dict | None,
+    *,
+    basemaps: Mapping[str, tuple[str, str]] = WEB_BASEMAPS,
     grid_name: str = "Tile grid",
 ) -> folium.Map:
     """The scene as an image overlay with the clickable tile grid on top; no web basemap by default.
@@ -176,13 +192,17 @@ def scene_map(
     Clicking a tile makes ``st_folium(..., returned_objects=["last_active_drawing"])`` return its
     feature, whose ``properties["id"]`` is the tile id.
     """
-    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=15, location=[0.0, 0.0],
-                   zoom_snap=0.25)
+    m = folium.Map(
+        tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=15, location=[0.0, 0.0], zoom_snap=0.25
+    )
     if scene is not None:
         folium.raster_layers.ImageOverlay(scene.url, scene.bounds, name=scene.name, pixelated=False).add_to(m)
     if grid is not None and grid.get("features"):
         folium.GeoJson(
-            grid, name=grid_name, style_function=_grid_style, highlight_function=_highlight,
+            grid,
+            name=grid_name,
+            style_function=_grid_style,
+            highlight_function=_highlight,
             tooltip=folium.GeoJsonTooltip(fields=["tile", "split", "value"], aliases=["tile", "split", ""]),
         ).add_to(m)
     _add_basemaps(m, basemaps)
@@ -199,20 +219,25 @@ def split_map(left: ImageLayer, right: ImageLayer, *, outline: dict | None = Non
     Each overlay lives in its own map pane, which the plugin clips (an ImageOverlay has no container of
     its own; the vendored plugin maps ``getContainer`` to the pane).
     """
-    m = folium.Map(tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=18, location=[0.0, 0.0],
-                   zoom_snap=0.25)
+    m = folium.Map(
+        tiles=None, control_scale=True, max_zoom=MAX_ZOOM, zoom_start=18, location=[0.0, 0.0], zoom_snap=0.25
+    )
     layers = []
     for side, layer in (("left", left), ("right", right)):
         pane = f"sbs_{side}"
         folium.map.CustomPane(pane, z_index=400 if side == "left" else 401).add_to(m)
-        overlay = folium.raster_layers.ImageOverlay(layer.url, layer.bounds, name=f"{side}: {layer.name}",
-                                                    pane=pane, pixelated=False)
+        overlay = folium.raster_layers.ImageOverlay(
+            layer.url, layer.bounds, name=f"{side}: {layer.name}", pane=pane, pixelated=False
+        )
         overlay.add_to(m)
         layers.append(overlay)
     folium.plugins.SideBySideLayers(layers[0], layers[1]).add_to(m)
     if outline is not None:
-        folium.GeoJson(outline, name="tile outline",
-                       style_function=lambda f: {"fill": False, "color": "#ffffff", "weight": 1}).add_to(m)
+        folium.GeoJson(
+            outline,
+            name="tile outline",
+            style_function=lambda f: {"fill": False, "color": "#ffffff", "weight": 1},
+        ).add_to(m)
     TextLabel(f"◀ {left.name}", "bottomleft").add_to(m)
     TextLabel(f"{right.name} ▶", "bottomright").add_to(m)
     bounds = _bounds_of([left, right], None)
@@ -229,8 +254,3 @@ def map_html(m: folium.Map) -> str:
 def feature_ids(geojson: Mapping) -> list[str]:
     """The tile ids of a grid GeoJSON, in order."""
     return [f["properties"]["id"] for f in geojson.get("features", [])]
-
-
-def dumps(geojson: Mapping) -> str:
-    """Compact JSON of a GeoJSON object."""
-    return json.dumps(geojson, separators=(",", ":"))

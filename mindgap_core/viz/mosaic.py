@@ -77,7 +77,8 @@ def mosaic_rasters(rasters: Mapping[str, GeoRaster], band: int | str = 0) -> Mos
         t = raster.transform
         if (t.b or t.d or not np.isclose(t.a, res_x, rtol=_TOLERANCE)
                 or not np.isclose(t.e, res_y, rtol=_TOLERANCE)):
-            raise InputError(tile_id, f"pixel size {(t.a, t.e)} differs from tile {first_id!r} {(res_x, res_y)}")
+            problem = f"pixel size {(t.a, t.e)} differs from tile {first_id!r} {(res_x, res_y)}"
+            raise InputError(tile_id, problem)
         if raster.crs != first.crs:
             raise InputError(tile_id, f"CRS {raster.crs} differs from tile {first_id!r} ({first.crs})")
     left = min(r.transform.c for _, r in items)

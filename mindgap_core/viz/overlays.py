@@ -29,13 +29,32 @@ WGS84 = "EPSG:4326"
 #: colour ramps as hex stops (evenly spaced): perceptually ordered sequential ones and a diverging one
 RAMPS: dict[str, tuple[str, ...]] = {
     # matplotlib's viridis at 10 evenly spaced points
-    "viridis": ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
-                "#b5de2b", "#fde725"),
+    "viridis": (
+        "#440154",
+        "#482878",
+        "#3e4989",
+        "#31688e",
+        "#26828e",
+        "#1f9e89",
+        "#35b779",
+        "#6ece58",
+        "#b5de2b",
+        "#fde725",
+    ),
     # matplotlib's inferno at 8 evenly spaced points (errors, uncertainty: dark = small)
     "inferno": ("#000004", "#280b53", "#65156e", "#9f2a63", "#d44842", "#f57d15", "#fac228", "#fcffa4"),
     # ColorBrewer RdBu (9 classes): red = negative, white = 0, blue = positive
-    "rdbu": ("#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#d1e5f0", "#92c5de", "#4393c3",
-             "#2166ac"),
+    "rdbu": (
+        "#b2182b",
+        "#d6604d",
+        "#f4a582",
+        "#fddbc7",
+        "#f7f7f7",
+        "#d1e5f0",
+        "#92c5de",
+        "#4393c3",
+        "#2166ac",
+    ),
 }
 #: colour of tiles without a value
 NO_VALUE_COLOUR = "#9e9e9e"
@@ -92,7 +111,9 @@ def ramp_css(ramp: str) -> str:
     return "linear-gradient(to right, " + ", ".join(RAMPS[ramp]) + ")"
 
 
-def colourise(values: np.ndarray, vmin: float, vmax: float, ramp: str = "viridis") -> tuple[np.ndarray, np.ndarray]:
+def colourise(
+    values: np.ndarray, vmin: float, vmax: float, ramp: str = "viridis"
+) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (rows, cols, 3) image, valid (rows, cols)) of a 2-D scalar map; non-finite = invalid."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
@@ -105,8 +126,9 @@ def colourise(values: np.ndarray, vmin: float, vmax: float, ramp: str = "viridis
     return image, valid
 
 
-def robust_range(arrays: Sequence[np.ndarray], percentiles: tuple[float, float] = (2.0, 98.0),
-                 *, symmetric: bool = False) -> tuple[float, float]:
+def robust_range(
+    arrays: Sequence[np.ndarray], percentiles: tuple[float, float] = (2.0, 98.0), *, symmetric: bool = False
+) -> tuple[float, float]:
     """One (low, high) over the finite values of every array: the same stretch for all of them."""
     finite = [np.asarray(a, dtype=np.float64) for a in arrays]
     values = np.concatenate([a[np.isfinite(a)].ravel() for a in finite]) if finite else np.array([])
@@ -137,7 +159,10 @@ def enlarge(image: np.ndarray, valid: np.ndarray | None, transform, min_side: in
 
 
 def decimate(image: np.ndarray, valid: np.ndarray | None, transform, max_side: int):
-    """Every k-th pixel so that ``max(rows, cols) <= max_side`` (k integer); returns (image, valid, transform)."""
+    """Every k-th pixel so that ``max(rows, cols) <= max_side`` (k integer).
+
+    Returns (image, valid, transform) with the transform's pixel size multiplied by k.
+    """
     from affine import Affine
 
     rows, cols = image.shape[:2]
@@ -150,7 +175,10 @@ def decimate(image: np.ndarray, valid: np.ndarray | None, transform, max_side: i
 
 
 def warp_to_web_mercator(
-    image: np.ndarray, transform, crs, valid: np.ndarray | None = None,
+    image: np.ndarray,
+    transform,
+    crs,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[tuple[float, float], tuple[float, float]]]:
     """(RGBA uint8 (rows, cols, 4) on EPSG:3857, ((south, west), (north, east))) of an RGB image.
 
@@ -158,7 +186,8 @@ def warp_to_web_mercator(
     pixels to show (alpha 255), others and those outside the source get alpha 0.
     """
     from rasterio.crs import CRS
-    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform as warp_points
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+    from rasterio.warp import transform as warp_points
 
     if crs is None:
         raise InputError("raster", "has no coordinate reference system: it cannot be placed on a map")
@@ -171,14 +200,33 @@ def warp_to_web_mercator(
     left, top = transform @ (0, 0)
     right, bottom = transform @ (cols, rows)
     dst_transform, width, height = calculate_default_transform(
-        src_crs, dst_crs, cols, rows, left=min(left, right), bottom=min(bottom, top),
-        right=max(left, right), top=max(bottom, top),
+        src_crs,
+        dst_crs,
+        cols,
+        rows,
+        left=min(left, right),
+        bottom=min(bottom, top),
+        right=max(left, right),
+        top=max(bottom, top),
     )
-    bands = np.concatenate([image.transpose(2, 0, 1),
-                            (np.ones((1, rows, cols)) if valid is None else valid[None]).astype(np.uint8) * 255])
+    bands = np.concatenate(
+        [
+            image.transpose(2, 0, 1),
+            (np.ones((1, rows, cols)) if valid is None else valid[None]).astype(np.uint8) * 255,
+        ]
+    )
     out = np.zeros((4, height, width), dtype=np.uint8)
-    reproject(bands, out, src_transform=transform, src_crs=src_crs, dst_transform=dst_transform,
-              dst_crs=dst_crs, resampling=Resampling.nearest, src_nodata=None, dst_nodata=0)
+    reproject(
+        bands,
+        out,
+        src_transform=transform,
+        src_crs=src_crs,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs,
+        resampling=Resampling.nearest,
+        src_nodata=None,
+        dst_nodata=0,
+    )
     west_m, north_m = dst_transform @ (0, 0)
     east_m, south_m = dst_transform @ (width, height)
     lons, lats = warp_points(dst_crs, WGS84, [west_m, east_m], [south_m, north_m])
@@ -203,8 +251,15 @@ def image_data_url(rgba: np.ndarray, fmt: str = "png", quality: int = 85) -> str
 
 
 def image_layer(
-    name: str, image: np.ndarray, transform, crs, valid: np.ndarray | None = None,
-    *, min_side: int = 256, max_side: int = 1024, fmt: str = "png",
+    name: str,
+    image: np.ndarray,
+    transform,
+    crs,
+    valid: np.ndarray | None = None,
+    *,
+    min_side: int = 256,
+    max_side: int = 1024,
+    fmt: str = "png",
 ) -> ImageLayer:
     """An :class:`ImageLayer` of a uint8 RGB image on ``transform``/``crs``.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from mindgap_ui.auth import PASSWORD_ENV, configured_password, password_matches

@@ -14,8 +14,8 @@ TARGET = "simulated_cross_sensor"
 
 
 def _filters(case, model: str, metric: str = "psnr") -> dict:
-    return {"run_id": run_id(case.root), "band": "all", "aggregate": "mean", "split": "test", "metric": metric,
-            "model": model}
+    return {"run_id": run_id(case.root), "band": "all", "aggregate": "mean", "split": "test",
+            "metric": metric, "model": model}
 
 
 def _models(case) -> list[str]:
@@ -60,13 +60,14 @@ def test_ecdf_shows_every_tile_value_of_each_domain(page, case, model) -> None:
 def test_paired_scatter_and_gap_equal_core(page, case, model) -> None:
     flt = _filters(case, model)
     flt.pop("metric")
-    expected = gap_table(case.root, metric="psnr", group=("model", "metric"), target_domain=TARGET, filters=flt)
+    expected = gap_table(case.root, metric="psnr", group=("model", "metric"), target_domain=TARGET,
+                         filters=flt)
     assert len(expected) == 1
     row = expected.iloc[0]
     gap_metric = [m for m in page.metric if m.label.startswith("gap")][0]
     assert gap_metric.value == format_value(row["gap"], "dB", signed=True)
-    assert f"[{format_value(row['gap_ci_low'], 'dB', True)}, {format_value(row['gap_ci_high'], 'dB', True)}]" in \
-        " ".join(c.value for c in page.caption)
+    ci = f"[{format_value(row['gap_ci_low'], 'dB', True)}, {format_value(row['gap_ci_high'], 'dB', True)}]"
+    assert ci in " ".join(c.value for c in page.caption)
     scatter = figures(page)[1]
     points = [t for t in scatter.data if t.name == "tiles"][0]
     assert len(points.x) == row["n_tiles"]

@@ -26,6 +26,15 @@ def test_figure_html_is_self_contained_and_escapes_names() -> None:
     assert len(page) > 1_000_000  # plotly.js is embedded
 
 
+def test_figure_html_does_not_keep_streamlit_placeholder_colours() -> None:
+    from streamlit.elements.lib import streamlit_plotly_theme  # noqa: F401  (sets the default template)
+
+    fig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]))
+    assert "#000001" in fig.to_json()  # Streamlit's template, resolved only by its frontend
+    page = figure_html(fig)
+    assert not re.search(r'"#0000(?!00)[0-9a-f]{2}"', page)  # placeholders are #000001 and up
+
+
 def test_file_stem() -> None:
     assert file_stem("gap", "sr3/real", None, "") == "gap_sr3_real"
     assert file_stem("../../etc/passwd") == "etc_passwd"

@@ -43,7 +43,8 @@ def test_submit_queues_the_tile_from_the_url(jobs_folder: Path) -> None:
     assert job.state == "queued" and job.spec.tiles == ("r1c2",) and job.spec.model == "bicubic"
     assert job.spec.domain == "simulated_cross_sensor" and job.spec.manifest == str(MANIFEST)
     assert (job.spec.samples, job.spec.steps) == (3, 5) and job.spec.submitted_by
-    assert any(p.proto.text.startswith(f"Job {job.id} (queued)") for p in at.get("progress"))
+    bars = [p.proto.text.replace("\\", "") for p in at.get("progress")]  # markdown-escaped text
+    assert any(text.startswith(f"Job {job.id} (queued): r1c2") for text in bars), bars
     assert "MINDGAP_WORKER=off" in at.caption[0].value  # says who will run it
     shown = at.dataframe[0].value
     assert shown["job"].tolist() == [job.id] and shown["state"].tolist() == ["queued"]
@@ -89,7 +90,11 @@ def test_finished_job_shows_its_scores(jobs_folder: Path) -> None:
     (out,) = queue.outputs(job.id)
     at.run()
     summary = [m.value for m in at.markdown if m.value.startswith(f"Job {job.id}")]
-    assert summary and "done" in summary[0] and f"PSNR {out.scores['psnr']:.4g}".replace(".", "\\.") in summary[0]
+    assert (
+        summary
+        and "done" in summary[0]
+        and f"PSNR {out.scores['psnr']:.4g}".replace(".", "\\.") in summary[0]
+    )
     table = at.table[0].value
     assert table.loc[job.id, "input"] == "r4c4"
     assert table.loc[job.id, "psnr"] == pytest.approx(round(out.scores["psnr"], 4))

@@ -81,7 +81,8 @@ def test_mosaic_values_equal_the_map_cogs(page, case, model) -> None:
         assert shown.shape == expected.shape
         assert np.allclose(shown, expected, equal_nan=True, atol=1e-6)
         store = ResultsStore(case.root)
-        means = {t: float(read_raster(store.resolve(p)).array.mean()) for t, p in zip(rows["tile_id"], rows["map_path"])}
+        means = {t: float(read_raster(store.resolve(p)).array.mean())
+                 for t, p in zip(rows["tile_id"], rows["map_path"], strict=True)}
         assert sorted(tiles.text) == sorted(means)
         for tile_id, mean in zip(tiles.text, tiles.customdata):
             assert float(mean) == pytest.approx(means[tile_id], rel=1e-5)

@@ -34,8 +34,11 @@ def jobs_folder(tmp_path_factory: pytest.TempPathFactory):
 
 def _maps(at) -> list[dict]:
     """The st_folium components of a run (their arguments: script, js_links, ...)."""
-    return [json.loads(e.proto.json_args) for e in at.get("component_instance")
-            if "script" in json.loads(e.proto.json_args)]
+    return [
+        json.loads(e.proto.json_args)
+        for e in at.get("component_instance")
+        if "script" in json.loads(e.proto.json_args)
+    ]
 
 
 def _geojson(script: str) -> dict:
@@ -56,8 +59,16 @@ def _label(script: str, text: str) -> bool:
 
 
 def _tile_means(root: Path, model: str, domain: str, metric: str = "psnr") -> dict[str, float]:
-    rows = ResultsStore(root).rows({"run_id": run_id(root), "model": model, "test_domain": domain, "metric": metric,
-                                    "band": "all", "aggregate": "mean"})
+    rows = ResultsStore(root).rows(
+        {
+            "run_id": run_id(root),
+            "model": model,
+            "test_domain": domain,
+            "metric": metric,
+            "band": "all",
+            "aggregate": "mean",
+        }
+    )
     return rows.groupby("tile_id")["value"].mean().to_dict()
 
 
@@ -105,13 +116,21 @@ def test_tile_in_the_url_shows_the_split_map(case, jobs_folder) -> None:
     assert "L.control.sideBySide(" in split["script"] and split["script"].count("L.imageOverlay(") == 2
     assert "/app/static/leaflet-side-by-side/leaflet-side-by-side.js" in split["js_links"]
     assert all(u.startswith("/app/static/") for u in split["js_links"] + split["css_links"])
-    assert _label(split["script"], "◀ LR: Simulated cross-sensor LR") and _label(split["script"], "HR (reference) ▶")
+    assert _label(split["script"], "◀ LR: Simulated cross-sensor LR") and _label(
+        split["script"], "HR (reference) ▶"
+    )
     props = {f["properties"]["id"]: f["properties"] for f in _geojson(scene["script"])["features"]}
     assert props[tile]["selected"] and sum(p["selected"] for p in props.values()) == 1
     options = next(s for s in at.selectbox if s.label == "Left of the divider").options
     # every kind of raster of the tile is offered: LR per domain, HR, SR / error / LPIPS-Sat per store model
-    for needle in ("LR: Synthetic", "LR: Simulated cross-sensor LR", "HR (reference)", "SR bicubic",
-                   "Error bicubic", "LPIPS-Sat map bicubic"):
+    for needle in (
+        "LR: Synthetic",
+        "LR: Simulated cross-sensor LR",
+        "HR (reference)",
+        "SR bicubic",
+        "Error bicubic",
+        "LPIPS-Sat map bicubic",
+    ):
         assert any(o.startswith(needle) for o in options), needle
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
     assert len(captions) == len(options)  # the small multiples show every layer
@@ -119,12 +138,25 @@ def test_tile_in_the_url_shows_the_split_map(case, jobs_folder) -> None:
 
 def test_finished_job_is_a_pseudo_model(case, jobs_folder) -> None:
     queue = JobQueue(jobs_folder)
-    job_id = queue.submit(JobSpec(model="bicubic", model_label="bicubic", tiles=("r3c3",), manifest=str(MANIFEST),
-                                  domain="synthetic"))
+    job_id = queue.submit(
+        JobSpec(
+            model="bicubic",
+            model_label="bicubic",
+            tiles=("r3c3",),
+            manifest=str(MANIFEST),
+            domain="synthetic",
+        )
+    )
     run_worker(queue, InferenceExecutor(device="cpu"), idle_exit_s=0)
     (out,) = queue.outputs(job_id)
-    at = run_page("map_explorer", case, tile="r3c3", map_model=f"job:{job_id}",
-                  map_left=f"sr|job:{job_id}|synthetic", map_right=f"error|job:{job_id}|synthetic")
+    at = run_page(
+        "map_explorer",
+        case,
+        tile="r3c3",
+        map_model=f"job:{job_id}",
+        map_left=f"sr|job:{job_id}|synthetic",
+        map_right=f"error|job:{job_id}|synthetic",
+    )
     assert selected(at, "Model") == f"job:{job_id}"
     props = {f["properties"]["id"]: f["properties"] for f in _geojson(_maps(at)[0]["script"])["features"]}
     assert props["r3c3"]["value"] == f"psnr: {out.scores['psnr']:.4g} dB"
@@ -145,8 +177,11 @@ def test_without_results_the_scene_and_grid_still_show(tmp_path_factory, jobs_fo
     finally:
         patch.undo()
     scene, split = _maps(at)
-    coloured = {f["properties"]["id"] for f in _geojson(scene["script"])["features"]
-                if f["properties"]["fill"] != "#9e9e9e"}
+    coloured = {
+        f["properties"]["id"]
+        for f in _geojson(scene["script"])["features"]
+        if f["properties"]["fill"] != "#9e9e9e"
+    }
     jobs = {o.item for o in JobQueue(jobs_folder).outputs()}  # only finished jobs can colour the grid now
     assert coloured == jobs
     if jobs:

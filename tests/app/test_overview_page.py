@@ -15,7 +15,8 @@ GROUP = ("method", "regime", "train_domain", "metric")
 def _target(root) -> str:
     con = ResultsStore(root).connect()
     try:
-        domains = [r[0] for r in con.execute("SELECT DISTINCT test_domain FROM results ORDER BY 1").fetchall()]
+        rows = con.execute("SELECT DISTINCT test_domain FROM results ORDER BY 1").fetchall()
+        domains = [r[0] for r in rows]
     finally:
         con.close()
     return [d for d in domains if d != "synthetic"][0]
@@ -104,3 +105,9 @@ def test_path_outside_data_roots_is_refused(tmp_path_factory) -> None:
     assert any("outside the configured data roots" in e.value for e in at.sidebar.error)
     assert not at.get("plotly_chart")
     assert any("No results to show" in i.value for i in at.info)
+
+
+def test_links_carry_the_view(page) -> None:
+    links = {link.proto.page: link.proto.query_string for link in page.get("page_link")}
+    assert set(links) == {"distributions", "lpips_sat", "scaling"}
+    assert all("metric=psnr" in q and "run=" in q for q in links.values())

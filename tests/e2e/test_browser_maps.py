@@ -21,6 +21,16 @@ def _idle(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
 
 
+def page_url(page, server: str, title: str) -> str:
+    """The URL of a dashboard page, read from the navigation (the router owns the url paths)."""
+    page.goto(f"{server}/")
+    _idle(page)
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
+    link.wait_for(timeout=60000)
+    href = link.get_attribute("href")
+    return href if href.startswith("http") else f"{server}/{href.lstrip('/')}"
+
+
 def _painted_fraction(png: bytes) -> float:
     """Share of pixels that differ from the empty map's background."""
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
@@ -36,11 +46,12 @@ def _wait_images(frame, count: int) -> None:
     frame.wait_for_function(
         f"() => {{ const imgs = [...document.querySelectorAll('img.leaflet-image-layer')];"
         f" return imgs.length >= {count} && imgs.every(i => i.complete && i.naturalWidth > 0); }}",
-        timeout=60000)
+        timeout=60000,
+    )
 
 
 def test_map_explorer_draws_scene_grid_and_split_map_offline(page, streamlit_server: str) -> None:
-    page.goto(f"{streamlit_server}/map-explorer?tile=r1c2")
+    page.goto(page_url(page, streamlit_server, "Map explorer") + "?tile=r1c2")
     _idle(page)
     page.wait_for_function(f"() => document.querySelectorAll('{FRAME}').length >= 2", timeout=90000)
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -80,7 +91,7 @@ def test_map_explorer_draws_scene_grid_and_split_map_offline(page, streamlit_ser
 
 
 def test_clicking_a_tile_selects_it(page, streamlit_server: str) -> None:
-    page.goto(f"{streamlit_server}/map-explorer")
+    page.goto(page_url(page, streamlit_server, "Map explorer"))
     _idle(page)
     scene = _frame(page, 0)
     _wait_images(scene, 1)
@@ -93,7 +104,8 @@ def test_clicking_a_tile_selects_it(page, streamlit_server: str) -> None:
                        const c = window.map.latLngToContainerPoint(l.getBounds().getCenter());
                        found = [c.x, c.y];
                      } });
-                   return found; }""")
+                   return found; }"""
+    )
     assert point is not None
     box = page.locator(FRAME).nth(0).bounding_box()
     page.mouse.click(box["x"] + point[0], box["y"] + point[1])

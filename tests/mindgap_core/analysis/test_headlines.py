@@ -27,8 +27,8 @@ def _table(gaps, train_domains, methods=None, ci_high=None) -> pd.DataFrame:
 
 
 def test_counts_largest_gap_and_training_groups() -> None:
-    table = _table([-3.0, -0.2, 1.0, -1.0], ["synthetic", "simulated_cross_sensor", "simulated_cross_sensor", "none"],
-                   methods=["sr3", "sr3", "resshift", "bicubic"])
+    domains = ["synthetic", "simulated_cross_sensor", "simulated_cross_sensor", "none"]
+    table = _table([-3.0, -0.2, 1.0, -1.0], domains, methods=["sr3", "sr3", "resshift", "bicubic"])
     text = headline_findings(table, metric_label="PSNR", unit="dB")
     assert text[0].startswith("3 of 4 models score worse on the simulated cross-sensor test tiles")
     assert "for 2 of them the 95 % CI" in text[0]  # -3 + 0.5 and -1 + 0.5 lie below zero; -0.2 + 0.5 does not
@@ -48,9 +48,8 @@ def test_no_model_worse_and_no_ci() -> None:
 
 def test_labels_and_groups() -> None:
     assert domain_label("simulated_cross_sensor") == "simulated cross-sensor"
-    assert [train_group(d) for d in ("synthetic", "real_cross_sensor", "synthetic+simulated_cross_sensor",
-                                     "none", "unknown")] == ["synthetic", "cross-sensor", "mixed", "untrained",
-                                                             "unknown"]
+    domains = ("synthetic", "real_cross_sensor", "synthetic+simulated_cross_sensor", "none", "unknown")
+    assert [train_group(d) for d in domains] == ["synthetic", "cross-sensor", "mixed", "untrained", "unknown"]
     assert format_value(float("nan")) == "n/a" and format_value(1.23456, "dB", True) == "+1.23 dB"
 
 

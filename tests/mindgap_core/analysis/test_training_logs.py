@@ -50,7 +50,8 @@ def test_run_record_to_loss_logs(tmp_path) -> None:
 
 def test_moved_spec_is_found_next_to_the_store(tmp_path) -> None:
     _model(tmp_path / "models" / "a", "synthetic", [1.0])
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump({"models": [{"name": "x", "checkpoint": "models/a"}]}))
+    spec = {"models": [{"name": "x", "checkpoint": "models/a"}]}
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(spec))
     store = _store(tmp_path, "/elsewhere/on/another/machine/experiment.yaml")
     assert tl.spec_path(store, "r1") == tmp_path / "experiment.yaml"
     assert list(tl.run_model_folders(store, "r1")) == ["x"]

@@ -41,8 +41,11 @@ def executor() -> InferenceExecutor:
 
 def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: InferenceExecutor) -> None:
     queue = JobQueue(tmp_path)
-    job_id = queue.submit(JobSpec(model="bicubic", tiles=("r1c2", "r4c4"), manifest=str(MANIFEST),
-                                  domain="simulated_cross_sensor"))
+    job_id = queue.submit(
+        JobSpec(
+            model="bicubic", tiles=("r1c2", "r4c4"), manifest=str(MANIFEST), domain="simulated_cross_sensor"
+        )
+    )
     report = run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert report.ran == (job_id,) and job.state == "done", job.error
@@ -58,8 +61,9 @@ def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: Infer
     direct = model.sample(torch.from_numpy(lr.array[None]), num_samples=1)[:, 0].numpy()
     np.testing.assert_allclose(sr.array, direct[0], atol=1e-5)
     assert sr.transform.almost_equals(hr.transform) and sr.crs == hr.crs
-    expected = Evaluator(["psnr", "ssim", "sam"]).score_arrays(direct, hr.array[None], lr.array[None],
-                                                              band_names=hr.band_names, tile_ids=["r1c2"])
+    expected = Evaluator(["psnr", "ssim", "sam"]).score_arrays(
+        direct, hr.array[None], lr.array[None], band_names=hr.band_names, tile_ids=["r1c2"]
+    )
     want = {r.metric: r.value for r in expected if r.band == "all"}
     assert outputs["r1c2"].scores.keys() >= want.keys()
     for metric, value in want.items():
@@ -71,14 +75,18 @@ def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: Infer
 
 def test_saved_stochastic_model_writes_uncertainty(tmp_path: Path, executor: InferenceExecutor) -> None:
     torch.manual_seed(0)
-    folder = build_model("sr3", resolve_config("sr3", "tiny"), scale=2).save_pretrained(tmp_path / "models" / "sr3"
-                                                                                         / "synthetic-only")
+    folder = build_model("sr3", resolve_config("sr3", "tiny"), scale=2).save_pretrained(
+        tmp_path / "models" / "sr3" / "synthetic-only"
+    )
     choices = model_choices(tmp_path / "models")
     assert [c.model for c in choices] == ["bicubic", str(folder)]
     assert choices[1].label == "sr3/synthetic-only"
     queue = JobQueue(tmp_path / "jobs")
-    job_id = queue.submit(JobSpec(model=str(folder), tiles=("r0c2",), manifest=str(MANIFEST), domain="synthetic",
-                                  samples=2, steps=2))
+    job_id = queue.submit(
+        JobSpec(
+            model=str(folder), tiles=("r0c2",), manifest=str(MANIFEST), domain="synthetic", samples=2, steps=2
+        )
+    )
     run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert job.state == "done", job.error
@@ -91,15 +99,23 @@ def test_saved_stochastic_model_writes_uncertainty(tmp_path: Path, executor: Inf
 
 def test_unknown_tile_fails_the_job_with_a_clear_message(tmp_path: Path, executor: InferenceExecutor) -> None:
     queue = JobQueue(tmp_path)
-    job_id = queue.submit(JobSpec(model="bicubic", tiles=("r99c99",), manifest=str(MANIFEST), domain="synthetic"))
+    job_id = queue.submit(
+        JobSpec(model="bicubic", tiles=("r99c99",), manifest=str(MANIFEST), domain="synthetic")
+    )
     run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert job.state == "failed" and "r99c99" in job.error and str(MANIFEST) in job.error
 
 
 def _write(path: Path, array: np.ndarray, *, crs: str | None = "EPSG:32618", names=None) -> bytes:
-    profile = {"driver": "GTiff", "width": array.shape[2], "height": array.shape[1], "count": array.shape[0],
-               "dtype": str(array.dtype), "transform": Affine(10, 0, 792988, 0, -10, 2050382)}
+    profile = {
+        "driver": "GTiff",
+        "width": array.shape[2],
+        "height": array.shape[1],
+        "count": array.shape[0],
+        "dtype": str(array.dtype),
+        "transform": Affine(10, 0, 792988, 0, -10, 2050382),
+    }
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as ds:
@@ -114,11 +130,16 @@ def _write(path: Path, array: np.ndarray, *, crs: str | None = "EPSG:32618", nam
     [
         (lambda p: b"not a tiff at all" * 10, "not a readable GeoTIFF"),
         (lambda p: _write(p, np.full((3, 8, 8), 0.1, np.float32)), r"has 3 band\(s\)"),
-        (lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), crs=None), "no coordinate reference system"),
+        (
+            lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), crs=None),
+            "no coordinate reference system",
+        ),
         (lambda p: _write(p, np.full((4, 8, 8), 1200, np.uint16)), "integer digital numbers"),
         (lambda p: _write(p, np.full((4, 8, 8), 1200.0, np.float32)), "physical range"),
-        (lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), names=["red", "green", "blue", "swir"]),
-         "band names"),
+        (
+            lambda p: _write(p, np.full((4, 8, 8), 0.1, np.float32), names=["red", "green", "blue", "swir"]),
+            "band names",
+        ),
         (lambda p: _write(p, np.full((4, 40, 8), 0.1, np.float32)), "limited to 32 × 32"),
     ],
 )
@@ -151,3 +172,29 @@ def test_upload_job_runs_without_scores(tmp_path: Path, executor: InferenceExecu
     assert out.item == "scene.tif" and out.scores == {} and out.error_path == ""
     assert read_raster(queue.resolve(out.sr_path)).shape == (64, 64)
     shutil.rmtree(queue.output_dir(job_id))
+
+
+@pytest.mark.slow  # two `mindgap worker` processes (torch import, model, LPIPS-Sat backbone)
+def test_worker_command_runs_the_queue_then_exits(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from mindgap_core.inference.jobs import WorkerLock
+
+    queue = JobQueue(tmp_path)
+    ids = [
+        queue.submit(JobSpec(model="bicubic", tiles=(t,), manifest=str(MANIFEST), domain="synthetic"))
+        for t in ("r0c2", "r0c3")
+    ]
+    command = [sys.executable, "-m", "mindgap_core", "worker", "--jobs-dir", str(tmp_path), "--device", "cpu"]
+    with WorkerLock(queue.lock_path) as other:  # another worker holds the lock
+        assert other.try_acquire()
+        busy = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert busy.returncode == 1 and "another worker holds" in busy.stderr
+    assert [j.state for j in queue.jobs()] == ["queued", "queued"]
+    done = subprocess.run(
+        [*command, "--exit-when-idle", "0"], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"job {ids[0]}: done" in done.stderr and "ran 2 job(s)" in done.stderr
+    assert [j.state for j in queue.jobs()] == ["done", "done"]

@@ -57,8 +57,15 @@ class Recorder:
             ctx.out_dir.mkdir(parents=True, exist_ok=True)
             (ctx.out_dir / "sr.tif").write_text(str(job.id))
             ctx.progress(self.steps, self.steps)
-            return [JobOutput(job.id, job.spec.tiles[0], ctx.queue.relative(ctx.out_dir / "sr.tif"),
-                              domain=job.spec.domain, scores={"psnr": float(job.id)})]
+            return [
+                JobOutput(
+                    job.id,
+                    job.spec.tiles[0],
+                    ctx.queue.relative(ctx.out_dir / "sr.tif"),
+                    domain=job.spec.domain,
+                    scores={"psnr": float(job.id)},
+                )
+            ]
         finally:
             with self._lock:
                 self.active -= 1
@@ -131,7 +138,9 @@ def test_two_worker_threads_never_run_two_jobs(tmp_path: Path) -> None:
     reports = []
 
     def work() -> None:
-        reports.append(run_worker(queue, rec, lock_timeout_s=20, idle_exit_s=0, poll_s=0.02, heartbeat_s=0.05))
+        reports.append(
+            run_worker(queue, rec, lock_timeout_s=20, idle_exit_s=0, poll_s=0.02, heartbeat_s=0.05)
+        )
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for t in threads:
@@ -187,8 +196,11 @@ print(json.dumps(list(report.ran)), flush=True)
 
 
 def _worker_process(folder: Path, log: Path, delay: float, idle: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _WORKER_SCRIPT, str(REPO), str(folder), str(log), str(delay),
-                             str(idle)], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _WORKER_SCRIPT, str(REPO), str(folder), str(log), str(delay), str(idle)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_worker_processes_never_run_two_jobs(tmp_path: Path) -> None:
@@ -207,7 +219,8 @@ def test_two_worker_processes_never_run_two_jobs(tmp_path: Path) -> None:
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r[1] for r in records] == ids and sorted(ran) == ids  # FIFO, each job exactly once
     spans = sorted((r[2], r[3]) for r in records)
-    assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:]))  # never overlap
+    # the jobs' run times never overlap
+    assert all(prev_end <= start for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False))
     assert all(j.state == "done" for j in queue.jobs())
 
 
@@ -240,8 +253,9 @@ def test_cancel_running_job_stops_it(tmp_path: Path) -> None:
             time.sleep(0.05)
         return []
 
-    thread = threading.Thread(target=run_worker, args=(queue, executor),
-                              kwargs={"idle_exit_s": 0, "heartbeat_s": 0.05})
+    thread = threading.Thread(
+        target=run_worker, args=(queue, executor), kwargs={"idle_exit_s": 0, "heartbeat_s": 0.05}
+    )
     t0 = time.monotonic()
     thread.start()
     assert started.wait(10)
@@ -295,7 +309,9 @@ def test_requeue_stale_by_heartbeat_age(tmp_path: Path) -> None:
     import sqlite3
 
     con = sqlite3.connect(queue.db_path)
-    con.execute("UPDATE jobs SET heartbeat = ? WHERE id IN (?, ?, ?)", (now - 100, stale, cancelling, exhausted))
+    con.execute(
+        "UPDATE jobs SET heartbeat = ? WHERE id IN (?, ?, ?)", (now - 100, stale, cancelling, exhausted)
+    )
     con.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (MAX_ATTEMPTS, exhausted))
     con.commit()
     con.close()
@@ -342,8 +358,14 @@ print(json.dumps(ids))
 def test_concurrent_submitters_lose_no_job(tmp_path: Path) -> None:
     JobQueue(tmp_path)
     start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", _SUBMIT_SCRIPT, str(REPO), str(tmp_path), name, "40",
-                               str(start)], stdout=subprocess.PIPE, text=True) for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SUBMIT_SCRIPT, str(REPO), str(tmp_path), name, "40", str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
     threads_ids: list[int] = []
 
     def submit_in_thread() -> None:

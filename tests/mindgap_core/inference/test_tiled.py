@@ -45,6 +45,14 @@ def scene(tmp_path: Path) -> Path:
     return write_scene(tmp_path / "lr.tif", smooth_scene(64, 64))
 
 
+def _infer_with_uncertainty(model, scene: Path, tmp_path: Path, num_samples: int):
+    """``num_samples`` per pixel, 32-pixel tiles overlapping by 8: ``sr.tif`` and ``std.tif`` in tmp_path."""
+    return run_inference(
+        model, scene, tmp_path / "sr.tif", num_samples=num_samples, uncertainty_path=tmp_path / "std.tif",
+        tile=32, overlap=8,
+    )  # fmt: skip
+
+
 def test_tiled_equals_untiled_everywhere_when_guard_covers_receptive_field(
     scene: Path, tmp_path: Path, conv_model: ConvUpModel
 ) -> None:
@@ -148,10 +156,7 @@ def test_bands_are_matched_by_name_and_sensor_ids(tmp_path: Path, conv_model: Co
 def test_uncertainty_is_zero_for_a_deterministic_model(
     scene: Path, tmp_path: Path, conv_model: ConvUpModel
 ) -> None:
-    res = run_inference(
-        conv_model, scene, tmp_path / "sr.tif", num_samples=3, uncertainty_path=tmp_path / "std.tif",
-        tile=32, overlap=8,
-    )  # fmt: skip
+    res = _infer_with_uncertainty(conv_model, scene, tmp_path, num_samples=3)
     assert res.uncertainty_path == tmp_path / "std.tif"
     assert cog_validate(str(res.uncertainty_path), quiet=True)[0]
     std = _read(res.uncertainty_path)
@@ -164,10 +169,7 @@ def test_uncertainty_is_zero_for_a_deterministic_model(
 def test_uncertainty_is_positive_for_a_stochastic_model(
     scene: Path, tmp_path: Path, noisy_model: NoisyModel
 ) -> None:
-    res = run_inference(
-        noisy_model, scene, tmp_path / "sr.tif", num_samples=4, uncertainty_path=tmp_path / "std.tif",
-        tile=32, overlap=8,
-    )  # fmt: skip
+    res = _infer_with_uncertainty(noisy_model, scene, tmp_path, num_samples=4)
     std = _read(res.uncertainty_path)
     assert (std > 0).all()
     assert 0.01 < float(std.mean()) < 0.1  # noise sigma is 0.05

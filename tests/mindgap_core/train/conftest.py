@@ -3,21 +3,12 @@ torch on one thread (tiny networks run fastest so, and far faster than two on a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
+from tests.fixtures.torch_threads import one_torch_thread  # noqa: F401  (autouse)
 from tests.mindgap_core.train.tiny_manifest import write_tiny_manifest
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,11 @@ def _train(
                  "--steps", str(steps), *TINY, *extra])
 
 
+def _info(folder: Path) -> dict:
+    """The ``training.json`` a run wrote into ``folder``."""
+    return json.loads((folder / "training.json").read_text())
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     out = {}
     for f in sorted(folder.glob("*/diffusion_pytorch_model.safetensors")):
@@ -39,7 +44,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_method_trains_and_saves_a_loadable_model(method: str, tiny_manifest: Path, runs: Path) -> None:
     out = runs / method / "synthetic"
     assert _train(tiny_manifest, out, method, "synthetic", 0 if method == "bicubic" else 2) == 0
-    info = json.loads((out / "training.json").read_text())
+    info = _info(out)
     assert info["method"] == method and info["regime"] == "synthetic"
     assert info["train_domains"] == ["synthetic"]
     assert info["n_train_pairs"] == 6 and info["seed"] == 0 and len(info["manifest_sha256"]) == 64
@@ -60,16 +65,16 @@ def test_every_method_trains_and_saves_a_loadable_model(method: str, tiny_manife
 
 def test_real_mixed_and_blocks_regimes(tiny_manifest: Path, runs: Path) -> None:
     assert _train(tiny_manifest, runs / "real", "regression", "real") == 0
-    info = json.loads((runs / "real" / "training.json").read_text())
+    info = _info(runs / "real")
     assert info["train_domains"] == ["simulated_cross_sensor"]
 
     assert _train(tiny_manifest, runs / "mixed", "regression", "mixed", 2, "--mix-ratio", "0.3") == 0
-    info = json.loads((runs / "mixed" / "training.json").read_text())
+    info = _info(runs / "mixed")
     assert info["train_domains"] == ["synthetic", "simulated_cross_sensor"] and info["mix_ratio"] == 0.3
     assert info["n_train_pairs_by_domain"] == {"synthetic": 6, "simulated_cross_sensor": 6}
 
     assert _train(tiny_manifest, runs / "blocks2", "regression", "real", 2, "--blocks", "2") == 0
-    info = json.loads((runs / "blocks2" / "training.json").read_text())
+    info = _info(runs / "blocks2")
     assert info["train_blocks"] == ["b0_0", "b0_1"] and info["n_train_pairs"] == 2 and info["blocks"] == 2
 
 
@@ -79,7 +84,7 @@ def test_blocks_series(tiny_manifest: Path, runs: Path) -> None:
     summary = json.loads((out / "scaling.json").read_text())
     assert [r["blocks"] for r in summary["runs"]] == [1, 2, 4, 6]
     for k in (1, 2, 4, 6):
-        info = json.loads((out / f"blocks-{k:03d}" / "training.json").read_text())
+        info = _info(out / f"blocks-{k:03d}")
         assert len(info["train_blocks"]) == k and info["steps"] == 1
 
 
@@ -88,7 +93,7 @@ def test_finetune_starts_from_the_synthetic_checkpoint(tiny_manifest: Path, runs
     assert _train(tiny_manifest, init, "sr3", "synthetic") == 0
     out = runs / "ft"
     assert _train(tiny_manifest, out, "sr3", "finetune", 2, "--init", str(init)) == 0
-    info = json.loads((out / "training.json").read_text())
+    info = _info(out)
     assert info["init"]["path"] == str(init) and info["init"]["training"]["regime"] == "synthetic"
     assert info["train_domains"] == ["simulated_cross_sensor"]
     before, after = _weights(init), _weights(out)
@@ -101,7 +106,7 @@ def test_sinsr_distils_a_given_teacher(tiny_manifest: Path, runs: Path) -> None:
     assert _train(tiny_manifest, teacher, "resshift", "real") == 0
     out = runs / "sinsr_from_teacher"
     assert _train(tiny_manifest, out, "sinsr", "real", 2, "--teacher", str(teacher)) == 0
-    info = json.loads((out / "training.json").read_text())
+    info = _info(out)
     assert [s["name"] for s in info["stages"]] == ["distill"] and info["teacher"] == str(teacher)
 
 
@@ -129,7 +134,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     # continuing without --resume is refused; with it the run ends where the reference ended
     assert _train(tiny_manifest, out, "ldm_sr", "synthetic", 6, "--checkpoint-every", "2") == 2
     assert _train(tiny_manifest, out, "ldm_sr", "synthetic", 6, "--checkpoint-every", "2", "--resume") == 0
-    info = json.loads((out / "training.json").read_text())
+    info = _info(out)
     assert info["resumed_from_step"] == (stop_at // 2) * 2
     ref_w, cut_w = _weights(ref.out), _weights(out)
     assert ref_w.keys() == cut_w.keys() and all(torch.equal(ref_w[k], cut_w[k]) for k in ref_w)

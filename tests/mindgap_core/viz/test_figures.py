@@ -17,7 +17,8 @@ def _gap_table() -> pd.DataFrame:
         "train_domain": ["synthetic", "simulated_cross_sensor", "synthetic"], "metric": "psnr",
         "source_domain": "synthetic", "target_domain": "simulated_cross_sensor", "n_tiles": 12,
         "mean_source": [30.0, 29.0, 28.0], "mean_target": [27.0, 28.5, 27.0], "gap": [-3.0, -0.5, -1.0],
-        "gap_ci_low": [-3.5, -1.0, -1.4], "gap_ci_high": [-2.5, 0.1, -0.6], "rel_gap_pct": [-10.0, -1.7, -3.6],
+        "gap_ci_low": [-3.5, -1.0, -1.4], "gap_ci_high": [-2.5, 0.1, -0.6],
+        "rel_gap_pct": [-10.0, -1.7, -3.6],
         "wilcoxon_p": [0.001, 0.3, 0.01], "higher_better": True,
     })
 
@@ -40,9 +41,9 @@ def test_gap_matrix_separates_train_domains_of_one_regime() -> None:
 
 
 def test_train_test_matrix_and_empty_tables() -> None:
-    table = pd.DataFrame({"metric": "sam", "train_domain": ["synthetic", "none"], "test_domain": ["synthetic"] * 2,
-                          "n_tiles": 12, "mean": [3.0, 4.0], "ci_low": [2.5, 3.5], "ci_high": [3.5, 4.5],
-                          "higher_better": False})
+    table = pd.DataFrame({"metric": "sam", "train_domain": ["synthetic", "none"],
+                          "test_domain": ["synthetic"] * 2, "n_tiles": 12, "mean": [3.0, 4.0],
+                          "ci_low": [2.5, 3.5], "ci_high": [3.5, 4.5], "higher_better": False})
     fig = figures.train_test_figure(table, metric_label="SAM", unit="degrees")
     assert np.asarray(fig.data[0].z, float).ravel().tolist() == [3.0, 4.0]
     assert fig.data[0].reversescale is True
@@ -58,7 +59,8 @@ def test_distribution_kinds(kind) -> None:
     fig = figures.distribution_figure(tiles, kind=kind, metric_label="PSNR", unit="dB")
     assert [t.type for t in fig.data] == ([kind] * 2 if kind != "ecdf" else ["scatter"] * 2)
     if kind == "ecdf":
-        assert list(fig.data[0].x) == [1.0, 2.0, 3.0] and list(fig.data[0].y) == pytest.approx([1 / 3, 2 / 3, 1])
+        assert list(fig.data[0].x) == [1.0, 2.0, 3.0]
+        assert list(fig.data[0].y) == pytest.approx([1 / 3, 2 / 3, 1])
     with pytest.raises(ValueError):
         figures.distribution_figure(tiles, kind="pie", metric_label="x")
 
@@ -76,14 +78,33 @@ def test_paired_scatter_identity_line_and_direction() -> None:
 
 
 def test_scaling_and_loss_figures() -> None:
-    curve = pd.DataFrame({"method": "sr3", "regime": "real", "metric": "psnr", "band": "all", "aggregate": "mean",
-                          "test_domain": "synthetic", "train_blocks": [1, 2, 4], "n_tiles": 12,
-                          "mean": [20.0, 21.0, 21.5], "ci_low": [19.0, 20.5, 21.0], "ci_high": [21.0, 21.5, 22.5],
-                          "higher_better": True})
+    curve = pd.DataFrame({"method": "sr3", "regime": "real", "metric": "psnr", "band": "all",
+                          "aggregate": "mean", "test_domain": "synthetic", "train_blocks": [1, 2, 4],
+                          "n_tiles": 12, "mean": [20.0, 21.0, 21.5], "ci_low": [19.0, 20.5, 21.0],
+                          "ci_high": [21.0, 21.5, 22.5], "higher_better": True})
     fig = figures.scaling_figure(curve, metric_label="PSNR", unit="dB")
     assert list(fig.data[0].y) == [20.0, 21.0, 21.5]
     assert list(fig.data[0].error_y.arrayminus) == [1.0, 0.5, 0.5] and fig.layout.xaxis.type == "log"
     logs = pd.DataFrame({"model": ["a", "a", "b"], "method": "sr3", "regime": "real", "train_domain": "x",
-                         "blocks": None, "step": [1, 2, 1], "loss": [1.0, 0.5, 2.0], "lr": 1e-4, "wall_s": 0.1})
+                         "blocks": None, "step": [1, 2, 1], "loss": [1.0, 0.5, 2.0], "lr": 1e-4,
+                         "wall_s": 0.1})
     loss = figures.loss_figure(logs, log_y=False)
     assert [t.name for t in loss.data] == ["a", "b"] and loss.layout.yaxis.type == "linear"
+
+
+def test_no_streamlit_placeholder_colours() -> None:
+    """Streamlit's chart theme rewrites "#000001".."#0000ff"-style codes; figures must not use them."""
+    import re
+
+    from affine import Affine
+
+    from mindgap_core.viz.mosaic import Mosaic
+
+    places = pd.DataFrame({"tile_id": ["t"], "row0": [0], "col0": [0], "rows": [2], "cols": [2],
+                           "mean": [0.0]})
+    mosaic = Mosaic(np.zeros((2, 2)), Affine(5, 0, 0, 0, -5, 10), None, "lpips_sat", places)
+    fig = figures.mosaic_pair_figure(mosaic, mosaic, titles=("a", "b"), value_label="LPIPS-Sat",
+                                     zrange=(0, 1))
+    fig.layout.template = None  # Streamlit's own template (default once streamlit is imported) uses them
+    assert not re.search(r'"#0000[0-9a-fA-F]{2}"', fig.to_json())
+    assert fig.layout.coloraxis.colorscale[0][1] == "rgb(0, 0, 4)"

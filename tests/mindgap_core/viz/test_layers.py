@@ -45,25 +45,36 @@ def store(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     sr = hr.replace(array=hr.array * 0.9)
     base = "maps/run/bicubic/synthetic"
     write_cog(sr, tmp_path / f"{base}/sr_seed0/{TILE}.tif")
-    write_cog(sr.replace(array=np.abs(hr.array - sr.array) * 0.5), tmp_path / f"{base}/uncertainty_seed0/{TILE}.tif")
+    write_cog(
+        sr.replace(array=np.abs(hr.array - sr.array) * 0.5), tmp_path / f"{base}/uncertainty_seed0/{TILE}.tif"
+    )
     write_cog(sr.replace(array=np.abs(hr.array - sr.array)), tmp_path / f"{base}/abs_error_seed0/{TILE}.tif")
-    write_cog(sr.replace(array=hr.array[:1], band_names=("lpips_sat",)), tmp_path / f"{base}/lpips_sat_seed0/{TILE}.tif")
-    rows = pd.DataFrame({
-        "model": ["bicubic"] * 2 + ["other"],
-        "test_domain": ["synthetic"] * 2 + ["simulated_cross_sensor"],
-        "metric": ["psnr", "lpips_sat", "psnr"],
-        "sr_path": [f"{base}/sr_seed0/{TILE}.tif"] * 2 + ["maps/run/other/x/sr_seed0/missing.tif"],
-        "uncertainty_path": [f"{base}/uncertainty_seed0/{TILE}.tif"] * 2 + [""],
-        "map_path": ["", f"{base}/lpips_sat_seed0/{TILE}.tif", ""],
-    })
+    write_cog(
+        sr.replace(array=hr.array[:1], band_names=("lpips_sat",)),
+        tmp_path / f"{base}/lpips_sat_seed0/{TILE}.tif",
+    )
+    rows = pd.DataFrame(
+        {
+            "model": ["bicubic"] * 2 + ["other"],
+            "test_domain": ["synthetic"] * 2 + ["simulated_cross_sensor"],
+            "metric": ["psnr", "lpips_sat", "psnr"],
+            "sr_path": [f"{base}/sr_seed0/{TILE}.tif"] * 2 + ["maps/run/other/x/sr_seed0/missing.tif"],
+            "uncertainty_path": [f"{base}/uncertainty_seed0/{TILE}.tif"] * 2 + [""],
+            "map_path": ["", f"{base}/lpips_sat_seed0/{TILE}.tif", ""],
+        }
+    )
     return tmp_path, rows
 
 
 def test_store_layers_find_every_map_and_skip_missing_files(store) -> None:
     root, rows = store
     layers = lyr.store_layers(rows, lambda rel: root / rel, _hr())
-    assert lyr.keys(layers) == ["sr|bicubic|synthetic", "uncertainty|bicubic|synthetic", "error|bicubic|synthetic",
-                                "lpips_sat|bicubic|synthetic"]  # "other" has no SR file: left out
+    assert lyr.keys(layers) == [
+        "sr|bicubic|synthetic",
+        "uncertainty|bicubic|synthetic",
+        "error|bicubic|synthetic",
+        "lpips_sat|bicubic|synthetic",
+    ]  # "other" has no SR file: left out
     assert layers[0].label == "SR bicubic ← Synthetic LR (HR degraded)"
     assert [layer.kind for layer in layers] == ["reflectance", "uncertainty", "error", "lpips_sat"]
     assert layers[2].reference is None  # the saved error map is used
@@ -89,8 +100,10 @@ def test_render_layers_share_one_stretch_per_kind(store) -> None:
     limits = stretch_limits(hr.array, hr.band_names, "false_colour_nir", valid=hr.valid)
     for key in ("hr", "lr|synthetic", "sr|bicubic|synthetic"):
         raster = read_raster(next(s.path for s in sources if s.key == key))
-        np.testing.assert_array_equal(drawn[key].image, render(raster.array, raster.band_names, "false_colour_nir",
-                                                               limits, valid=raster.valid))
+        np.testing.assert_array_equal(
+            drawn[key].image,
+            render(raster.array, raster.band_names, "false_colour_nir", limits, valid=raster.valid),
+        )
         assert drawn[key].value_range is None
     error = drawn["error|bicubic|synthetic"]
     values = lyr.scalar_map(error.source).array[0]
@@ -101,8 +114,12 @@ def test_render_layers_share_one_stretch_per_kind(store) -> None:
 
 def test_job_layers() -> None:
     hr = _hr()
-    layers = lyr.job_layers(7, "bicubic", "simulated_cross_sensor", {"sr": hr, "uncertainty": None, "error": hr,
-                                                                     "lpips_sat": hr.parent / "missing.tif"})
+    layers = lyr.job_layers(
+        7,
+        "bicubic",
+        "simulated_cross_sensor",
+        {"sr": hr, "uncertainty": None, "error": hr, "lpips_sat": hr.parent / "missing.tif"},
+    )
     assert lyr.keys(layers) == ["sr|job:7|simulated_cross_sensor", "error|job:7|simulated_cross_sensor"]
     assert layers[0].label == "SR job:7 (bicubic) ← Simulated cross-sensor LR"
 

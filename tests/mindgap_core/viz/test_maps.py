@@ -66,7 +66,9 @@ def test_web_basemaps_are_optional_and_off(grid) -> None:
     m = vmaps.scene_map(None, vmaps.grid_geojson(tiles, crs))
     html = vmaps.map_html(m)
     layers = [c for c in m._children.values() if isinstance(c, folium.raster_layers.TileLayer)]
-    assert len(layers) == len(vmaps.WEB_BASEMAPS) and all(not layer.show and layer.overlay for layer in layers)
+    assert len(layers) == len(vmaps.WEB_BASEMAPS) and all(
+        not layer.show and layer.overlay for layer in layers
+    )
     for layer in layers:
         assert f"{layer.get_name()}.addTo(" not in html  # never requested until ticked
     assert any(isinstance(c, folium.LayerControl) for c in m._children.values())
@@ -77,16 +79,26 @@ def test_web_basemaps_are_optional_and_off(grid) -> None:
 def test_grid_geometry_values_and_colours(grid) -> None:
     tiles, crs = grid
     values = {"r0c0": 20.0, "r0c1": 30.0}
-    geo = vmaps.grid_geojson(tiles, crs, values, vmin=20.0, vmax=30.0, ramp="viridis", value_name="psnr",
-                             unit="dB", selected="r0c1")
+    geo = vmaps.grid_geojson(
+        tiles,
+        crs,
+        values,
+        vmin=20.0,
+        vmax=30.0,
+        ramp="viridis",
+        value_name="psnr",
+        unit="dB",
+        selected="r0c1",
+    )
     assert vmaps.feature_ids(geo) == tiles["tile_id"].tolist() and len(geo["features"]) == 48
     first = geo["features"][0]
     row = tiles.iloc[0]
     w, s, e, n = transform_bounds(crs, "EPSG:4326", row.hr_left, row.hr_bottom, row.hr_right, row.hr_top)
     ring = np.array(first["geometry"]["coordinates"][0])
     assert ring.shape == (5, 2) and tuple(ring[0]) == tuple(ring[-1])
-    np.testing.assert_allclose([ring[:, 0].min(), ring[:, 1].min(), ring[:, 0].max(), ring[:, 1].max()],
-                               [w, s, e, n], atol=1e-9)
+    np.testing.assert_allclose(
+        [ring[:, 0].min(), ring[:, 1].min(), ring[:, 0].max(), ring[:, 1].max()], [w, s, e, n], atol=1e-9
+    )
     props = {f["properties"]["id"]: f["properties"] for f in geo["features"]}
     assert props["r0c0"]["fill"] == RAMPS["viridis"][0] and props["r0c1"]["fill"] == RAMPS["viridis"][-1]
     assert props["r0c0"]["value"] == "psnr: 20 dB" and props["r1c1"]["value"] == "psnr: no result"
@@ -101,7 +113,9 @@ def test_tooltip_texts_are_escaped(grid) -> None:
     geo = vmaps.grid_geojson(tiles, crs, {evil: 1.0}, value_name="<i>m</i>")
     props = geo["features"][0]["properties"]
     assert props["id"] == evil  # the raw id comes back on click (never shown as HTML)
-    assert props["tile"] == "&lt;img src=x onerror=alert(1)&gt;" and props["split"] == "&lt;b&gt;train&lt;/b&gt;"
+    assert (
+        props["tile"] == "&lt;img src=x onerror=alert(1)&gt;" and props["split"] == "&lt;b&gt;train&lt;/b&gt;"
+    )
     assert props["value"].startswith("&lt;i&gt;m&lt;/i&gt;: ")
     html = vmaps.map_html(vmaps.scene_map(None, geo))
     assert "<img src=x" not in html

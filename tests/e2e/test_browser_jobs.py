@@ -1,0 +1,186 @@
+"""On-demand inference from real Chromium against a real server with its own jobs folder: a bicubic job
+on a demo tile runs to its scores (and opens in the map explorer); two browser sessions submitting at
+the same moment both get their results, one job after the other, none lost."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mindgap_core.inference.jobs import JobQueue
+from tests.e2e.conftest import ARTIFACTS, REPO, _free_port, _wait_healthy
+from tests.e2e.test_browser_maps import FRAME, page_url
+
+pytestmark = pytest.mark.browser
+DONE = re.compile(r"Job (\d+) — done — .* PSNR \d")
+
+
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``streamlit run app.py`` with a fresh jobs folder (the server runs jobs in its worker thread)."""
+    folder = tmp_path_factory.mktemp("jobs")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("jobs_server") / "server.log"
+    env = {
+        **os.environ,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "MINDGAP_JOBS_DIR": str(folder),
+        "MINDGAP_WORKER": "thread",
+    }
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc)
+            yield url, folder
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _ready(page) -> None:
+    page.get_by_role("button", name="Submit job").wait_for(timeout=90000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
+
+
+def _done_text(page, timeout_ms: int = 90000) -> str:
+    line = page.get_by_text(DONE).first
+    line.wait_for(timeout=timeout_ms)
+    return line.inner_text()
+
+
+def test_bicubic_job_on_a_demo_tile_from_the_browser(page, jobs_server) -> None:
+    server, folder = jobs_server
+    inference = page_url(page, server, "On-demand inference")
+    page.goto(inference + "?tile=r1c2")
+    _ready(page)
+    page.get_by_role("button", name="Submit job").click()
+    queued = page.get_by_text(re.compile(r"Job \d+ queued")).first
+    queued.wait_for(timeout=30000)
+    job_id = int(re.search(r"Job (\d+)", queued.inner_text()).group(1))
+    text = _done_text(page)  # ≤ 90 s, first job includes loading torch and the LPIPS-Sat backbone
+    assert text.startswith(f"Job {job_id} — done — bicubic") and "r1c2" in text
+    job = JobQueue(folder).get(job_id)
+    (out,) = JobQueue(folder).outputs(job_id)
+    assert job.state == "done" and f"PSNR {out.scores['psnr']:.4g}" in text
+    table = page.locator('[data-testid="stTable"]')
+    table.wait_for(timeout=30000)
+    assert "r1c2" in table.inner_text()
+    # the result opens in the map explorer as the pseudo-model job:<id>
+    page.get_by_text(f"Job {job_id}: open tile r1c2 in the map explorer").click()
+    page.wait_for_selector("h2:has-text('Tile r1c2')", timeout=60000)
+    page.wait_for_function(f"() => document.querySelectorAll('{FRAME}').length >= 2", timeout=90000)
+    split = page.locator(FRAME).nth(1).element_handle(timeout=60000).content_frame()
+    split.wait_for_selector(".mindgap-label", timeout=60000)
+    labels = split.locator(".mindgap-label").all_inner_texts()
+    assert any(f"SR job:{job_id} (bicubic" in label for label in labels)
+    assert page.outside_requests == []
+
+
+def test_two_sessions_submit_at_once_and_both_get_results_in_order(browser, jobs_server) -> None:
+    server, folder = jobs_server
+    before = {j.id for j in JobQueue(folder).jobs()}
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    outside: list[str] = []
+
+    def guard(route) -> None:  # as the `page` fixture: nothing may leave localhost
+        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    for context in contexts:
+        context.route("**/*", guard)
+    try:
+        pages = [c.new_page() for c in contexts]
+        inference = page_url(pages[0], server, "On-demand inference")
+        for pg, tile in zip(pages, ("r4c4", "r5c5"), strict=True):
+            pg.goto(f"{inference}?tile={tile}")
+        for pg in pages:
+            _ready(pg)
+        buttons = [pg.get_by_role("button", name="Submit job") for pg in pages]
+        for button in buttons:  # both clicks leave before either job is queued
+            button.click(no_wait_after=True)
+        texts = [_done_text(pg) for pg in pages]
+        ids = [int(DONE.search(t).group(1)) for t in texts]
+        assert "r4c4" in texts[0] and "r5c5" in texts[1]  # each session sees its own result
+        jobs = [j for j in JobQueue(folder).jobs() if j.id not in before]
+        assert sorted(ids) == [j.id for j in jobs] and len(jobs) == 2  # no job lost, none duplicated
+        first, second = jobs
+        assert first.state == second.state == "done"
+        assert first.finished <= second.started  # one at a time, in submission order
+        assert outside == []
+        for i, pg in enumerate(pages):
+            ARTIFACTS.mkdir(exist_ok=True)
+            pg.screenshot(path=str(ARTIFACTS / f"test_two_sessions_submit_at_once_session{i + 1}.png"))
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+
+    server, folder = jobs_server
+    before = len(JobQueue(folder).jobs())
+    bad = tmp_path / "three_bands.tif"
+    with rasterio.open(
+        bad,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=3,
+        dtype="float32",
+        crs="EPSG:32618",
+        transform=rasterio.Affine(10, 0, 0, 0, -10, 0),
+    ) as ds:
+        ds.write(np.full((3, 8, 8), 0.1, np.float32))
+    good = REPO / "data" / "demo" / "tiles" / "lr_simulated_cross_sensor" / "r2c2.tif"
+    page.goto(page_url(page, server, "On-demand inference"))
+    _ready(page)
+    page.get_by_text("Upload a GeoTIFF").click()
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.set_input_files(str(bad))
+    page.get_by_text("three_bands.tif").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Submit job").click()
+    page.get_by_text(re.compile(r"Not queued: three_bands\.tif: has 3 band\(s\)")).wait_for(timeout=30000)
+    assert len(JobQueue(folder).jobs()) == before  # nothing queued
+    uploader.set_input_files(str(good))
+    page.get_by_text("r2c2.tif").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Submit job").click()
+    line = page.get_by_text(re.compile(r"Job \d+ — done — .* r2c2\.tif: SR written \(no HR to score\)")).first
+    line.wait_for(timeout=90000)
+    job = JobQueue(folder).jobs()[-1]
+    (out,) = JobQueue(folder).outputs(job.id)
+    assert job.state == "done" and job.spec.upload_name == "r2c2.tif" and out.scores == {}
+    assert page.outside_requests == []
