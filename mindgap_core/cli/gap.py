@@ -24,6 +24,8 @@ HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", required=True, type=Path, help="results store folder (RESULTS/)")
     parser.add_argument("--metric", action="append", help="only this metric (repeat for several)")
+    parser.add_argument("--band", action="append",
+                        help="only this band: a band name or 'all' (the band average; repeat for several)")
     parser.add_argument("--method", action="append", help="only this method (repeat for several)")
     parser.add_argument("--experiment", help="only rows of this experiment")
     parser.add_argument("--source", default="synthetic", help="source test domain (default: synthetic)")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(args.results, "not a results store (no shards/ folder): run the evaluation first")
     if args.n_boot < 0 or not 0.0 < args.ci < 1.0:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
-    filters = {k: v for k, v in {"method": args.method, "experiment": args.experiment}.items() if v}
+    chosen = {"method": args.method, "experiment": args.experiment, "band": args.band}
+    filters = {k: v for k, v in chosen.items() if v}
     common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
                   ci=args.ci, interval=args.interval)
     if args.matrix:

@@ -99,3 +99,12 @@ def test_formats_are_mutually_exclusive(results):
 def test_number_formatting():
     assert [decimals_for(x) for x in (26.45, 0.3, 3.2, 150.0)] == [2, 4, 3, 1]
     assert format_p(0.0312) == "0.031" and format_p(2.4e-5) == "2.4e-05" and format_p(float("nan")) == "–"
+
+
+def test_band_filter_keeps_only_the_chosen_bands(results, capsys):
+    all_bands = json.loads(run_cli(capsys, "--results", str(results), "--json", "--n-boot", "50")[1])
+    assert {r["band"] for r in all_bands} == {"all"}  # the synthetic store holds band averages only
+    code, out, _ = run_cli(capsys, "--results", str(results), "--json", "--n-boot", "50", "--band", "all")
+    assert code == 0 and len(json.loads(out)) == len(all_bands)
+    code, out, err = run_cli(capsys, "--results", str(results), "--json", "--n-boot", "50", "--band", "nir")
+    assert not (code == 0 and json.loads(out or "[]"))  # nothing on a band the store does not hold
