@@ -17,7 +17,8 @@ import streamlit as st
 from mindgap_core.analysis import training_logs
 from mindgap_core.analysis.gap import gap_table, mean_table, train_test_matrix
 from mindgap_core.analysis.scaling import scaling_curve, scaling_trend
-from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT
+from mindgap_core.errors import MindGapError
+from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT, confine, data_roots
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
 from mindgap_core.store.schema import RESULT_COLUMNS
@@ -169,15 +170,22 @@ def mosaic(root: str, tiles: tuple[tuple[str, str], ...], max_side: int = 256) -
 
 
 def model_folders(root: str | Path, run_id: str | None) -> tuple[dict[str, Path], str]:
-    """The model folders behind ``run_id`` and where they were found (run record, or the demo's models)."""
+    """The model folders behind ``run_id`` and where they were found (run record, or the demo's models).
+
+    Only folders inside the data roots are read (a run record could name any path).
+    """
     folders = training_logs.run_model_folders(root, run_id) if run_id else {}
-    if folders:
-        return folders, "the run's experiment file"
-    if Path(root).resolve() == DEMO_RESULTS.resolve():
-        scanned = training_logs.scan_model_folders(DEMO_ROOT / "models")
-        if scanned:
-            return scanned, "data/demo/models/"
-    return {}, ""
+    origin = "the run's experiment file"
+    if not folders and Path(root).resolve() == DEMO_RESULTS.resolve():
+        folders, origin = training_logs.scan_model_folders(DEMO_ROOT / "models"), "data/demo/models/"
+    roots = data_roots()
+    inside = {}
+    for name, folder in folders.items():
+        try:
+            inside[name] = confine(folder, roots)
+        except MindGapError:
+            continue
+    return inside, origin if inside else ""
 
 
 @st.cache_data(show_spinner=False, ttl=60)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mindgap_core.analysis.scaling import scaling_curve
-from mindgap_core.analysis.training_logs import read_loss_csv, run_model_folders
+from mindgap_core.analysis.training_logs import read_loss_csv
+from mindgap_ui.results import model_folders
 from tests.app.conftest import ResultsCase, figures, run_id, run_page
 
 
@@ -39,7 +40,7 @@ def test_scaling_curves_equal_core(page, case) -> None:
 
 
 def test_loss_curves_equal_the_loss_logs(page, case) -> None:
-    folders = run_model_folders(case.root, run_id(case.root))
+    folders, _ = model_folders(case.root, run_id(case.root))  # the run's spec, or data/demo/models/
     logs = {name: read_loss_csv(folder / "loss.csv") for name, folder in folders.items()
             if (folder / "loss.csv").is_file()}
     if not logs:
