@@ -4,8 +4,6 @@ Order of a run: page config, the optional password gate, the navigation, the com
 the analysis pages; its choices live in the URL), then the chosen page.
 """
 
-from pathlib import Path
-
 import streamlit as st
 
 from mindgap_ui import state
@@ -14,7 +12,6 @@ from mindgap_ui.auth import require_password
 st.set_page_config(page_title="MindGap", page_icon="🛰️", layout="wide")
 require_password()
 
-HERE = Path(__file__).resolve().parent
 # URL paths are the file stems, as Streamlit names them while it treats pages/ as a v1 multipage folder
 # (the first run of a fresh server): a deep link then means the same page either way. In that mode a
 # page runs without this router, so every page calls require_password() itself too.
@@ -26,20 +23,14 @@ ANALYSIS_PAGES = {
     "lpips_sat": st.Page("pages/lpips_sat.py", title="LPIPS-Sat heatmaps", icon="🔥", url_path="lpips_sat"),
     "scaling": st.Page("pages/scaling.py", title="Scaling & training", icon="📉", url_path="scaling"),
 }
-#: pages written separately; listed once their file exists
-OPTIONAL_PAGES = (
-    ("pages/map_explorer.py", "Map explorer", "🛰️", "map_explorer"),
-    ("pages/inference.py", "On-demand inference", "⚙️", "inference"),
-)
-
 PAGES = {
     "MindGap": [st.Page("pages/home.py", title="Demo data", icon="🗺️", url_path="home", default=True)],
     "Results": list(ANALYSIS_PAGES.values()),
+    "Maps & inference": [
+        st.Page("pages/map_explorer.py", title="Map explorer", icon="🛰️", url_path="map_explorer"),
+        st.Page("pages/inference.py", title="On-demand inference", icon="⚙️", url_path="inference"),
+    ],
 }
-tools = [st.Page(path, title=title, icon=icon, url_path=url) for path, title, icon, url in OPTIONAL_PAGES
-         if (HERE / path).is_file()]
-if tools:
-    PAGES["Maps & inference"] = tools
 
 page = st.navigation(PAGES)
 if page.url_path in ANALYSIS_PAGES:

@@ -51,8 +51,17 @@ class StoreCatalog:
         return any("simulated" in d for d in [*self.domains, *self.train_domains])
 
 
-def _distinct(con, column: str) -> list[str]:
-    return [r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM results ORDER BY 1').fetchall()]
+#: the catalog's columns, in StoreCatalog order (fingerprint aside)
+_CATALOG_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate", "train_domain")
+
+
+def _distinct_all(con) -> dict[str, list[str]] | None:
+    """Sorted distinct values of the catalog columns in one scan (None when the store has no rows)."""
+    lists = ", ".join(f'list_sort(list(DISTINCT "{c}"))' for c in _CATALOG_COLUMNS)
+    row = con.execute(f"SELECT count(*), {lists} FROM results").fetchone()
+    if not row[0]:
+        return None
+    return {c: [v for v in values if v is not None] for c, values in zip(_CATALOG_COLUMNS, row[1:], strict=True)}
 
 
 def filter_key(filters: Mapping[str, Any]) -> Filters:
@@ -72,15 +81,13 @@ def catalog(root: str) -> StoreCatalog | None:
     store = ResultsStore(root)
     con = store.connect()
     try:
-        if con.execute("SELECT count(*) FROM results").fetchone()[0] == 0:
-            return None
-        return StoreCatalog(
-            _distinct(con, "run_id"), _distinct(con, "metric"), _distinct(con, "method"),
-            _distinct(con, "regime"), _distinct(con, "test_domain"), store.fingerprint(),
-            _distinct(con, "band"), _distinct(con, "aggregate"), _distinct(con, "train_domain"),
-        )
+        found = _distinct_all(con)
     finally:
         con.close()
+    if found is None:
+        return None
+    return StoreCatalog(found["run_id"], found["metric"], found["method"], found["regime"], found["test_domain"],
+                        store.fingerprint(), found["band"], found["aggregate"], found["train_domain"])
 
 
 def fingerprint(root: str) -> str:

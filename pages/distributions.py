@@ -78,7 +78,7 @@ with left:
     st.plotly_chart(scatter, width="stretch", key="paired_scatter")
     exports.figure_download(scatter, exports.file_stem("paired", model, metric))
 with right:
-    ci_fig = figures.mean_ci_figure(means, metric_label=label, unit=unit)
+    ci_fig = figures.mean_ci_figure(means, metric_label=label, unit=unit, domains=[source, target])
     st.plotly_chart(ci_fig, width="stretch", key="mean_ci")
     exports.figure_download(ci_fig, exports.file_stem("means", model, metric))
 

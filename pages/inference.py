@@ -10,7 +10,11 @@ from mindgap_core.inference.jobs import JobSpec
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
+from mindgap_ui.auth import require_password
 from mindgap_ui.widgets import simulated_banner
+
+# no state.use_router() here: its rerun would drop a pending button click; the gate still holds
+require_password()
 
 st.title("On-demand inference")
 simulated_banner()

@@ -6,8 +6,13 @@ import streamlit as st
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
+from mindgap_ui import state
+from mindgap_ui.auth import require_password
 from mindgap_ui.state import sidebar
 from mindgap_ui.widgets import simulated_banner
+
+state.use_router()
+require_password()
 
 st.title("Map explorer")
 view = sidebar()

@@ -204,10 +204,14 @@ def paired_scatter_figure(pairs: pd.DataFrame, *, metric_label: str, unit: str =
     return fig
 
 
-def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "") -> go.Figure:
+def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
+                   domains: Sequence[str] | None = None) -> go.Figure:
     """Mean per test domain with its bootstrap CI (rows of ``mean_table``: test_domain, mean, ci_low,
-    ci_high, n_tiles)."""
+    ci_high, n_tiles), in the order of ``domains`` when given."""
     fig = go.Figure()
+    if domains is not None:
+        order = {d: i for i, d in enumerate(domains)}
+        means = means.sort_values("test_domain", key=lambda s: s.map(order).fillna(len(order)), kind="stable")
     for k, row in enumerate(means.itertuples(index=False)):
         name = esc(domain_label(row.test_domain))
         ci = f"[{format_value(row.ci_low)}, {format_value(row.ci_high)}]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mindgap_core.analysis.gap import gap_table
+from mindgap_core.analysis.gap import gap_table, mean_table
 from mindgap_core.analysis.headlines import format_value
 from mindgap_core.store import ResultsStore, views
 from tests.app.conftest import figures, run_id, run_page, selected
@@ -75,11 +75,21 @@ def test_paired_scatter_and_gap_equal_core(page, case, model) -> None:
     assert diff.mean() == pytest.approx(row["gap"])  # PSNR: higher is better, gap = target - source
 
 
-def test_mean_ci_figure_shows_bootstrap_intervals(page) -> None:
+def test_mean_ci_figure_equals_core_bootstrap(page, case, model) -> None:
+    flt = {**_filters(case, model), "test_domain": ["synthetic", TARGET]}
+    con = ResultsStore(case.root).connect()
+    try:
+        tiles = views.tile_means(con, keys=["test_domain"], filters=flt)
+    finally:
+        con.close()
+    expected = mean_table(tiles, ["test_domain"], n_boot=2000, seed=0, ci=0.95).set_index("test_domain")
     means = figures(page)[2]
     assert len(means.data) == 2
-    for trace in means.data:
-        assert trace.error_y.array[0] >= 0 and trace.error_y.arrayminus[0] >= 0
+    for trace, domain in zip(means.data, ("synthetic", TARGET), strict=True):
+        row = expected.loc[domain]
+        assert trace.y[0] == pytest.approx(row["mean"])
+        assert trace.y[0] - trace.error_y.arrayminus[0] == pytest.approx(row["ci_low"])
+        assert trace.y[0] + trace.error_y.array[0] == pytest.approx(row["ci_high"])
 
 
 @pytest.mark.parametrize("kind", ["violin", "histogram"])
