@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--matrix", action="store_true",
         help="print the train-domain × test-domain matrix instead of the gap",
     )
+    parser.add_argument(
+        "--scaling", action="store_true",
+        help="print the diversity-scaling trend (score change per doubling of training blocks, with CI)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
                      help="markdown table (default)")
@@ -65,7 +69,14 @@ def run(args: argparse.Namespace) -> int:
     filters = {k: v for k, v in chosen.items() if v}
     common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
                   ci=args.ci, interval=args.interval)
-    if args.matrix:
+    if args.scaling:
+        from mindgap_core.analysis.scaling import scaling_trend
+
+        table = scaling_trend(args.results, **common)
+        if table.empty:
+            raise InputError(args.results, "no diversity-scaling rows (models with train_blocks) match")
+        text = _render(table, args.format, lambda t: scaling_markdown(t, ci=args.ci))
+    elif args.matrix:
         table = train_test_matrix(args.results, **common)
         if table.empty:
             raise InputError(args.results, "no result rows match")
@@ -79,6 +90,24 @@ def run(args: argparse.Namespace) -> int:
             t, ci=args.ci, n_boot=args.n_boot, seed=args.seed, split=args.split, interval=args.interval))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def scaling_markdown(table: pd.DataFrame, *, ci: float) -> str:
+    """The scaling trend as a markdown table: improvement per doubling of training blocks."""
+    lines = [
+        f"Diversity scaling: change of the score per doubling of the number of training blocks, signed so "
+        f"that positive = better with more diverse data; {ci:.0%} paired bootstrap CI over tiles.",
+        "",
+        "| method | regime | metric | band | test domain | block counts | n tiles | improvement per doubling [CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table.itertuples(index=False):
+        d = decimals_for(max(abs(r.improvement_ci_low), abs(r.improvement_ci_high)))
+        lines.append(
+            f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} | {r.n_levels} | {r.n_tiles} | "
+            f"{r.improvement_per_doubling:.{d}f} [{r.improvement_ci_low:.{d}f}, {r.improvement_ci_high:.{d}f}] |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _render(table: pd.DataFrame, fmt: str, markdown: Any) -> str:

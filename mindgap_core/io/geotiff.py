@@ -204,6 +204,10 @@ def encode_cog(
     """The bytes of a Cloud-Optimized GeoTIFF holding ``raster`` (see :func:`write_cog`)."""
     if blocksize < 16 or blocksize % 16:
         raise ConfigError(f"COG blocksize must be a multiple of 16 (>= 16), got {blocksize}")
+    # an image smaller than one block gets a block just big enough: GDAL pads partial blocks with
+    # whatever its buffers hold, which bloats small tiles (x10 seen) and makes their bytes vary
+    rows, cols = raster.shape
+    blocksize = min(blocksize, max(16, -(-max(rows, cols) // 16) * 16))
     if compress.lower() not in COG_COMPRESSIONS:
         raise ConfigError(f"unknown COG compression {compress!r}; choose from {COG_COMPRESSIONS}")
     if overview_resampling.lower() not in COG_RESAMPLINGS:

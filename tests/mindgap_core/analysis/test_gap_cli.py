@@ -108,3 +108,25 @@ def test_band_filter_keeps_only_the_chosen_bands(results, capsys):
     assert code == 0 and len(json.loads(out)) == len(all_bands)
     code, out, err = run_cli(capsys, "--results", str(results), "--json", "--n-boot", "50", "--band", "nir")
     assert not (code == 0 and json.loads(out or "[]"))  # nothing on a band the store does not hold
+
+
+def test_scaling_view_prints_the_trend_or_says_why_not(results, tmp_path, capsys):
+    from mindgap_core.analysis.scaling import scaling_trend
+
+    # the module's store has no block counts: one clear error
+    code, _, err = run_cli(capsys, "--results", str(results), "--scaling")
+    assert code == 2 and "no diversity-scaling rows" in err
+    store = ResultsStore(tmp_path / "scaling")
+    rows = result_rows(tiles=12, methods=("regression",))
+    for blocks in (1, 2, 4):
+        part = rows.assign(train_blocks=blocks, value=rows["value"] + 0.1 * blocks)
+        for domain, chunk in part.groupby("test_domain"):
+            store.write_shard(shard_key(run="r1", blocks=blocks, domain=domain), chunk)
+    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--n-boot", "200", "--json")
+    assert code == 0
+    records = json.loads(out)
+    expected = scaling_trend(store.root, n_boot=200)
+    assert len(records) == len(expected) > 0
+    assert records[0]["improvement_per_doubling"] == pytest.approx(expected["improvement_per_doubling"].iloc[0])
+    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--n-boot", "200")
+    assert code == 0 and "per doubling" in out and "| regression |" in out

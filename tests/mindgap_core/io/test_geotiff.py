@@ -64,7 +64,8 @@ def test_cog_round_trip_keeps_everything(hr_reflectance, tmp_path, window):
     assert back.units == "reflectance" and back.acquired == ACQUIRED
     assert back.tags["SENSOR"] == "test"
     with rasterio.open(path) as src:
-        assert src.profile["tiled"] and src.block_shapes[0] == (256, 256)
+        block = 256 if window is None else 32  # a tile smaller than a block gets a block its size
+        assert src.block_shapes[0] == (block, block)  # rasterio calls one whole-image block "not tiled"
         assert src.overviews(1) == ([2, 4] if window is None else [])
     assert _files(tmp_path) == ["out.tif"]
 
@@ -230,3 +231,24 @@ def test_half_float_cog_is_valid_smaller_and_close(tmp_path) -> None:
     assert back.dtype == np.float32
     assert np.abs(back - array).max() <= 1e-3 * array.max()
     assert not np.array_equal(back, array)  # it really is stored with fewer bits
+
+
+def test_small_tiles_get_a_block_just_big_enough(tmp_path) -> None:
+    """A 64 x 64 tile is one 64 x 64 block (no padding to 256: padding bloated tiles tenfold)."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    from mindgap_core.io import validate_cog, write_cog
+    from mindgap_core.types import GeoRaster
+
+    rng = np.random.default_rng(1)
+    array = (0.05 + 0.3 * rng.random((4, 64, 64))).astype(np.float32)
+    raster = GeoRaster(array, Affine(5, 0, 0, 0, -5, 0), None, ("blue", "green", "red", "nir"))
+    first = write_cog(raster, tmp_path / "a.tif", half_float=True)
+    second = write_cog(raster, tmp_path / "b.tif", half_float=True)
+    assert first.read_bytes() == second.read_bytes()
+    assert validate_cog(first)[0]
+    with rasterio.open(first) as src:
+        assert src.block_shapes[0] == (64, 64)
+    assert first.stat().st_size < 64 * 64 * 4 * 2  # below the raw size of the half floats
