@@ -132,7 +132,9 @@ def write_training_summary(models_root: str | Path) -> Path:
     models_root = Path(models_root)
     lines = ["# Demo checkpoints", "",
              "Trained by `mindgap demo --stage train` (recipes in `mindgap_core/train/recipes.py`). "
-             "Cross-sensor (`real`) training data is the demo's **simulated** cross-sensor domain.", "",
+             "Cross-sensor (`real`) training data is the demo's **simulated** cross-sensor domain. "
+             "Wall times are as measured; the 2-core CPU was shared with other jobs during training, so "
+             "the same recipe took between 1x and ~8x its unloaded time.", "",
              "| model | method | regime | train domains | blocks | steps | wall time (min) | device |",
              "|---|---|---|---|---|---|---|---|"]
     for info_path in sorted(models_root.rglob("training.json")):
