@@ -177,3 +177,21 @@ def page_choice(label: str, options: list[str], key: str, *, default: str | None
         value = container.selectbox(label, options, index=index, key=f"page_{key}", format_func=format_func)
     st.query_params[key] = value
     return value
+
+
+def analysis_page(title: str) -> ViewState:
+    """Start an analysis page: router, password gate, title, the view (stops with a notice when there
+    are no results) and the simulated-data banner when the results hold simulated data."""
+    from mindgap_ui.auth import require_password
+    from mindgap_ui.widgets import no_results_notice, simulated_banner
+
+    use_router()
+    require_password()
+    st.title(title)
+    view = current_view()
+    if view is None:
+        no_results_notice()
+        st.stop()
+    if view.simulated:
+        simulated_banner()
+    return view

@@ -5,21 +5,11 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_ui import exports, results, state
-from mindgap_ui.auth import require_password
-from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
-    simulated_banner
+from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
 PLOT_LABELS = {"violin": "Violin", "ecdf": "ECDF", "histogram": "Histogram"}
 
-state.use_router()
-require_password()
-st.title("Score distributions: synthetic vs cross-sensor")
-view = state.current_view()
-if view is None:
-    no_results_notice()
-    st.stop()
-if view.simulated:
-    simulated_banner()
+view = state.analysis_page("Score distributions: synthetic vs cross-sensor")
 if view.metric is None or view.target_domain is None:
     st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
     st.stop()

@@ -6,21 +6,12 @@ from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_core.viz.mosaic import shared_range
 from mindgap_ui import exports, results, state
-from mindgap_ui.auth import require_password
-from mindgap_ui.widgets import md_escape, metric_caption, no_results_notice, simulated_banner
+from mindgap_ui.widgets import md_escape, metric_caption
 
 METRIC = "lpips_sat"
 LABEL = "LPIPS-Sat"
 
-state.use_router()
-require_password()
-st.title("LPIPS-Sat heatmaps")
-view = state.current_view()
-if view is None:
-    no_results_notice()
-    st.stop()
-if view.simulated:
-    simulated_banner()
+view = state.analysis_page("LPIPS-Sat heatmaps")
 st.markdown(
     "LPIPS-Sat is LPIPS's formula on the features of a 4-band (B, G, R, NIR) encoder trained "
     "self-supervised on satellite imagery; its spatial form (before the spatial mean) shows *where* the "

@@ -5,19 +5,9 @@ import streamlit as st
 from mindgap_core.analysis.headlines import scaling_findings
 from mindgap_core.viz import figures
 from mindgap_ui import exports, results, state
-from mindgap_ui.auth import require_password
-from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit, no_results_notice, \
-    simulated_banner
+from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
-state.use_router()
-require_password()
-st.title("Scaling & training")
-view = state.current_view()
-if view is None:
-    no_results_notice()
-    st.stop()
-if view.simulated:
-    simulated_banner()
+view = state.analysis_page("Scaling & training")
 
 st.header("Diversity scaling")
 st.markdown(
