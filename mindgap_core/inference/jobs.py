@@ -780,6 +780,8 @@ def run_one(
         ctx.check()
         outputs = list(executor(job, ctx))
         ctx.check()
+        # record the final progress: a job shorter than one heartbeat interval has none recorded yet
+        queue.heartbeat(job.id, worker, ctx.done, ctx.total, ctx.message)
         finished = queue.finish(
             job.id, worker, outputs, message=ctx.message if ctx.message != "running" else "done"
         )

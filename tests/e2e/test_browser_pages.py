@@ -73,6 +73,9 @@ def test_page_renders_charts_offline(page, pages_server: str, results_query, nam
     page.goto(f"{pages_server}/{name}?{urlencode(results_query)}")
     _settle(page)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60000)
+    # charts draw one after another (the scaling page's loss curves read many logs): wait for all
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {PAGES[name]}",
+                           timeout=60000)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator(".js-plotly-plot").count() >= PAGES[name]
     assert page.locator("text=Simulated data").count() >= 1

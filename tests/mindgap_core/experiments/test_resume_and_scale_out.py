@@ -44,8 +44,8 @@ def test_sigkill_at_several_points_then_exact_resume(experiment_file: Path, tmp_
     assert len(expected) > 0 and _shards(reference) == n_units
 
     out = tmp_path / "killed"
-    # kill after the 1st shard, in the middle of a later unit, and after most of the work
-    kill_points = [(1, 0.0), (3, 0.25), (n_units - 3, 0.1)]
+    # kill after the 1st shard, in the middle of a later unit, and after more than half of the work
+    kill_points = [(1, 0.0), (3, 0.25), (n_units // 2 + 2, 0.05)]
     for min_shards, extra_delay in kill_points:
         proc = subprocess.Popen(_evaluate_cmd(experiment_file, out), cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
