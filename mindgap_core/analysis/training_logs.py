@@ -37,7 +37,12 @@ def spec_path(store_root: str | Path, run_id: str) -> Path | None:
         raise InputError(record, "not a MindGap run record") from None
     if not spec:
         return None
-    for candidate in (Path(spec), Path(store_root).resolve().parent / Path(spec).name):
+    root = Path(store_root).resolve()
+    # a relative record is relative to the store (portable); then a same-named file beside the store
+    # (a copied demo); an absolute record last (it may point into another checkout)
+    candidates = ([root / spec] if not Path(spec).is_absolute() else []) + [root.parent / Path(spec).name,
+                                                                          Path(spec)]
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None

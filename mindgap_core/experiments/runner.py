@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,8 +226,9 @@ def run_experiment(
     device = device or experiment.device or ("cuda" if torch.cuda.is_available() else "cpu")
     store = ResultsStore(results)
     run_id = experiment.run_id
-    store.start_run(run_id, experiment=experiment.name, spec_hash=experiment.spec_hash,
-                    extra={"spec": str(experiment.source)})
+    # the spec path relative to the store, so a copied or cloned store still finds its experiment
+    spec = os.path.relpath(experiment.source, Path(results).resolve())
+    store.start_run(run_id, experiment=experiment.name, spec_hash=experiment.spec_hash, extra={"spec": spec})
     units = plan_units(experiment)
     mine = units[rank::world]
     done = store.completed_keys()

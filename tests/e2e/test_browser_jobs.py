@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mindgap_core.inference.jobs import JobQueue
 from tests.e2e.conftest import ARTIFACTS, REPO, _free_port, _wait_healthy
@@ -178,8 +180,19 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
     uploader.set_input_files(str(good))
     page.get_by_text("r2c2.tif").first.wait_for(timeout=30000)
     page.get_by_role("button", name="Submit job").click()
+    deadline = time.monotonic() + 120  # the server's worker runs it (behind any earlier job)
+    def upload_done() -> bool:
+        jobs = JobQueue(folder).jobs()
+        return len(jobs) > before and jobs[-1].state == "done"
+
+    while time.monotonic() < deadline and not upload_done():
+        time.sleep(0.5)
     line = page.get_by_text(re.compile(r"Job \d+ — done — .* r2c2\.tif: SR written \(no HR to score\)")).first
-    line.wait_for(timeout=90000)
+    try:
+        line.wait_for(timeout=30000)  # the live panel polls once a second
+    except PlaywrightTimeout:
+        page.reload()  # ...a reload shows it too (the queue is durable)
+        line.wait_for(timeout=60000)
     job = JobQueue(folder).jobs()[-1]
     (out,) = JobQueue(folder).outputs(job.id)
     assert job.state == "done" and job.spec.upload_name == "r2c2.tif" and out.scores == {}
