@@ -26,4 +26,4 @@ def test_home_page_serves_demo(page, streamlit_server: str) -> None:
 def test_home_deep_link_tile(page, streamlit_server: str) -> None:
     page.goto(f"{streamlit_server}/home?tile=r1c2")
     _wait(page)
-    assert page.locator("text=Tile r1c2").count() >= 1
+    page.wait_for_selector("text=Tile r1c2", timeout=60000)  # the caption of the deep-linked tile

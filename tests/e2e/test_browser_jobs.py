@@ -177,6 +177,10 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
     page.get_by_role("button", name="Submit job").click()
     page.get_by_text(re.compile(r"Not queued: three_bands\.tif: has 3 band\(s\)")).wait_for(timeout=30000)
     assert len(JobQueue(folder).jobs()) == before  # nothing queued
+    page.goto(page_url(page, server, "On-demand inference"))  # a fresh page for the good file
+    _ready(page)
+    page.get_by_text("Upload a GeoTIFF").click()
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     uploader.set_input_files(str(good))
     page.get_by_text("r2c2.tif").first.wait_for(timeout=30000)
     page.get_by_role("button", name="Submit job").click()
