@@ -4,11 +4,8 @@ the same moment both get their results, one job after the other, none lost."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from mindgap_core.inference.jobs import JobQueue
-from tests.e2e.conftest import ARTIFACTS, REPO, _free_port, _wait_healthy
+from tests.e2e.conftest import ARTIFACTS, REPO, streamlit_app
 from tests.e2e.test_browser_maps import FRAME, page_url
 
 pytestmark = pytest.mark.browser
@@ -27,44 +24,9 @@ DONE = re.compile(r"Job (\d+) — done — .* PSNR \d")
 def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``streamlit run app.py`` with a fresh jobs folder (the server runs jobs in its worker thread)."""
     folder = tmp_path_factory.mktemp("jobs")
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("jobs_server") / "server.log"
-    env = {
-        **os.environ,
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        "MINDGAP_JOBS_DIR": str(folder),
-        "MINDGAP_WORKER": "thread",
-    }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-            ],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, proc)
-            yield url, folder
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with streamlit_app(log_path, MINDGAP_JOBS_DIR=str(folder), MINDGAP_WORKER="thread") as url:
+        yield url, folder
 
 
 def _ready(page) -> None:

@@ -4,43 +4,18 @@ raises nothing and asks nothing of the internet; the password gate holds from th
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS
-from tests.e2e.conftest import REPO, _free_port, _wait_healthy
+from tests.e2e.conftest import streamlit_app
 
 pytestmark = pytest.mark.browser
 
 PAGES = {"overview": 2, "distributions": 3, "lpips_sat": 1, "scaling": 2}  # page -> plotly charts at least
-
-
-@contextmanager
-def _server(log: Path, **env: str) -> Iterator[str]:
-    port = _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **env},
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +33,7 @@ def results_query(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def pages_server(results_query, tmp_path_factory) -> Iterator[str]:
     roots = str(Path(results_query["results"]).parent) if results_query else ""
-    with _server(tmp_path_factory.mktemp("pages_server") / "server.log", **{DATA_ROOTS_ENV: roots}) as url:
+    with streamlit_app(tmp_path_factory.mktemp("pages_server") / "server.log", **{DATA_ROOTS_ENV: roots}) as url:
         yield url
 
 
@@ -94,7 +69,7 @@ def test_deep_link_reopens_the_view(page, pages_server: str, results_query) -> N
 def test_password_gate_holds_on_a_fresh_server_deep_link(page, tmp_path_factory) -> None:
     """The first run of a fresh server treats pages/ as a v1 folder and runs the page without app.py."""
     log = tmp_path_factory.mktemp("gated_server") / "server.log"
-    with _server(log, MINDGAP_PASSWORD="e2e-secret") as url:
+    with streamlit_app(log, MINDGAP_PASSWORD="e2e-secret") as url:
         page.goto(f"{url}/overview")
         page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
         page.wait_for_selector("text=Password", timeout=60000)
