@@ -225,6 +225,8 @@ def run_experiment(
     """Run (or resume) every unit of ``experiment`` assigned to ``rank`` of ``world`` into ``results``."""
     device = device or experiment.device or ("cuda" if torch.cuda.is_available() else "cpu")
     store = ResultsStore(results)
+    if world == 1:  # a single process is the only writer: a killed run's temp files are all stale
+        store.clean_temp(older_than_s=0.0)
     run_id = experiment.run_id
     # the spec path relative to the store, so a copied or cloned store still finds its experiment
     spec = os.path.relpath(experiment.source, Path(results).resolve())
