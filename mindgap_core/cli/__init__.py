@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "score": "mindgap_core.cli.score",
     "ssl-pretrain": "mindgap_core.cli.ssl_pretrain",
     "evaluate": "mindgap_core.cli.evaluate",
+    "attribute": "mindgap_core.cli.attribute",
     "worker": "mindgap_core.cli.worker",
 }
 

@@ -12,7 +12,8 @@ Columns (:data:`MANIFEST_SCHEMA`, in this order; all non-null):
 ==================  =======  ==================================================================
 pair_id             string   unique, ``f"{domain}/{tile_id}"`` style; rows are sorted by it
 tile_id             string   ``f"r{row}c{col}"`` for tiles cut by :mod:`mindgap_core.data.tiles`
-domain              string   ``"synthetic"`` | ``"simulated_cross_sensor"`` | ``"real_cross_sensor"``
+domain              string   ``"synthetic"`` | ``"simulated_cross_sensor"`` | ``"real_cross_sensor"``, or
+                             ``"attr-..."``: a simulated attribution variant (:mod:`mindgap_core.attribution`)
 split               string   ``"train"`` | ``"val"`` | ``"test"``
 block_id            string   spatial block (:mod:`mindgap_core.data.splits`); one split per block
 row, col            int64    tile index in the tiling (not pixel offsets)
@@ -59,6 +60,13 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "manifest.parquet"
 MANIFEST_VERSION = "1"
 DOMAINS: tuple[str, ...] = ("synthetic", "simulated_cross_sensor", "real_cross_sensor")
+#: prefix of the simulated attribution-variant domains (``attr-none``, ``attr-only-mtf``, ...)
+VARIANT_DOMAIN_PREFIX = "attr-"
+
+
+def known_domain(domain: str) -> bool:
+    """Whether a manifest may hold rows of ``domain``."""
+    return domain in DOMAINS or domain.startswith(VARIANT_DOMAIN_PREFIX)
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
 MANIFEST_SCHEMA: pa.Schema = pa.schema(
@@ -153,7 +161,7 @@ def _validate(records: Sequence[PairRecord], dest: Path) -> None:
         if rec.pair_id in seen:
             raise ValueError(f"{dest}: duplicate pair_id {rec.pair_id!r}")
         seen.add(rec.pair_id)
-        if rec.domain not in DOMAINS:
+        if not known_domain(rec.domain):
             raise ValueError(f"{dest}: pair {rec.pair_id!r} has unknown domain {rec.domain!r}; use {DOMAINS}")
         if rec.split not in SPLIT_NAMES:
             raise ValueError(

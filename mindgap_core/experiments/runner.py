@@ -221,8 +221,12 @@ def process_grid() -> tuple[int, int]:
 def run_experiment(
     experiment: Experiment, results: str | Path, *, device: str | None = None, rank: int = 0, world: int = 1,
     on_progress: ProgressFn = no_progress, after_unit: Callable[[WorkUnit], None] | None = None,
+    run_extra: dict | None = None,
 ) -> RunSummary:
-    """Run (or resume) every unit of ``experiment`` assigned to ``rank`` of ``world`` into ``results``."""
+    """Run (or resume) every unit of ``experiment`` assigned to ``rank`` of ``world`` into ``results``.
+
+    ``run_extra`` is recorded in the run's metadata (e.g. the attribution roles of its test domains).
+    """
     device = device or experiment.device or ("cuda" if torch.cuda.is_available() else "cpu")
     store = ResultsStore(results)
     if world == 1:  # a single process is the only writer: a killed run's temp files are all stale
@@ -230,7 +234,8 @@ def run_experiment(
     run_id = experiment.run_id
     # the spec path relative to the store, so a copied or cloned store still finds its experiment
     spec = os.path.relpath(experiment.source, Path(results).resolve())
-    store.start_run(run_id, experiment=experiment.name, spec_hash=experiment.spec_hash, extra={"spec": spec})
+    store.start_run(run_id, experiment=experiment.name, spec_hash=experiment.spec_hash,
+                    extra={"spec": spec, **(run_extra or {})})
     units = plan_units(experiment)
     mine = units[rank::world]
     done = store.completed_keys()

@@ -18,6 +18,10 @@ Example (paths relative to the YAML file)::
     hist_match: none                  # none | hr | lr (recorded with every score)
     save_maps: [lpips_sat]            # metric maps saved as COGs per tile
     save_outputs: all                 # models whose SR/uncertainty/maps are saved (or a list of names)
+    attribution:                      # optional, for `mindgap attribute`: split the gap by simulator effect
+      reference: synthetic            # a test domain above
+      target: simulated_cross_sensor  # a simulated test domain above (its simulator config is re-run)
+      effects: all                    # or a list of effects that are on in the target
 
 :func:`load_experiment` checks everything before any work starts and raises one clear error per
 problem: unknown method, missing checkpoint, missing manifest, unknown metric, a metric that needs
@@ -37,7 +41,8 @@ import yaml
 from mindgap_core.errors import ConfigError, InputError
 
 SPEC_KEYS = {"name", "split", "test_domains", "models", "metrics", "samples", "steps", "seeds",
-             "batch_size", "hist_match", "save_maps", "save_outputs", "device"}
+             "batch_size", "hist_match", "save_maps", "save_outputs", "device", "attribution"}
+ATTRIBUTION_KEYS = {"reference", "target", "effects"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,15 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
+class AttributionSpec:
+    """Which test domains ``mindgap attribute`` decomposes: reference -> simulated target, by effect."""
+
+    reference: str
+    target: str
+    effects: tuple[str, ...] | None = None  # None: every effect that is on in the target
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A validated experiment."""
 
@@ -82,6 +96,7 @@ class Experiment:
     #: models whose per-tile SR, uncertainty and maps are saved as COGs (None: all)
     save_outputs: tuple[str, ...] | None = None
     device: str | None = None
+    attribution: AttributionSpec | None = None
 
     def saves_outputs(self, model_name: str) -> bool:
         """Whether per-tile rasters of ``model_name`` are written."""
@@ -92,6 +107,7 @@ class Experiment:
         """Hash of everything that changes results (paths as written, not the YAML's location)."""
         payload = asdict(self)
         payload.pop("source")
+        payload.pop("attribution")  # says how `mindgap attribute` reads the results, not what is scored
         return hashlib.sha256(json.dumps(payload, default=str, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -166,6 +182,24 @@ def _test_domain(raw: Any, base: Path, split: str, source: Path) -> tuple[TestDo
     return TestDomain(str(raw["name"]), manifest, domain), has_hr
 
 
+def _attribution(raw: Any, domains: list[TestDomain], source: Path) -> AttributionSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not {"reference", "target"} <= set(raw) or set(raw) - ATTRIBUTION_KEYS:
+        raise InputError(source, f"attribution needs 'reference' and 'target' (optional 'effects'), got {raw!r}")
+    names = [d.name for d in domains]
+    for role in ("reference", "target"):
+        if raw[role] not in names:
+            raise InputError(source, f"attribution {role} {raw[role]!r} is not a test domain ({names})")
+    effects = raw.get("effects", "all")
+    if effects not in (None, "all"):
+        from mindgap_core.degrade.sensor_config import check_effects
+
+        effects = check_effects(str(e) for e in effects)
+    return AttributionSpec(str(raw["reference"]), str(raw["target"]),
+                           None if effects in (None, "all") else tuple(effects))
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`."""
     from mindgap_core.metrics.registry import METRICS
@@ -218,6 +252,7 @@ def load_experiment(path: str | Path) -> Experiment:
             seeds=tuple(int(s) for s in raw.get("seeds", [0])),
             batch_size=int(raw.get("batch_size", 12)), hist_match=str(raw.get("hist_match", "none")),
             save_maps=save_maps, save_outputs=save_outputs, device=raw.get("device"),
+            attribution=_attribution(raw.get("attribution"), domains, source),
         )
     except (TypeError, ValueError) as exc:
         raise InputError(source, f"invalid value ({exc})") from None

@@ -2,8 +2,9 @@
 
 Two training stages in one run:
 
-1. ``autoencoder``: a small diffusers ``AutoencoderKL`` (f = 4 with three blocks, 4 latent
-   channels) on normalised HR tiles, loss L1 reconstruction + ``kl_weight`` x KL. At the end the
+1. ``autoencoder``: a small diffusers ``AutoencoderKL`` (a factor 2 per block; the demo preset has
+   two blocks, f = 2, so at x2 the latent grid is the LR grid; 4 latent channels) on normalised HR
+   tiles, loss L1 reconstruction + ``kl_weight`` x KL. At the end the
    latent scaling factor is set to 1 / std of the training latents (stored in the VAE's config,
    ``scaling_factor``, as in Stable Diffusion).
 2. ``diffusion``: the VAE frozen; a UNet denoises scaled latents given ``concat(z_t, n(LR) resized

@@ -53,9 +53,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
         },
         "ldm_sr": {
-            "vae": {"block_out_channels": [16, 32, 32], "layers_per_block": 1, "norm_num_groups": 16},
+            # f = 2: at x2 the latent grid is the LR grid (the VAE bounds the PSNR LDM-SR can reach)
+            "vae": {"block_out_channels": [32, 32], "layers_per_block": 1, "norm_num_groups": 16},
             "unet": _DEMO_UNET, "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
-            "kl_weight": 1e-6, "autoencoder_fraction": 0.3,
+            "kl_weight": 1e-6, "autoencoder_fraction": 0.4,
         },
         "resshift": {"unet": _DEMO_UNET, "scheduler": _RESSHIFT, "default_steps": 15},
         "sinsr": {

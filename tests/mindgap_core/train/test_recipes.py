@@ -34,8 +34,8 @@ def test_budgets_fit_the_two_core_cpu() -> None:
         per_run = r.est_minutes / (4 if r.blocks_series else 1)
         assert per_run <= 8.0, r
     # the whole plan must fit one working session of this CPU (it is retrained by `demo --stage train`)
-    assert 15 < estimated_minutes(select_recipes(1)) < 50
-    assert estimated_minutes(DEMO_RECIPES) < 75
+    assert 15 < estimated_minutes(select_recipes(1)) < 70
+    assert estimated_minutes(DEMO_RECIPES) < 100
 
 
 def test_argv_is_accepted_by_the_cli_parser() -> None:

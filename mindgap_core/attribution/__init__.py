@@ -1,0 +1,1 @@
+"""Attribute the domain gap to simulator effects (:mod:`.decompose`) on re-simulated test domains."""
