@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "ssl-pretrain": "mindgap_core.cli.ssl_pretrain",
     "evaluate": "mindgap_core.cli.evaluate",
     "attribute": "mindgap_core.cli.attribute",
+    "adapter": "mindgap_core.cli.adapter",
     "worker": "mindgap_core.cli.worker",
 }
 

@@ -87,8 +87,15 @@ def _load(entry: ModelEntry, scale: int, device: str):
     from mindgap_core.models.registry import build_model, load_model
 
     if entry.checkpoint is None:
-        return build_model(entry.method, None, scale=scale).to(device)
-    return load_model(entry.checkpoint, device=device)
+        model = build_model(entry.method, None, scale=scale).to(device)
+    else:
+        model = load_model(entry.checkpoint, device=device)
+    if entry.adapter is None:
+        return model
+    from mindgap_core.adapters.base import load_adapter
+    from mindgap_core.adapters.pipeline import AdaptedSRModel
+
+    return AdaptedSRModel(load_adapter(entry.adapter, device=device), model)
 
 
 def _stack(paths: list[Path]) -> tuple[list[GeoRaster], np.ndarray]:
@@ -179,8 +186,11 @@ class _UnitRunner:
         model = self.model(unit.model, scale)
         lr_t = torch.from_numpy(lr).to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(unit.generator_seed)
+        # a co-registering harmoniser reads the HR tile's geometry (oracle co-registration, labelled so)
+        extra = {"reference_hr": torch.from_numpy(hr).to(self.device)} if getattr(model, "uses_reference", False) else {}
         with torch.no_grad():
-            samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator)
+            samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator,
+                                   **extra)
         samples = samples.float().cpu()
         sr = samples.mean(dim=1).numpy()
         std = samples.std(dim=1, unbiased=False).numpy() if exp.samples > 1 else None

@@ -10,6 +10,7 @@ Example (paths relative to the YAML file)::
     models:
       - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
       - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic, steps: 20}  # per-model steps
+      - {name: harmoniser+sr3/synthetic, checkpoint: ../models/sr3_synthetic, adapter: ../adapters/h}
     metrics: [psnr, ssim, sam, ergas, cpsnr, lpips_sat]
     samples: 4                        # diffusion samples per tile (scored as their per-pixel mean)
     steps: null                       # sampler steps (null: each model's default)
@@ -66,6 +67,9 @@ class ModelEntry:
     checkpoint: Path | None
     #: sampler steps of this model (None: the experiment's ``steps``, else the model's default)
     steps: int | None = None
+    #: an LR -> LR adapter folder run before the SR model (the decoupled pipeline); its regime is
+    #: ``"<SR regime>+<adapter label>"``
+    adapter: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,33 @@ def _training_info(checkpoint: Path) -> dict[str, Any]:
     return info
 
 
+def adapter_label(index: dict[str, Any]) -> str:
+    """How an adapter shows in the regime column: its kind, ``_coreg`` appended when it co-registers."""
+    coreg = bool(index.get("options", {}).get("coregister"))
+    return {"learned": "learned_adapter"}.get(index["kind"], index["kind"]) + ("_coreg" if coreg else "")
+
+
+def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> ModelEntry:
+    from dataclasses import replace
+
+    from mindgap_core.adapters.base import read_adapter_index
+
+    if raw.get("adapter") is None:
+        return entry
+    folder = (base / str(raw["adapter"])).resolve()
+    if not folder.exists():
+        raise InputError(source, f"model {entry.name!r}: missing adapter {folder}")
+    label = adapter_label(read_adapter_index(folder))
+    return replace(entry, adapter=folder, regime=f"{entry.regime}+{label}")
+
+
 def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
+    if isinstance(raw, dict) and "name" in raw:
+        return _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
+    return _plain_model_entry(raw, base, source)
+
+
+def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
     from mindgap_core.models.registry import MODEL_REGISTRY
 
     if not isinstance(raw, dict) or "name" not in raw:

@@ -1,0 +1,1 @@
+"""LR -> LR domain adapters (classical harmoniser, learned CNN) and the "adapter + SR model" pipeline."""
