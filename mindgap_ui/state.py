@@ -20,6 +20,7 @@ from typing import Any
 
 import streamlit as st
 
+from mindgap_core.data.manifest import VARIANT_DOMAIN_PREFIX
 from mindgap_core.errors import MindGapError
 from mindgap_core.paths import DEMO_RESULTS, confine, data_roots
 from mindgap_ui import results
@@ -29,6 +30,9 @@ SOURCE_DOMAIN = "synthetic"
 _VIEW_KEY = "_mindgap_view"
 #: query parameters that make up the common view (carried by links between pages)
 VIEW_PARAMS = ("results", "run", "metric", "method", "regime", "target", "band", "aggregate")
+#: run ids of ``mindgap attribute`` runs start with this (``mindgap_core.attribution.run.RUN_PREFIX``, which
+#: is not imported here: that module loads the simulator and torch)
+ATTRIBUTION_RUN_PREFIX = "attribution-"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,19 @@ def _pick(label: str, options: list[str], key: str, *, allow_all: bool = False, 
     return value
 
 
+def default_run(runs: list[str]) -> str | None:
+    """The run the sidebar opens on: the last (in the catalog's order) that is not a gap-attribution run,
+    whose test domains are re-simulated variants; the last run when every run is one."""
+    normal = [r for r in runs if not r.startswith(ATTRIBUTION_RUN_PREFIX)]
+    return (normal or runs or [None])[-1]
+
+
+def default_target(domains: list[str]) -> str | None:
+    """The compared domain the sidebar opens on: the first that is not an attribution variant domain."""
+    plain = [d for d in domains if not d.startswith(VARIANT_DOMAIN_PREFIX)]
+    return (plain or domains or [None])[0]
+
+
 def results_root_input() -> Path | None:
     """The results folder: the demo's by default, or a typed path inside the data roots."""
     typed = st.sidebar.text_input("Results folder", value=st.query_params.get("results", ""),
@@ -106,12 +123,12 @@ def sidebar() -> ViewState | None:
         st.sidebar.warning(f"No results in {root}. Run `mindgap demo --stage results` (demo) or "
                            "`mindgap evaluate --experiment FILE --out DIR`.")
         return None
-    run_id = _pick("Run", catalog.runs, "run", default=catalog.runs[-1] if catalog.runs else None)
+    run_id = _pick("Run", catalog.runs, "run", default=default_run(catalog.runs))
     metric = _pick("Metric", catalog.metrics, "metric", default="psnr" if "psnr" in catalog.metrics else None)
     method = _pick("Method", catalog.methods, "method", allow_all=True)
     regime = _pick("Regime", catalog.regimes, "regime", allow_all=True)
     targets = [d for d in catalog.domains if d != SOURCE_DOMAIN]
-    target = _pick("Compared domain", targets, "target",
+    target = _pick("Compared domain", targets, "target", default=default_target(targets),
                    help="The cross-sensor test domain compared with the synthetic one") if targets else None
     band = _pick("Band", catalog.bands, "band", default="all",
                  help="'all': the metric over every band; or one band's score") if catalog.bands else None

@@ -26,3 +26,19 @@ def test_score_filters_and_keys() -> None:
                    "train_blocks": None}
     assert filter_key({"b": [1, 2], "a": None}) == (("a", None), ("b", (1, 2)))
     assert hash(filter_key(flt)) == hash(filter_key(dict(reversed(list(flt.items())))))
+
+
+def test_sidebar_defaults_skip_attribution_runs_and_variant_domains() -> None:
+    from mindgap_core.attribution.run import RUN_PREFIX
+    from mindgap_core.data.manifest import VARIANT_DOMAIN_PREFIX
+    from mindgap_ui.state import ATTRIBUTION_RUN_PREFIX, default_run, default_target
+
+    assert ATTRIBUTION_RUN_PREFIX == RUN_PREFIX
+    assert default_run(["alpha-1", "attribution-alpha-2"]) == "alpha-1"
+    assert default_run(["attribution-a-1", "demo-2", "zeta-3"]) == "zeta-3"
+    assert default_run(["attribution-a-1"]) == "attribution-a-1"  # nothing else to show
+    assert default_run([]) is None
+    variants = [f"{VARIANT_DOMAIN_PREFIX}none", f"{VARIANT_DOMAIN_PREFIX}only-mtf"]
+    assert default_target([*variants, "real_cross_sensor", "simulated_cross_sensor"]) == "real_cross_sensor"
+    assert default_target(variants) == variants[0]
+    assert default_target([]) is None
