@@ -22,6 +22,8 @@ ANALYSIS_PAGES = {
                              url_path="distributions"),
     "lpips_sat": st.Page("pages/lpips_sat.py", title="LPIPS-Sat heatmaps", icon="🔥", url_path="lpips_sat"),
     "scaling": st.Page("pages/scaling.py", title="Scaling & training", icon="📉", url_path="scaling"),
+    "attribution": st.Page("pages/attribution.py", title="Attribution & remedies", icon="🧩",
+                           url_path="attribution"),
 }
 PAGES = {
     "MindGap": [st.Page("pages/home.py", title="Demo data", icon="🗺️", url_path="home", default=True)],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS
+from tests.fixtures.attribution_store import session_attribution_store
 from tests.fixtures.results_store import make_results_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +68,22 @@ def case(request: pytest.FixtureRequest, fixture_store: Path, data_roots_env: Pa
     return ResultsCase("fixture", fixture_store, str(fixture_store))
 
 
+@pytest.fixture(scope="session")
+def attribution_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with a normal run and a gap-attribution run (``tests/fixtures/attribution_store.py``)."""
+    return session_attribution_store(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def attribution_case(attribution_store: Path) -> Iterator[ResultsCase]:
+    """The attribution store as a case, its folder added to ``$MINDGAP_DATA_ROOTS`` for the module."""
+    patch = pytest.MonkeyPatch()
+    roots = [p for p in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    patch.setenv(DATA_ROOTS_ENV, os.pathsep.join([*roots, str(attribution_store.parent)]))
+    yield ResultsCase("attribution", attribution_store, str(attribution_store))
+    patch.undo()
+
+
 def run_page(page: str, case: ResultsCase | None = None, **params: str) -> AppTest:
     """Run ``app.py`` on ``pages/<page>.py`` with query parameters (``results`` from ``case``)."""
     at = AppTest.from_file(APP, default_timeout=90)
@@ -108,11 +126,13 @@ def selected(at: AppTest, label: str):
 
 
 def run_id(root: Path) -> str:
-    """The newest run of a store (the sidebar's default)."""
+    """The sidebar's default run of a store: the last run id that is not a gap-attribution run."""
+    from mindgap_core.attribution.run import RUN_PREFIX
     from mindgap_core.store import ResultsStore
 
     con = ResultsStore(root).connect()
     try:
-        return con.execute("SELECT max(run_id) FROM results").fetchone()[0]
+        runs = [r[0] for r in con.execute("SELECT DISTINCT run_id FROM results ORDER BY 1").fetchall()]
     finally:
         con.close()
+    return ([r for r in runs if not r.startswith(RUN_PREFIX)] or runs)[-1]
