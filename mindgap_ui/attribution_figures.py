@@ -45,7 +45,7 @@ def _facets(models: list[str]) -> go.Figure:
     cols = min(FACET_COLUMNS, len(models))
     rows = math.ceil(len(models) / cols)
     return make_subplots(rows=rows, cols=cols, subplot_titles=[esc(m) for m in models],
-                         vertical_spacing=min(0.3 / rows, 0.12), horizontal_spacing=0.06)
+                         vertical_spacing=min(0.3 / rows, 0.12), horizontal_spacing=0.08)
 
 
 def _cell(models: list[str], index: int) -> dict[str, int | None]:
@@ -58,7 +58,7 @@ def _cell(models: list[str], index: int) -> dict[str, int | None]:
 def _layout(fig: go.Figure, models: list[str], title: str, axis: str, **extra) -> go.Figure:
     rows = math.ceil(len(models) / min(FACET_COLUMNS, len(models)))
     fig.add_hline(y=0, line={"color": "rgba(120,120,120,0.8)", "width": 1})
-    fig.update_yaxes(title=esc(axis))
+    fig.update_yaxes(title=esc(axis), **({} if len(models) == 1 else {"col": 1}))
     fig.update_layout(title=esc(title), height=_ROW_HEIGHT * rows + 60, margin=_MARGIN, **extra)
     return fig
 
@@ -68,7 +68,7 @@ def _waterfall_traces(steps: pd.DataFrame, legend: bool) -> tuple[go.Waterfall, 
     measure = ["total" if k == "total" else "relative" for k in steps["kind"]]
     bars = go.Waterfall(
         x=labels, y=steps["value"], measure=measure, name="gap by effect", showlegend=False,
-        text=[format_value(v, signed=True) for v in steps["value"]], textposition="outside",
+        text=[format_value(v, signed=True) for v in steps["value"]], textposition="auto", insidetextanchor="middle",
         increasing={"marker": {"color": BETTER}}, decreasing={"marker": {"color": WORSE}},
         totals={"marker": {"color": TOTAL}},
         connector={"line": {"color": "rgba(120,120,120,0.6)", "dash": "dot"}},

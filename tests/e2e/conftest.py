@@ -72,6 +72,13 @@ def streamlit_app(log: Path, **env: str) -> Iterator[str]:
                 proc.kill()
 
 
+def settle(page) -> None:
+    """Wait until a dashboard page has drawn its title and finished running (no status widget)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
+    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=60000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
+
+
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of ``streamlit run app.py`` started as users start it."""

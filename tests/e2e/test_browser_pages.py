@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS
-from tests.e2e.conftest import streamlit_app
+from tests.e2e.conftest import settle, streamlit_app
 
 pytestmark = pytest.mark.browser
 
@@ -37,16 +37,10 @@ def pages_server(results_query, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-def _settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
-    page.wait_for_selector('[data-testid="stMainBlockContainer"] h1', timeout=60000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
-
-
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders_charts_offline(page, pages_server: str, results_query, name: str) -> None:
     page.goto(f"{pages_server}/{name}?{urlencode(results_query)}")
-    _settle(page)
+    settle(page)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60000)
     # charts draw one after another (the scaling page's loss curves read many logs): wait for all
     page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {PAGES[name]}",
@@ -59,7 +53,7 @@ def test_page_renders_charts_offline(page, pages_server: str, results_query, nam
 
 def test_deep_link_reopens_the_view(page, pages_server: str, results_query) -> None:
     page.goto(f"{pages_server}/overview?{urlencode({**results_query, 'metric': 'ssim'})}")
-    _settle(page)
+    settle(page)
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60000)
     assert page.locator('[data-testid="stSidebar"] input[aria-label="Metric"]').input_value() == "ssim"
     assert page.locator("text=SSIM: gap").count() >= 1
