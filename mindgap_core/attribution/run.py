@@ -22,6 +22,18 @@ from mindgap_core.types import ProgressFn, no_progress
 RUN_PREFIX = "attribution-"
 
 
+def variant_folder(results: str | Path, experiment_name: str) -> Path:
+    """Where the simulated variant tiles and their manifest of an experiment go."""
+    return Path(results) / "attribution" / experiment_name
+
+
+def discard_variant_tiles(results: str | Path, experiment_name: str) -> None:
+    """Remove the variant tiles (not the manifest); the next run re-simulates them identically."""
+    import shutil
+
+    shutil.rmtree(variant_folder(results, experiment_name) / "tiles", ignore_errors=True)
+
+
 def attribution_experiment(experiment: Experiment, results: str | Path,
                            on_progress: ProgressFn = no_progress) -> tuple[Experiment, AttributionDomains]:
     """The experiment whose test domains are the reference, the target and every variant of the target
@@ -31,7 +43,7 @@ def attribution_experiment(experiment: Experiment, results: str | Path,
         raise InputError(experiment.source, "no 'attribution' section (reference, target, effects)")
     by_name = {d.name: d for d in experiment.test_domains}
     reference, target = by_name[spec.reference], by_name[spec.target]
-    out_dir = Path(results) / "attribution" / experiment.name
+    out_dir = variant_folder(results, experiment.name)
     manifest, variants = write_variant_domains(target.manifest, target.domain, experiment.split, out_dir,
                                                spec.effects, on_progress)
     variant_domains = tuple(TestDomain(v.domain, manifest.resolve(), v.domain) for v in variants)

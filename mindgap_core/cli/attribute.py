@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--metric", action="append", help="print only this metric (repeatable)")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    parser.add_argument("--discard-tiles", action="store_true",
+                        help="delete the simulated variant tiles once every unit is scored (they are "
+                             "re-simulated, identically, by the next run)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mindgap_core.attribution.decompose import attribution_table
-    from mindgap_core.attribution.run import run_attribution
+    from mindgap_core.attribution.run import discard_variant_tiles, run_attribution
     from mindgap_core.cli.gap import _render
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.errors import InputError
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                                            on_progress=on_progress, on_simulate=on_simulate)
     print(f"run {summary.run_id}: {summary.units_run} units run, {summary.units_done_before} already done, "
           f"{summary.units_total} in the matrix (rank {rank} of {world})", file=sys.stderr)
+    if args.discard_tiles and world == 1 and summary.units_done_before + summary.units_run == summary.units_total:
+        discard_variant_tiles(args.out, experiment.name)
     if world > 1 and rank != 0:
         return 0
     table = attribution_table(args.out, domains, metric=args.metric or list(experiment.metrics),
@@ -62,21 +67,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+TERM_LABELS = {"total": "**total gap**", "baseline": "resampling kernel (simulator, all effects off)",
+               "interaction": "interaction (total − kernel − Σ single)"}
+
+
+def term_label(term: str) -> str:
+    """Readable row label of a decomposition term."""
+    kind, _, effect = term.partition(":")
+    if kind == "single":
+        return f"{effect} alone"
+    if kind == "leave_one_out":
+        return f"{effect}, given all others (leave-one-out)"
+    return TERM_LABELS.get(term, term)
+
+
 def attribution_markdown(table: pd.DataFrame) -> str:
-    """One markdown table per metric: rows = models, columns = terms (value [95 % CI])."""
+    """One markdown table per metric: rows = terms, columns = models, cells = value [95 % CI]."""
     from mindgap_core.cli.gap import decimals_for
 
     lines: list[str] = []
     for metric, group in table.groupby("metric", sort=True):
-        terms = list(dict.fromkeys(group["term"]))
-        d = decimals_for(float(group["value"].abs().max() or 1.0) / 10)
-        lines += [f"**{metric}** (negative = worse on the cross-sensor domain; 95 % paired bootstrap CI over "
-                  f"{int(group['n_tiles'].max())} tiles)", "",
-                  "| model | " + " | ".join(terms) + " |", "|---" * (len(terms) + 1) + "|"]
-        for model, rows in group.groupby("model", sort=False):
-            by_term = rows.set_index("term")
-            cells = [f"{by_term.at[t, 'value']:.{d}f} [{by_term.at[t, 'ci_low']:.{d}f}, "
-                     f"{by_term.at[t, 'ci_high']:.{d}f}]" for t in terms]
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        models = list(dict.fromkeys(group["model"]))
+        d = decimals_for(float(group["value"].abs().max() or 1.0))
+        cells = group.set_index(["term", "model"])
+        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; 95 % paired bootstrap CI over "
+                  f"{int(group['n_tiles'].max())} tiles; total = kernel + Σ single + interaction (SIMULATED effects)",
+                  "", "| term | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+        for term in dict.fromkeys(group["term"]):
+            row = [f"{cells.at[(term, m), 'value']:.{d}f} [{cells.at[(term, m), 'ci_low']:.{d}f}, "
+                   f"{cells.at[(term, m), 'ci_high']:.{d}f}]" if (term, m) in cells.index else "–" for m in models]
+            lines.append(f"| {term_label(term)} | " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
