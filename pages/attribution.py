@@ -79,13 +79,16 @@ def _attribution_table(view: state.ViewState, run_id: str, metric: str) -> pd.Da
         st.info(f"Run `{md_escape(run_id)}` has no {metric_label(metric)} scores; choose one of "
                 f"{md_escape(', '.join(metric_label(m) for m in scored))} as the sidebar's Metric.")
         return None
-    filters = {k: v for k, v in view.score_filters().items() if k not in ("run_id", "band")}
+    filters = {"aggregate": view.aggregate} if view.aggregate else {}
     try:
         table = attribution.attribution(view.root, view.fingerprint, run_id, metric, view.band or "all",
                                         results.filter_key(filters))
     except MindGapError as exc:
         st.warning(f"This attribution run cannot be decomposed yet: {md_escape(exc)}")
         return None
+    for column, value in (("method", view.method), ("regime", view.regime)):  # the sidebar's filters
+        if value is not None:
+            table = table[table[column] == value]
     if table.empty:
         st.info("No model of this run was scored on every attribution domain for this selection "
                 "(see the sidebar's method, regime and band).")
@@ -113,8 +116,7 @@ def _attribution_section(view: state.ViewState) -> None:
     table = _attribution_table(view, run_id, view.metric)
     if table is None:
         return
-    model = state.page_choice("Model", [ALL_MODELS, *dict.fromkeys(table["model"])], "model",
-                              default=table["model"].iloc[0])
+    model = state.page_choice("Model", [*dict.fromkeys(table["model"]), ALL_MODELS], "model")
     chosen = table if model == ALL_MODELS else table[table["model"] == model]
     stem = exports.file_stem(view.metric, "all_models" if model == ALL_MODELS else model, run_id)
     _charts(chosen, view.metric, stem)

@@ -119,6 +119,16 @@ def test_all_models_are_faceted(attribution_case) -> None:
     assert set(_terms(at)["model"]) == models
 
 
+def test_sidebar_method_filter_applies(attribution_case) -> None:
+    at = run_page("attribution", attribution_case, metric="psnr", method="regression")
+    assert selected(at, "Model") == "regression/random"
+    assert set(_terms(at)["model"]) == {"regression/random"}
+    at = run_page("attribution", attribution_case, metric="psnr", method="regression", model="(all models)")
+    (bars,) = _traces(figures(at)[0], "waterfall")
+    assert bars.y[-1] == pytest.approx(_model_terms(attribution_case.root, "psnr", "regression/random")
+                                       .at["total", "value"])
+
+
 def test_metric_not_in_the_attribution_run_is_explained(attribution_case) -> None:
     at = run_page("attribution", attribution_case, metric="sam")  # scored by the main run only
     assert any("has no SAM scores" in i.value for i in at.info)
