@@ -38,7 +38,7 @@ def term_label(kind: str, effect: str | None) -> str:
 def attribution_runs(root: str, fingerprint: str) -> dict[str, dict]:
     """run id -> roles of its test domains (``reference``, ``target``, ``effects``) for every attribution
     run of the store, in run-id order (``fingerprint`` makes the cache follow new shards and runs)."""
-    from mindgap_core.attribution.run import stored_attribution_domains
+    from mindgap_core.attribution.decompose import stored_attribution_domains
 
     found = stored_attribution_domains(root)
     return {run_id: found[run_id].to_dict() for run_id in sorted(found)}

@@ -47,7 +47,8 @@ def remedies_section(view: ViewState) -> None:
     if view.metric is None:
         st.info("No metric in these results.")
         return
-    filters = {"run_id": view.run_id} if view.run_id else {}
+    # the sidebar's run and method (not its regime: the comparison needs every regime of a method)
+    filters = {k: v for k, v in view.filters().items() if k in ("run_id", "method")}
     table = remedies(view.root, view.fingerprint, view.run_id, view.metric, tuple(sorted(filters.items())),
                      view.source_domain, view.target_domain, view.band or "all")
     if table.empty or not (table["regime"] != "synthetic").any():

@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from mindgap_core.data.manifest import VARIANT_DOMAIN_PREFIX
+from mindgap_core.attribution.names import RUN_PREFIX, VARIANT_DOMAIN_PREFIX
 from mindgap_core.errors import MindGapError
 from mindgap_core.paths import DEMO_RESULTS, confine, data_roots
 from mindgap_ui import results
@@ -30,9 +30,6 @@ SOURCE_DOMAIN = "synthetic"
 _VIEW_KEY = "_mindgap_view"
 #: query parameters that make up the common view (carried by links between pages)
 VIEW_PARAMS = ("results", "run", "metric", "method", "regime", "target", "band", "aggregate")
-#: run ids of ``mindgap attribute`` runs start with this (``mindgap_core.attribution.run.RUN_PREFIX``, which
-#: is not imported here: that module loads the simulator and torch)
-ATTRIBUTION_RUN_PREFIX = "attribution-"
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ def _pick(label: str, options: list[str], key: str, *, allow_all: bool = False, 
 def default_run(runs: list[str]) -> str | None:
     """The run the sidebar opens on: the last (in the catalog's order) that is not a gap-attribution run,
     whose test domains are re-simulated variants; the last run when every run is one."""
-    normal = [r for r in runs if not r.startswith(ATTRIBUTION_RUN_PREFIX)]
+    normal = [r for r in runs if not r.startswith(RUN_PREFIX)]
     return (normal or runs or [None])[-1]
 
 

@@ -1,4 +1,5 @@
-"""Attribution & remedies: which simulator effects make the synthetic -> cross-sensor gap.
+"""Attribution & remedies: which simulator effects make the synthetic -> cross-sensor gap, and whether
+the decoupled pipeline (LR domain adapter + synthetic-trained SR model) closes it.
 
 The page is a sequence of sections, each a function of the view that returns (never ``st.stop()``s)
 when it has nothing to show, so that later sections still run.
@@ -9,7 +10,9 @@ import streamlit as st
 
 from mindgap_core.analysis.headlines import domain_label
 from mindgap_core.errors import MindGapError
-from mindgap_ui import attribution, attribution_figures, exports, results, state
+from mindgap_core.viz import attribution as attribution_figures
+from mindgap_ui import attribution, exports, results, state
+from mindgap_ui.remedies import remedies_section
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
 ALL_MODELS = "(all models)"
@@ -129,3 +132,4 @@ def _attribution_section(view: state.ViewState) -> None:
 
 view = state.analysis_page("Attribution & remedies")
 _attribution_section(view)
+remedies_section(view)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mindgap_core.analysis.bootstrap import mean_bootstrap, tile_set_rng
-from mindgap_core.attribution.domains import Variant
+from mindgap_core.attribution.names import Variant
 from mindgap_core.errors import InputError
 from mindgap_core.store import views
 
@@ -138,3 +139,11 @@ def attribution_table(
                                         "run `mindgap attribute` first")
         scores = views.tile_means(con, keys=["model", "method", "regime", "metric", "test_domain"], filters=flt)
     return attribute_scores(scores, domains, n_boot=n_boot, seed=seed, ci=ci, interval=interval)
+
+
+def stored_attribution_domains(results: str | Path) -> dict[str, AttributionDomains]:
+    """run id -> attribution roles, for every attribution run in a results store."""
+    from mindgap_core.store.results import ResultsStore
+
+    return {run.run_id: AttributionDomains.from_dict(run.extra["attribution"])
+            for run in ResultsStore(results).runs() if "attribution" in run.extra}

@@ -19,18 +19,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from mindgap_core.data.manifest import (
-    VARIANT_DOMAIN_PREFIX,
-    PairRecord,
-    read_manifest,
-    resolve,
-    write_manifest,
-)
+from mindgap_core.attribution.names import Variant
+from mindgap_core.data.manifest import PairRecord, read_manifest, resolve, write_manifest
 from mindgap_core.data.pairs import pair_shift
 from mindgap_core.degrade.apply import SIMULATED_METHOD, degrade_raster
 from mindgap_core.degrade.sensor_config import EFFECTS, SimulatorConfig, check_effects
@@ -39,20 +33,6 @@ from mindgap_core.io import read_raster, write_cog
 from mindgap_core.types import ProgressFn, no_progress
 
 SIMULATED_LABEL = "SIMULATED"
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One attribution test domain: which effects are on."""
-
-    kind: str  # "none" | "only" | "without"
-    effect: str | None
-    effects_on: tuple[str, ...]
-
-    @property
-    def domain(self) -> str:
-        """Its test-domain name, e.g. ``attr-only-mtf``."""
-        return f"{VARIANT_DOMAIN_PREFIX}{self.kind}" + (f"-{self.effect}" if self.effect else "")
 
 
 def variants(target_effects: Sequence[str], effects: Sequence[str] | None = None) -> tuple[Variant, ...]:

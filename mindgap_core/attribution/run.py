@@ -3,7 +3,7 @@
 The variant tiles (simulated) go to ``RESULTS/attribution/<experiment>/`` with their own manifest;
 the evaluation is an ordinary run of the experiment machinery (same models, metrics, samples, seeds;
 resumable, shardable) into the same results store, recorded with the roles of its test domains so
-the dashboard and :func:`stored_attribution_domains` find them.
+the dashboard and :func:`~mindgap_core.attribution.decompose.stored_attribution_domains` find them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from pathlib import Path
 
 from mindgap_core.attribution.decompose import AttributionDomains
 from mindgap_core.attribution.domains import write_variant_domains
+from mindgap_core.attribution.names import RUN_PREFIX
 from mindgap_core.errors import InputError
 from mindgap_core.experiments.runner import RunSummary, run_experiment
 from mindgap_core.experiments.spec import Experiment, TestDomain
-from mindgap_core.store.results import ResultsStore
 from mindgap_core.types import ProgressFn, no_progress
 
-RUN_PREFIX = "attribution-"
 
 
 def variant_folder(results: str | Path, experiment_name: str) -> Path:
@@ -63,9 +62,3 @@ def run_attribution(experiment: Experiment, results: str | Path, *, device: str 
     summary = run_experiment(derived, results, device=device, rank=rank, world=world, on_progress=on_progress,
                              run_extra={"attribution": domains.to_dict()})
     return summary, domains
-
-
-def stored_attribution_domains(results: str | Path) -> dict[str, AttributionDomains]:
-    """run id -> attribution roles, for every attribution run in a results store."""
-    return {run.run_id: AttributionDomains.from_dict(run.extra["attribution"])
-            for run in ResultsStore(results).runs() if "attribution" in run.extra}

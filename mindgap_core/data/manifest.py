@@ -60,12 +60,12 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "manifest.parquet"
 MANIFEST_VERSION = "1"
 DOMAINS: tuple[str, ...] = ("synthetic", "simulated_cross_sensor", "real_cross_sensor")
-#: prefix of the simulated attribution-variant domains (``attr-none``, ``attr-only-mtf``, ...)
-VARIANT_DOMAIN_PREFIX = "attr-"
 
 
 def known_domain(domain: str) -> bool:
-    """Whether a manifest may hold rows of ``domain``."""
+    """Whether a manifest may hold rows of ``domain`` (``attr-...``: attribution variants)."""
+    from mindgap_core.attribution.names import VARIANT_DOMAIN_PREFIX
+
     return domain in DOMAINS or domain.startswith(VARIANT_DOMAIN_PREFIX)
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 

@@ -32,7 +32,7 @@ def remedy_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "") -> 
                     y=-baseline["gap"], mode="markers", marker={"symbol": "line-ew-open", "size": 40,
                                                                   "color": "black"})
     fig.update_layout(
-        barmode="group", margin=_MARGIN, legend={"orientation": "h", "y": -0.2},
+        barmode="group", margin=_MARGIN, meta="remedy", legend={"orientation": "h", "y": -0.2},
         title=f"Change on the cross-sensor test domain vs the synthetic-trained model ({esc(metric_label)})",
         yaxis_title=_axis_title(f"Δ {metric_label} (positive = better)", unit), xaxis_title="SR method",
     )

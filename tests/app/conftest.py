@@ -127,7 +127,7 @@ def selected(at: AppTest, label: str):
 
 def run_id(root: Path) -> str:
     """The sidebar's default run of a store: the last run id that is not a gap-attribution run."""
-    from mindgap_core.attribution.run import RUN_PREFIX
+    from mindgap_core.attribution.names import RUN_PREFIX
     from mindgap_core.store import ResultsStore
 
     con = ResultsStore(root).connect()

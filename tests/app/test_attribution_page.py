@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mindgap_core.attribution.decompose import attribution_table
-from mindgap_core.attribution.run import RUN_PREFIX, stored_attribution_domains
+from mindgap_core.attribution.decompose import attribution_table, stored_attribution_domains
+from mindgap_core.attribution.names import RUN_PREFIX
 from mindgap_ui.results import N_BOOT, SEED
 from tests.app.conftest import ResultsCase, figures, run_page, selected
 from tests.fixtures.attribution_store import EFFECTS
@@ -38,8 +38,13 @@ def _model_terms(root: Path, metric: str, model: str) -> pd.DataFrame:
 
 
 def _terms(at) -> pd.DataFrame:
-    (frame,) = [d.value for d in at.dataframe]
-    return frame
+    """The attribution terms table (the page's first table; the remedies table follows it)."""
+    return at.dataframe[0].value
+
+
+def _attribution_figures(at) -> list:
+    """The waterfall and single-vs-leave-one-out figures (the remedies figure, if any, is last)."""
+    return [f for f in figures(at) if "remedy" not in (f.layout.meta or "")]
 
 
 def _traces(fig, kind: str) -> list:
@@ -53,7 +58,7 @@ def page(attribution_case: ResultsCase):
 
 def test_waterfall_steps_equal_the_core_decomposition(page, attribution_case) -> None:
     expected = _model_terms(attribution_case.root, "psnr", selected(page, "Model"))
-    waterfall, _ = figures(page)
+    waterfall, _ = _attribution_figures(page)
     (bars,) = _traces(waterfall, "waterfall")
     (whiskers,) = _traces(waterfall, "scatter")
     order = ["baseline", *(f"single:{e}" for e in EFFECTS), "interaction", "total"]
@@ -72,7 +77,7 @@ def test_waterfall_steps_equal_the_core_decomposition(page, attribution_case) ->
 
 def test_single_vs_leave_one_out_bars_carry_the_cis(page, attribution_case) -> None:
     expected = _model_terms(attribution_case.root, "psnr", selected(page, "Model"))
-    _, paired = figures(page)
+    _, paired = _attribution_figures(page)
     single, loo = _traces(paired, "bar")
     assert paired.layout.barmode == "group"
     for trace, kind in ((single, "single"), (loo, "leave_one_out")):
@@ -103,7 +108,7 @@ def test_metric_switch_redraws_for_that_metric(attribution_case) -> None:
     at.selectbox(key="sidebar_metric").set_value("ssim").run()
     assert not at.exception
     expected = _model_terms(attribution_case.root, "ssim", selected(at, "Model"))
-    waterfall, _ = figures(at)
+    waterfall, _ = _attribution_figures(at)
     assert "SSIM" in waterfall.layout.title.text
     (bars,) = _traces(waterfall, "waterfall")
     assert bars.y[-1] == pytest.approx(expected.at["total", "value"])
@@ -113,7 +118,7 @@ def test_metric_switch_redraws_for_that_metric(attribution_case) -> None:
 def test_all_models_are_faceted(attribution_case) -> None:
     at = run_page("attribution", attribution_case, metric="ssim", model="(all models)")
     models = set(_core(attribution_case.root, "ssim")["model"])
-    waterfall, paired = figures(at)
+    waterfall, paired = _attribution_figures(at)
     assert len(_traces(waterfall, "waterfall")) == len(models) == 2
     assert len(_traces(paired, "bar")) == 2 * len(models)
     assert set(_terms(at)["model"]) == models
@@ -124,7 +129,7 @@ def test_sidebar_method_filter_applies(attribution_case) -> None:
     assert selected(at, "Model") == "regression/random"
     assert set(_terms(at)["model"]) == {"regression/random"}
     at = run_page("attribution", attribution_case, metric="psnr", method="regression", model="(all models)")
-    (bars,) = _traces(figures(at)[0], "waterfall")
+    (bars,) = _traces(_attribution_figures(at)[0], "waterfall")
     assert bars.y[-1] == pytest.approx(_model_terms(attribution_case.root, "psnr", "regression/random")
                                        .at["total", "value"])
 
@@ -132,7 +137,7 @@ def test_sidebar_method_filter_applies(attribution_case) -> None:
 def test_metric_not_in_the_attribution_run_is_explained(attribution_case) -> None:
     at = run_page("attribution", attribution_case, metric="sam")  # scored by the main run only
     assert any("has no SAM scores" in i.value for i in at.info)
-    assert not figures(at)
+    assert not _attribution_figures(at)
 
 
 def test_store_without_attribution_run_explains_how_to_make_one(attribution_case) -> None:
@@ -143,10 +148,10 @@ def test_store_without_attribution_run_explains_how_to_make_one(attribution_case
     run_experiment(load_experiment(attribution_case.root.parent / "main" / "experiment.yaml"), plain,
                    device="cpu")
     at = run_page("attribution", ResultsCase("plain", plain, str(plain)))
-    (notice,) = [i.value for i in at.info]
+    (notice,) = [i.value for i in at.info if "attribution" in i.value]
     assert "no gap-attribution run" in notice
     assert "mindgap attribute --experiment data/demo/attribution.yaml --out data/demo/results" in notice
-    assert not figures(at) and not at.dataframe
+    assert not _attribution_figures(at)
 
 
 def test_other_pages_open_on_the_main_run(attribution_case) -> None:
@@ -163,3 +168,27 @@ def test_deep_link_to_the_attribution_run_is_kept(attribution_case) -> None:
     run_id = _attribution_run(attribution_case.root)
     at = run_page("overview", attribution_case, run=run_id)
     assert selected(at, "Run") == run_id
+
+
+def test_remedies_compare_the_adapter_with_the_synthetic_trained_model(attribution_case) -> None:
+    from mindgap_core.attribution.remedies import remedy_table
+
+    at = run_page("attribution", attribution_case, metric="psnr")
+    (fig,) = [f for f in figures(at) if f.layout.meta == "remedy"]
+    main_run = selected(at, "Run")
+    expected = remedy_table(attribution_case.root, metric="psnr", filters={"run_id": main_run},
+                            n_boot=N_BOOT, seed=SEED).set_index("model")
+    adapted = expected.loc["harmoniser+regression/random"]
+    bars = {t.name: t for t in fig.data if t.type == "bar"}
+    bar = bars[adapted.remedy]
+    assert bar.y[0] == pytest.approx(adapted.delta)
+    assert bar.y[0] + bar.error_y.array[0] == pytest.approx(adapted.delta_ci_high)
+    assert bars["synthetic-trained (baseline)"].y[0] == 0.0
+    shown = at.dataframe[-1].value.set_index("model")
+    assert shown.at["harmoniser+regression/random", "delta"] == pytest.approx(adapted.delta)
+    assert any("Best remedy" in m.value for m in at.markdown)
+
+
+def test_remedies_notice_without_a_remedy(attribution_case) -> None:
+    at = run_page("attribution", attribution_case, metric="psnr", method="bicubic")
+    assert any("No remedy to compare" in i.value for i in at.info)

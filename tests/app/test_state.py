@@ -29,11 +29,9 @@ def test_score_filters_and_keys() -> None:
 
 
 def test_sidebar_defaults_skip_attribution_runs_and_variant_domains() -> None:
-    from mindgap_core.attribution.run import RUN_PREFIX
-    from mindgap_core.data.manifest import VARIANT_DOMAIN_PREFIX
-    from mindgap_ui.state import ATTRIBUTION_RUN_PREFIX, default_run, default_target
+    from mindgap_core.attribution.names import VARIANT_DOMAIN_PREFIX
+    from mindgap_ui.state import default_run, default_target
 
-    assert ATTRIBUTION_RUN_PREFIX == RUN_PREFIX
     assert default_run(["alpha-1", "attribution-alpha-2"]) == "alpha-1"
     assert default_run(["attribution-a-1", "demo-2", "zeta-3"]) == "zeta-3"
     assert default_run(["attribution-a-1"]) == "attribution-a-1"  # nothing else to show

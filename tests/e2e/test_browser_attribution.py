@@ -1,5 +1,6 @@
 """The attribution page in real Chromium against a real server, on a store holding an attribution run:
-both plotly charts render (waterfall bars included), the terms table and the SIMULATED label show,
+the attribution charts (waterfall bars included) and the remedies chart render, the tables and the
+SIMULATED label show,
 nothing raises and nothing is asked of the internet."""
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_attribution_page_renders_its_charts_offline(page, attribution_server: s
     page.goto(f"{attribution_server}/attribution?{urlencode({'results': str(attribution_store)})}")
     settle(page)
     # the bootstrap runs before the charts: wait for both charts, then for the waterfall's bars
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3",
                            timeout=120000)
     page.wait_for_selector(".js-plotly-plot .waterfalllayer .point path", timeout=60000)
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60000)
@@ -43,4 +44,6 @@ def test_attribution_page_renders_its_charts_offline(page, attribution_server: s
     assert page.locator('text="SIMULATED"').count() >= 1  # the caption's bold label, exact case
     assert page.locator("text=Simulated data").count() >= 1
     assert page.locator("text=Attribution: which simulated effect makes the gap").count() == 1
+    assert page.locator("text=Remedies: does decoupling close the gap?").count() == 1
+    page.wait_for_selector("text=Best remedy", timeout=60000)
     assert page.outside_requests == []

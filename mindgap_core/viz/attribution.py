@@ -1,6 +1,6 @@
 """Plotly figures of the gap attribution. Builders only (no Streamlit, no statistics): they draw rows of
 :func:`mindgap_core.attribution.decompose.attribution_table` that carry a ``label`` column
-(:func:`mindgap_ui.attribution.attribution`). Several models are drawn as facets, one per model.
+(:func:`mindgap_ui.attribution.attribution` adds it). Several models are drawn as facets, one per model.
 """
 
 from __future__ import annotations

@@ -1,0 +1,25 @@
+"""Names of the attribution test domains (no heavy imports: the dashboard reads them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: run ids of ``mindgap attribute`` runs start with this
+RUN_PREFIX = "attribution-"
+#: prefix of the simulated attribution-variant domains (``attr-none``, ``attr-only-mtf``, ...);
+#: the same as :data:`mindgap_core.data.manifest.VARIANT_DOMAIN_PREFIX`
+VARIANT_DOMAIN_PREFIX = "attr-"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One attribution test domain: which effects are on."""
+
+    kind: str  # "none" | "only" | "without"
+    effect: str | None
+    effects_on: tuple[str, ...]
+
+    @property
+    def domain(self) -> str:
+        """Its test-domain name, e.g. ``attr-only-mtf``."""
+        return f"{VARIANT_DOMAIN_PREFIX}{self.kind}" + (f"-{self.effect}" if self.effect else "")
