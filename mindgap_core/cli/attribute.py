@@ -18,6 +18,8 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mindgap_core.cli.gap import add_format_arguments
+
     parser.add_argument("--experiment", required=True, help="experiment YAML with an 'attribution' section")
     parser.add_argument("--out", required=True, type=Path, help="results store folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -27,12 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delete the simulated variant tiles once every unit is scored (they are "
                              "re-simulated, identically, by the next run)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
-                     help="markdown table (default)")
-    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="JSON records")
-    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV, full precision")
-    parser.set_defaults(format="markdown")
+    add_format_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scaling", action="store_true",
         help="print the diversity-scaling trend (score change per doubling of training blocks, with CI)",
     )
+    add_format_arguments(parser)
+
+
+def add_format_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--markdown`` (default) | ``--json`` | ``--csv``, stored as ``args.format``."""
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
                      help="markdown table (default)")
