@@ -50,7 +50,7 @@ def remedy_table(
 
     ``train_minutes``: model name -> training wall minutes (see :func:`training_minutes`).
     """
-    flt = views.merge_filters(filters, band=band, train_blocks=None)
+    flt = {**views.merge_filters(filters, band=band), "train_blocks": None}  # not the scaling series
     gaps = gap_table(results, source_domain=source_domain, target_domain=target_domain, metric=metric,
                      group=("method", "regime", "model", "metric"), filters=flt, n_boot=n_boot, seed=seed,
                      ci=ci)

@@ -132,6 +132,7 @@ def write_training_summary(models_root: str | Path) -> Path:
     from mindgap_core.io.atomic import atomic_path
 
     models_root = Path(models_root)
+    planned = {r.name: r.steps for r in DEMO_RECIPES}
     lines = ["# Demo checkpoints", "",
              "Trained by `mindgap demo --stage train` (recipes in `mindgap_core/train/recipes.py`). "
              "Cross-sensor (`real`) training data is the demo's **simulated** cross-sensor domain. "
@@ -155,8 +156,12 @@ def write_training_summary(models_root: str | Path) -> Path:
                             f"{info.get('val_l1_after', float('nan')):.5f} |")
             continue
         domains = ", ".join(info.get("train_domains", []))
+        recipe_steps = planned.get(name.rsplit("/blocks-", 1)[0] if "/blocks-" in name else name)
+        steps = str(info.get("steps"))
+        if recipe_steps is not None and info.get("steps") != recipe_steps:
+            steps += f" (recipe now {recipe_steps}: trained with an earlier budget)"
         lines.append(f"| {name} | {info.get('method')} | {info.get('regime')} | {domains} | "
-                     f"{info.get('blocks') or 'all'} | {info.get('steps')} | "
+                     f"{info.get('blocks') or 'all'} | {steps} | "
                      f"{float(info.get('wall_s', 0)) / 60:.1f} | {info.get('device', '?')} |")
     if len(adapters) > 7:
         lines += adapters

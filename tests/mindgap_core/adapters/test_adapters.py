@@ -110,7 +110,7 @@ def test_adapter_cli_writes_a_loadable_adapter_and_rejects_bad_input(tmp_path: P
                  "--out", str(tmp_path / "x")]) == 2
 
 
-def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: Path) -> None:
+def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: Path, capsys) -> None:
     assert main(["adapter", "--kind", "harmoniser", "--data", str(DEMO_MANIFEST), "--out",
                  str(tmp_path / "harm"), "--coregister"]) == 0
     write_experiment(tmp_path)  # creates the random regression checkpoint the spec below names
@@ -132,3 +132,16 @@ def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: P
     assert adapted.delta == pytest.approx(adapted.mean_target - base.mean_target, abs=1e-9)
     assert adapted.delta_ci_low <= adapted.delta <= adapted.delta_ci_high
     assert np.isnan(base.train_minutes)  # the random checkpoint has no training record
+    # the same numbers from the command line
+    capsys.readouterr()
+    assert main(["gap", "--results", str(tmp_path / "results"), "--remedies", "--metric", "psnr", "--csv",
+                 "--n-boot", "200"]) == 0
+    import io
+
+    import pandas as pd
+
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("model")
+    assert printed.at["harm+regression/random", "delta"] == pytest.approx(adapted.delta)
+    assert main(["gap", "--results", str(tmp_path / "results"), "--remedies", "--metric", "psnr"]) == 0
+    assert "| psnr | regression | harm+regression/random | harmoniser_coreg + synthetic-trained |" in \
+        capsys.readouterr().out
