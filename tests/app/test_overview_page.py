@@ -13,13 +13,16 @@ GROUP = ("method", "regime", "train_domain", "metric")
 
 
 def _target(root) -> str:
+    """The sidebar's default compared domain (never an attribution variant ``attr-*``)."""
+    from mindgap_ui.state import default_target
+
     con = ResultsStore(root).connect()
     try:
         rows = con.execute("SELECT DISTINCT test_domain FROM results ORDER BY 1").fetchall()
         domains = [r[0] for r in rows]
     finally:
         con.close()
-    return [d for d in domains if d != "synthetic"][0]
+    return default_target([d for d in domains if d != "synthetic"])
 
 
 def _expected(case, metric: str, **filters):
