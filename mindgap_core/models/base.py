@@ -373,6 +373,10 @@ class SRModel(ABC):
         """Training stages and their step counts (sum = total_steps)."""
         return [("main", total_steps)]
 
+    def stage_lr_scale(self, stage: str) -> float:
+        """Factor on the learning rate in ``stage`` (1 unless a method trains a stage faster)."""
+        return 1.0
+
     def trainable(self, stage: str) -> list[str]:
         """Names (keys of :meth:`training_modules`) trained in ``stage``."""
         return list(self.training_modules())

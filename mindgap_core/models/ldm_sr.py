@@ -4,7 +4,9 @@ Two training stages in one run:
 
 1. ``autoencoder``: a small diffusers ``AutoencoderKL`` (a factor 2 per block; the demo preset has
    two blocks, f = 2, so at x2 the latent grid is the LR grid; 4 latent channels) on normalised HR
-   tiles, loss L1 reconstruction + ``kl_weight`` x KL. At the end the
+   tiles, loss L1 reconstruction + ``kl_weight`` x KL, at ``autoencoder_lr_scale`` x the learning rate;
+   ``vae_logvar_init`` (e.g. -6) starts the posterior log-variance low, so the decoder does not spend
+   its short budget learning to denoise std-1 latent draws. At the end the
    latent scaling factor is set to 1 / std of the training latents (stored in the VAE's config,
    ``scaling_factor``, as in Stable Diffusion).
 2. ``diffusion``: the VAE frozen; a UNet denoises scaled latents given ``concat(z_t, n(LR) resized
@@ -50,7 +52,8 @@ class LDMSRModel(SRModel):
 
     def __init__(
         self, vae: AutoencoderKL, unet: UNet2DModel, scheduler: DDIMScheduler, *,
-        kl_weight: float = 1e-6, autoencoder_fraction: float = 0.3, **base: Any,
+        kl_weight: float = 1e-6, autoencoder_fraction: float = 0.3, autoencoder_lr_scale: float = 1.0,
+        **base: Any,
     ) -> None:
         super().__init__(**base)
         self.vae = vae
@@ -58,16 +61,22 @@ class LDMSRModel(SRModel):
         self.scheduler = scheduler
         self.kl_weight = float(kl_weight)
         self.autoencoder_fraction = float(autoencoder_fraction)
+        self.autoencoder_lr_scale = float(autoencoder_lr_scale)
 
     def options(self) -> dict[str, Any]:
-        return {"kl_weight": self.kl_weight, "autoencoder_fraction": self.autoencoder_fraction}
+        return {"kl_weight": self.kl_weight, "autoencoder_fraction": self.autoencoder_fraction,
+                "autoencoder_lr_scale": self.autoencoder_lr_scale}
+
+    def stage_lr_scale(self, stage: str) -> float:
+        return self.autoencoder_lr_scale if stage == "autoencoder" else 1.0
 
     @classmethod
     def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> LDMSRModel:
         opts = settings["options"]
         return cls(
             components["vae"], components["unet"], components["scheduler"], kl_weight=opts["kl_weight"],
-            autoencoder_fraction=opts["autoencoder_fraction"], **cls.base_kwargs(settings),
+            autoencoder_fraction=opts["autoencoder_fraction"],
+            autoencoder_lr_scale=opts.get("autoencoder_lr_scale", 1.0), **cls.base_kwargs(settings),
         )
 
     @classmethod
@@ -85,6 +94,9 @@ class LDMSRModel(SRModel):
             layers_per_block=v["layers_per_block"], latent_channels=LATENT_CHANNELS,
             norm_num_groups=v["norm_num_groups"], mid_block_add_attention=False, scaling_factor=1.0,
         )
+        if cfg["vae_logvar_init"] is not None:  # start with a near-deterministic posterior (see docstring)
+            with torch.no_grad():
+                vae.quant_conv.bias[LATENT_CHANNELS:] = float(cfg["vae_logvar_init"])
         unet = unet_from_config(LATENT_CHANNELS + c, LATENT_CHANNELS, cfg["unet"])
         if not 0 < cfg["autoencoder_fraction"] < 1:
             raise ConfigError(
@@ -92,7 +104,8 @@ class LDMSRModel(SRModel):
             )
         return cls(
             vae, unet, make_ddim_scheduler(cfg["scheduler"]), kl_weight=cfg["kl_weight"],
-            autoencoder_fraction=cfg["autoencoder_fraction"], default_steps=cfg["default_steps"],
+            autoencoder_fraction=cfg["autoencoder_fraction"], autoencoder_lr_scale=cfg["autoencoder_lr_scale"],
+            default_steps=cfg["default_steps"],
             **cls.build_kwargs(scale, band_names, stats),
         )
 

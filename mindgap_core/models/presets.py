@@ -36,7 +36,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "ldm_sr": {
             "vae": {"block_out_channels": [4, 8, 8], "layers_per_block": 1, "norm_num_groups": 2},
             "unet": _TINY_UNET, "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
-            "kl_weight": 1e-6, "autoencoder_fraction": 0.3,
+            "kl_weight": 1e-6, "autoencoder_fraction": 0.3, "autoencoder_lr_scale": 1.0,
+            "vae_logvar_init": None,
         },
         "resshift": {"unet": _TINY_UNET, "scheduler": _RESSHIFT, "default_steps": 15},
         "sinsr": {
@@ -56,7 +57,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             # f = 2: at x2 the latent grid is the LR grid (the VAE bounds the PSNR LDM-SR can reach)
             "vae": {"block_out_channels": [32, 32], "layers_per_block": 1, "norm_num_groups": 16},
             "unet": _DEMO_UNET, "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
-            "kl_weight": 1e-6, "autoencoder_fraction": 0.4,
+            "kl_weight": 1e-6, "autoencoder_fraction": 0.6, "autoencoder_lr_scale": 5.0,
+            "vae_logvar_init": -6.0,
         },
         "resshift": {"unet": _DEMO_UNET, "scheduler": _RESSHIFT, "default_steps": 15},
         "sinsr": {

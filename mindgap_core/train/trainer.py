@@ -478,6 +478,7 @@ def train(
         params = list(named.values())
         for s in range(max(step, stage_start), stage_end):
             lr_value = learning_rate_at(s - stage_start, n_steps, opts.learning_rate, opts.warmup_steps)
+            lr_value *= model.stage_lr_scale(stage)
             for group in optimizer.param_groups:
                 group["lr"] = lr_value
             idx, codes = batches.indices(s)
