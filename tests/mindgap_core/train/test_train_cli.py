@@ -194,3 +194,26 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(
     _bad(capsys, [*base, "--regime", "finetune", "--init", str(no_weights)], out, "non-safetensors weights")
     _bad(capsys, [*base, "--regime", "finetune", "--init", str(runs / "nowhere")], out,
          "no such model folder")
+
+
+def test_ldm_autoencoder_stage_uses_its_learning_rate_scale_and_low_posterior_variance(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "ldm.json"
+    config.write_text(json.dumps({"preset": "tiny", "autoencoder_lr_scale": 5.0, "vae_logvar_init": -6.0,
+                                  "autoencoder_fraction": 0.5}))
+    out = tmp_path / "ldm"
+    assert main(["train", "--method", "ldm_sr", "--regime", "synthetic", "--data", str(tiny_manifest),
+                 "--out", str(out), "--steps", "20",
+                 "--batch-size", "2", "--lr", "1e-3", "--config", str(config)]) == 0
+    rows = read_losses(out / "loss.csv")
+    plain = [r[2] for r in rows]
+    # cosine schedule per stage; the autoencoder half runs at 5x: its first post-warm-up lr is 5e-3
+    assert max(plain[:10]) == pytest.approx(5e-3) and max(plain[10:]) == pytest.approx(1e-3)
+    model = load_model(out)
+    assert model.autoencoder_lr_scale == 5.0 and model.stage_lr_scale("diffusion") == 1.0
+    from mindgap_core.models.registry import build_model
+    from mindgap_core.models.presets import resolve_config
+
+    fresh = build_model("ldm_sr", resolve_config("ldm_sr", str(config)), scale=2)
+    assert torch.all(fresh.vae.quant_conv.bias[4:] == -6.0)  # log-variance channels start low
