@@ -1,14 +1,11 @@
-"""Cached loaders and labels of the gap attribution (``mindgap attribute`` runs in a results store).
-
-The core's attribution modules import the simulator (and with it torch), so they are imported inside
-the cached functions: only the attribution page pays for them, once per server process.
-"""
+"""Cached loaders and labels of the gap attribution (``mindgap attribute`` runs in a results store)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from mindgap_core.attribution.decompose import AttributionDomains, attribution_table, stored_attribution_domains
 from mindgap_ui.results import N_BOOT, SEED, Filters, _filters
 
 #: what to run when a store holds no attribution run
@@ -38,8 +35,6 @@ def term_label(kind: str, effect: str | None) -> str:
 def attribution_runs(root: str, fingerprint: str) -> dict[str, dict]:
     """run id -> roles of its test domains (``reference``, ``target``, ``effects``) for every attribution
     run of the store, in run-id order (``fingerprint`` makes the cache follow new shards and runs)."""
-    from mindgap_core.attribution.decompose import stored_attribution_domains
-
     found = stored_attribution_domains(root)
     return {run_id: found[run_id].to_dict() for run_id in sorted(found)}
 
@@ -49,8 +44,6 @@ def attribution(root: str, fingerprint: str, run_id: str, metric: str, band: str
                 filters: Filters) -> pd.DataFrame:
     """The decomposition of ``run_id``'s gap in ``metric`` (every model; paired bootstrap CIs), as
     :func:`mindgap_core.attribution.decompose.attribution_table` computes it, with a ``label`` column."""
-    from mindgap_core.attribution.decompose import AttributionDomains, attribution_table
-
     domains = AttributionDomains.from_dict(attribution_runs(root, fingerprint)[run_id])
     table = attribution_table(root, domains, metric=metric, band=band, filters={**_filters(filters),
                               "run_id": run_id}, n_boot=N_BOOT, seed=SEED)
@@ -60,7 +53,5 @@ def attribution(root: str, fingerprint: str, run_id: str, metric: str, band: str
 
 def variant_domains(roles: dict) -> list[str]:
     """The simulated variant test domains of an attribution run (roles as :func:`attribution_runs` gives)."""
-    from mindgap_core.attribution.decompose import AttributionDomains
-
     domains = AttributionDomains.from_dict(roles)
     return [d for d in domains.all_domains if d not in (domains.reference, domains.target)]

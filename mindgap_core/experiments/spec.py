@@ -163,9 +163,8 @@ def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> Mod
 
 
 def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
-    if isinstance(raw, dict) and "name" in raw:
-        return _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
-    return _plain_model_entry(raw, base, source)
+    # _plain_model_entry rejects anything but a mapping with a name, so ``raw`` is one below
+    return _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
 
 
 def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:

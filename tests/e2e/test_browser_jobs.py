@@ -34,6 +34,16 @@ def _ready(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90000)
 
 
+def _upload_and_submit(page, server: str, path: Path) -> None:
+    """Open the inference page afresh, upload ``path`` and press "Submit job"."""
+    page.goto(page_url(page, server, "On-demand inference"))
+    _ready(page)
+    page.get_by_text("Upload a GeoTIFF").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_text(path.name).first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Submit job").click()
+
+
 def _done_text(page, timeout_ms: int = 90000) -> str:
     line = page.get_by_text(DONE).first
     line.wait_for(timeout=timeout_ms)
@@ -130,22 +140,10 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
     ) as ds:
         ds.write(np.full((3, 8, 8), 0.1, np.float32))
     good = REPO / "data" / "demo" / "tiles" / "lr_simulated_cross_sensor" / "r2c2.tif"
-    page.goto(page_url(page, server, "On-demand inference"))
-    _ready(page)
-    page.get_by_text("Upload a GeoTIFF").click()
-    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    uploader.set_input_files(str(bad))
-    page.get_by_text("three_bands.tif").first.wait_for(timeout=30000)
-    page.get_by_role("button", name="Submit job").click()
+    _upload_and_submit(page, server, bad)
     page.get_by_text(re.compile(r"Not queued: three_bands\.tif: has 3 band\(s\)")).wait_for(timeout=30000)
     assert len(JobQueue(folder).jobs()) == before  # nothing queued
-    page.goto(page_url(page, server, "On-demand inference"))  # a fresh page for the good file
-    _ready(page)
-    page.get_by_text("Upload a GeoTIFF").click()
-    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    uploader.set_input_files(str(good))
-    page.get_by_text("r2c2.tif").first.wait_for(timeout=30000)
-    page.get_by_role("button", name="Submit job").click()
+    _upload_and_submit(page, server, good)  # from a fresh page
     deadline = time.monotonic() + 120  # the server's worker runs it (behind any earlier job)
     def upload_done() -> bool:
         jobs = JobQueue(folder).jobs()
