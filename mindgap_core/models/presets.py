@@ -28,7 +28,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "bicubic": {},
         "regression": {"features": 8, "blocks": 1},
-        "sr3": {"unet": _TINY_UNET, "scheduler": {**_DDIM, "clip_range": 5.0}, "default_steps": 50},
+        "sr3": {
+            "unet": _TINY_UNET, "scheduler": {**_DDIM, "clip_range": 5.0}, "default_steps": 50,
+            "residual_output": "residual",
+        },
         "srdiff": {
             "unet": _TINY_UNET, "encoder": {"features": 4, "blocks": 1},
             "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
@@ -39,16 +42,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "kl_weight": 1e-6, "autoencoder_fraction": 0.3, "autoencoder_lr_scale": 1.0,
             "vae_logvar_init": None,
         },
-        "resshift": {"unet": _TINY_UNET, "scheduler": _RESSHIFT, "default_steps": 15},
+        "resshift": {
+            "unet": _TINY_UNET, "scheduler": _RESSHIFT, "default_steps": 15, "residual_output": "residual",
+        },
         "sinsr": {
             "unet": _TINY_UNET, "scheduler": _RESSHIFT, "teacher_fraction": 0.5,
-            "xt_weight": 1.0, "gt_weight": 1.0,
+            "xt_weight": 1.0, "gt_weight": 1.0, "residual_output": "residual",
         },
     },
     "demo": {
         "bicubic": {},
         "regression": {"features": 32, "blocks": 2},
-        "sr3": {"unet": _DEMO_UNET, "scheduler": {**_DDIM, "clip_range": 5.0}, "default_steps": 50},
+        "sr3": {
+            "unet": _DEMO_UNET, "scheduler": {**_DDIM, "clip_range": 5.0}, "default_steps": 50,
+            "residual_output": "residual",
+        },
         "srdiff": {
             "unet": _DEMO_UNET, "encoder": {"features": 32, "blocks": 2},
             "scheduler": {**_DDIM, "clip_range": 4.0}, "default_steps": 50,
@@ -60,10 +68,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "kl_weight": 1e-6, "autoencoder_fraction": 0.6, "autoencoder_lr_scale": 5.0,
             "vae_logvar_init": -6.0,
         },
-        "resshift": {"unet": _DEMO_UNET, "scheduler": _RESSHIFT, "default_steps": 15},
+        "resshift": {
+            "unet": _DEMO_UNET, "scheduler": _RESSHIFT, "default_steps": 15, "residual_output": "residual",
+        },
         "sinsr": {
             "unet": _DEMO_UNET, "scheduler": _RESSHIFT, "teacher_fraction": 0.5,
-            "xt_weight": 1.0, "gt_weight": 1.0,
+            "xt_weight": 1.0, "gt_weight": 1.0, "residual_output": "residual",
         },
     },
 }

@@ -4,7 +4,8 @@ Model space: x_0 = n(HR), y = n(up(LR)) (per-band normalisation). Training draws
 x_t ~ q(x_t | x_0, y) (:class:`~mindgap_core.schedulers.resshift.ResShiftScheduler`) and the UNet
 predicts x_0 from ``concat(scale(x_t), y)`` and t (MSE, as in the official code with
 ``weighted_mse: False``). Sampling starts at ``y + kappa sqrt(eta_T) eps`` and runs the 15-step
-posterior chain (fewer steps: respaced chain).
+posterior chain (fewer steps: respaced chain). The demo preset reads the UNet output as a correction
+of y (``residual_output = "residual"``, see :mod:`mindgap_core.models.unet_scheduler`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,9 @@ def make_resshift_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
     )
 
 
-def predict_x0(
-    unet: UNet2DModel, scheduler: ResShiftScheduler, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor
-) -> torch.Tensor:
+def predict_x0(model: UNetSchedulerModel, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """The x_0 network of ResShift and SinSR: the UNet on concat(scaled x_t, y) at timesteps t (B,)."""
-    return SRModel.call(unet, torch.cat([scheduler.scale_model_input(x_t, t), y], dim=1), t)
+    return model.unet_state(model.scheduler.scale_model_input(x_t, t), y, t)
 
 
 def prior_inputs(
@@ -60,7 +59,7 @@ class ResShiftModel(UNetSchedulerModel):
 
     def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The network's x_0 estimate at timesteps ``t`` (B,) in model space."""
-        return predict_x0(self.unet, self.scheduler, x_t, y, t)
+        return predict_x0(self, x_t, y, t)
 
     def run_chain(
         self, y: torch.Tensor, noise: torch.Tensor, steps: int, *, deterministic: bool = False,

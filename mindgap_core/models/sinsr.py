@@ -69,7 +69,7 @@ class SinSRModel(UNetSchedulerModel):
 
     def options(self) -> dict[str, Any]:
         return {
-            "xt_weight": self.xt_weight, "gt_weight": self.gt_weight,
+            **super().options(), "xt_weight": self.xt_weight, "gt_weight": self.gt_weight,
             "teacher_fraction": self.teacher_fraction,
         }
 
@@ -79,7 +79,7 @@ class SinSRModel(UNetSchedulerModel):
         return cls(
             components["unet"], components["scheduler"], xt_weight=opts["xt_weight"],
             gt_weight=opts["gt_weight"], teacher_fraction=opts["teacher_fraction"],
-            **cls.base_kwargs(settings),
+            residual_scale=cls.saved_residual_scale(settings), **cls.base_kwargs(settings),
         )
 
     @classmethod
@@ -90,14 +90,15 @@ class SinSRModel(UNetSchedulerModel):
         """A fresh student and a fresh teacher of the same architecture (trained in stage ``teacher``)."""
         cfg = cls.method_config(config)
         base = cls.build_kwargs(scale, band_names, stats)
+        residual_scale = cls.residual_scale_from(cfg, band_names, stats)
         teacher = ResShiftModel(
             cls.make_unet(cfg["unet"], len(band_names)), cls.make_scheduler(cfg["scheduler"]),
-            default_steps=cfg["scheduler"]["num_train_timesteps"], **base,
+            default_steps=cfg["scheduler"]["num_train_timesteps"], residual_scale=residual_scale, **base,
         )
         return cls(
             copy.deepcopy(teacher.unet), cls.make_scheduler(cfg["scheduler"]),
             xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
-            teacher=teacher, **base,
+            teacher=teacher, residual_scale=residual_scale, **base,
         )
 
     @classmethod
@@ -108,7 +109,7 @@ class SinSRModel(UNetSchedulerModel):
             copy.deepcopy(teacher.unet), ResShiftScheduler.from_config(teacher.scheduler.config),
             xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
             scale=teacher.scale, band_names=teacher.band_names, band_mean=teacher.band_mean,
-            band_std=teacher.band_std,
+            band_std=teacher.band_std, residual_scale=teacher.residual_scale,
         )
         student.attach_teacher(teacher)
         return student
@@ -126,6 +127,8 @@ class SinSRModel(UNetSchedulerModel):
                 )
             if teacher.band_mean != self.band_mean or teacher.band_std != self.band_std:
                 problems.append("normalisation statistics differ")
+            if teacher.residual_scale != self.residual_scale:
+                problems.append("output parameterisations (residual_scale) differ")
             if _public(teacher.scheduler.config) != _public(self.scheduler.config):
                 problems.append("ResShift schedules differ")
             if _public(teacher.unet.config) != _public(self.unet.config):
@@ -145,7 +148,7 @@ class SinSRModel(UNetSchedulerModel):
     def one_step(self, y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The student's x_0 (model space, clipped as configured) from x_T = prior(y, noise)."""
         x_t = self.scheduler.prior_sample(y, noise)
-        x0 = predict_x0(self.unet, self.scheduler, x_t, y, self._last_t(y.shape[0], y.device))
+        x0 = predict_x0(self, x_t, y, self._last_t(y.shape[0], y.device))
         if self.scheduler.config.clip_sample:
             r = self.scheduler.config.clip_sample_range
             x0 = x0.clamp(-r, r)
@@ -201,17 +204,15 @@ class SinSRModel(UNetSchedulerModel):
             self.teacher.unet.eval()
             target = self.teacher.run_chain(y, noise, sched.config.num_train_timesteps, deterministic=True)
             self.teacher.unet.train(was_training)
-        loss = F.mse_loss(predict_x0(self.unet, sched, x_t, y, last), target)
+        loss = F.mse_loss(predict_x0(self, x_t, y, last), target)
         if self.xt_weight:
-            inverse = self.call(
-                self.unet, torch.cat([sched.scale_model_input(target, last), y], dim=1), first
-            )
+            inverse = self.unet_state(sched.scale_model_input(target, last), y, first)
             loss = loss + self.xt_weight * F.mse_loss(inverse, x_t)
         if self.gt_weight:
             x0 = self.normalize(hr)
             with torch.no_grad():
-                x_t_gt = self.call(self.unet, torch.cat([sched.scale_model_input(x0, last), y], dim=1), first)
-            loss = loss + self.gt_weight * F.mse_loss(predict_x0(self.unet, sched, x_t_gt, y, last), x0)
+                x_t_gt = self.unet_state(sched.scale_model_input(x0, last), y, first)
+            loss = loss + self.gt_weight * F.mse_loss(predict_x0(self, x_t_gt, y, last), x0)
         return loss
 
     @torch.no_grad()

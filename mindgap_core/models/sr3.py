@@ -4,7 +4,9 @@ The UNet sees ``concat(x_t, up(LR))`` (both normalised) and predicts x_0 (defaul
 trained as a DDPM with 1000 linear-beta steps, sampled with DDIM (50 steps by default). SR3 itself
 predicts the noise; we default to x_0 prediction with x_0 clipping because, on the small budgets
 of this project, it is far better (science.md, "Measured on this 2-core CPU"); set
-``scheduler.prediction_type = "epsilon"`` for the original.
+``scheduler.prediction_type = "epsilon"`` (with ``residual_output = "image"``) for the original.
+The demo preset reads the UNet output as a correction of up(LR) (``residual_output = "residual"``,
+see :mod:`mindgap_core.models.unet_scheduler`); the diffusion still runs on the HR image.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from diffusers import DDIMScheduler, UNet2DModel
 
+from mindgap_core.errors import ConfigError
 from mindgap_core.models.base import StepFn
 from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
 from mindgap_core.models.unet_scheduler import UNetSchedulerModel
@@ -27,12 +30,20 @@ class SR3Model(UNetSchedulerModel):
     stochastic: ClassVar[bool] = True
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": DDIMScheduler}
 
+    def __init__(self, unet: UNet2DModel, scheduler: DDIMScheduler, **kwargs: Any) -> None:
+        super().__init__(unet, scheduler, **kwargs)
+        if self.residual_scale is not None and scheduler.config.prediction_type != "sample":
+            raise ConfigError(
+                'sr3: residual_output "residual" needs prediction_type "sample" (x_0); '
+                'use residual_output "image" with "epsilon"'
+            )
+
     @staticmethod
     def make_scheduler(config: Mapping[str, Any]) -> DDIMScheduler:
         return make_ddim_scheduler(config)
 
     def _predict(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.call(self.unet, torch.cat([x_t, cond], dim=1), t)
+        return self.unet_state(x_t, cond, t)
 
     def _sample(
         self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn

@@ -3,6 +3,14 @@
 The saved components are ``unet`` (a diffusers ``UNet2DModel`` with 2C input and C output channels)
 and ``scheduler``; subclasses name the scheduler class in ``component_classes`` and say how to make
 one from the ``scheduler`` part of their config (:meth:`UNetSchedulerModel.make_scheduler`).
+
+Output parameterisation (config key ``residual_output``): the UNet's output ``F`` is read either as
+the state itself (``"image"``: the published SR3 / ResShift / SinSR networks) or as a correction of
+the conditioning, ``y + s * F`` with ``y = n(up(LR))`` and ``s`` the per-band std of the training
+residual n(HR) - y (``"residual"``, the demo default). Both are the same model family and the same
+loss; the residual reading is a preconditioning (like EDM's skip connection) that starts training at
+bicubic instead of at noise, which matters on the small budgets of this project (science.md). The
+choice is stored in ``model_index.json`` (checkpoints without it are ``"image"``).
 """
 
 from __future__ import annotations
@@ -11,19 +19,36 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from diffusers import UNet2DModel
 
+from mindgap_core.errors import ConfigError
 from mindgap_core.models.base import SRModel, unet_from_config, unet_size_multiple
 from mindgap_core.types import CANONICAL_BANDS
+
+OUTPUT_PARAMETERISATIONS: tuple[str, ...] = ("image", "residual")
 
 
 class UNetSchedulerModel(SRModel):
     """A model made of a UNet on concat(state, bicubic-upsampled LR) and a scheduler."""
 
-    def __init__(self, unet: UNet2DModel, scheduler: Any, **base: Any) -> None:
+    def __init__(
+        self, unet: UNet2DModel, scheduler: Any, *, residual_scale: Sequence[float] | None = None,
+        **base: Any,
+    ) -> None:
         super().__init__(**base)
         self.unet = unet
         self.scheduler = scheduler
+        if residual_scale is not None and (
+            len(residual_scale) != len(self.band_names) or min(residual_scale) <= 0
+        ):
+            raise ConfigError(
+                f"residual_scale needs {len(self.band_names)} positive values, got {list(residual_scale)}"
+            )
+        #: per-band scale of the UNet output read as a residual; None: the output is the state itself
+        self.residual_scale: tuple[float, ...] | None = (
+            None if residual_scale is None else tuple(float(v) for v in residual_scale)
+        )
 
     @staticmethod
     @abstractmethod
@@ -35,9 +60,33 @@ class UNetSchedulerModel(SRModel):
         """The UNet from the ``unet`` part of the config: 2 x ``channels`` in, ``channels`` out."""
         return unet_from_config(2 * channels, channels, config)
 
+    @staticmethod
+    def residual_scale_from(
+        config: Mapping[str, Any], band_names: Sequence[str], stats: Mapping[str, Sequence[float]] | None
+    ) -> tuple[float, ...] | None:
+        """The residual scale a fresh model gets: the training residual std, or None for "image"."""
+        mode = config["residual_output"]
+        if mode not in OUTPUT_PARAMETERISATIONS:
+            raise ConfigError(f"residual_output must be one of {OUTPUT_PARAMETERISATIONS}, got {mode!r}")
+        if mode == "image":
+            return None
+        return tuple((stats or {}).get("residual_std") or (1.0,) * len(band_names))
+
+    def options(self) -> dict[str, Any]:
+        scale = None if self.residual_scale is None else list(self.residual_scale)
+        return {"residual_scale": scale}
+
+    @staticmethod
+    def saved_residual_scale(settings: Mapping[str, Any]) -> list[float] | None:
+        """The residual scale recorded in ``model_index.json`` settings (None in older checkpoints)."""
+        return settings.get("options", {}).get("residual_scale")
+
     @classmethod
     def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> UNetSchedulerModel:
-        return cls(components["unet"], components["scheduler"], **cls.base_kwargs(settings))
+        return cls(
+            components["unet"], components["scheduler"], residual_scale=cls.saved_residual_scale(settings),
+            **cls.base_kwargs(settings),
+        )
 
     @classmethod
     def build(
@@ -47,8 +96,17 @@ class UNetSchedulerModel(SRModel):
         cfg = cls.method_config(config)
         return cls(
             cls.make_unet(cfg["unet"], len(band_names)), cls.make_scheduler(cfg["scheduler"]),
+            residual_scale=cls.residual_scale_from(cfg, band_names, stats),
             default_steps=cfg["default_steps"], **cls.build_kwargs(scale, band_names, stats),
         )
+
+    def unet_state(self, x_in: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The UNet on ``concat(x_in, y)`` at timesteps ``t``, read as a state in model space."""
+        out = self.call(self.unet, torch.cat([x_in, y], dim=1), t)
+        if self.residual_scale is None:
+            return out
+        scale = torch.tensor(self.residual_scale, device=out.device, dtype=out.dtype).view(1, -1, 1, 1)
+        return y + out * scale
 
     @property
     def size_multiple(self) -> int:
