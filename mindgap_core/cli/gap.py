@@ -41,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bootstrap interval: percentile (default) or expanded percentile (better with < ~30 tiles)",
     )
     parser.add_argument(
+        "--per-model", action="store_true",
+        help="one row per model name instead of per method × regime (e.g. several checkpoints of one "
+             "method and regime, or one checkpoint at several step counts)",
+    )
+    parser.add_argument(
         "--matrix", action="store_true",
         help="print the train-domain × test-domain matrix instead of the gap",
     )
@@ -68,7 +73,7 @@ def add_format_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mindgap_core.analysis.gap import gap_table, train_test_matrix
+    from mindgap_core.analysis.gap import DEFAULT_GROUP, gap_table, train_test_matrix
 
     if not args.results.is_dir():
         raise InputError(args.results, "results store folder not found")
@@ -78,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
     chosen = {"method": args.method, "experiment": args.experiment, "band": args.band}
     filters = {k: v for k, v in chosen.items() if v}
+    if args.per_model and (args.remedies or args.scaling):
+        raise InputError("--per-model", "works with the gap and --matrix only (remedies are already per model; "
+                                        "a scaling series spans several models)")
+    group = ("model", *DEFAULT_GROUP) if args.per_model else DEFAULT_GROUP
     common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
-                  ci=args.ci, interval=args.interval)
+                  ci=args.ci, interval=args.interval, group=group)
     if args.remedies:
         table = _remedies(args)
         text = _render(table, args.format, remedies_markdown)
@@ -253,14 +262,15 @@ def gap_markdown(
     source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
     pct = f"{100 * ci:g} %"
     extra = _optional_keys(table)
-    headers = ["method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}", f"mean {target}",
+    lead = ["model"] if "model" in table else []
+    headers = [*lead, "method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}", f"mean {target}",
                f"gap [{pct} CI]", f"rel. gap % [{pct} CI]", "Wilcoxon p"]
     rows = []
     for r in table.itertuples(index=False):
         d = decimals_for(r.mean_source)
         arrow = "↑" if r.higher_better else "↓"
         rows.append([
-            r.method, r.regime, f"{r.metric} {arrow}", r.band, *[_cell(getattr(r, k)) for k in extra],
+            *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band, *[_cell(getattr(r, k)) for k in extra],
             str(r.n_tiles), _num(r.mean_source, d), _num(r.mean_target, d),
             _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d), _ci(r.rel_gap_pct, r.rel_ci_low, r.rel_ci_high, 1),
             format_p(r.wilcoxon_p),
@@ -282,7 +292,7 @@ def gap_markdown(
 def matrix_markdown(table: pd.DataFrame, *, ci: float) -> str:
     """The train-domain × test-domain matrix as markdown (one column per test domain)."""
     domains = sorted(table["test_domain"].unique())
-    keys = ["method", "regime", "metric", "band", *_optional_keys(table), "train_domain"]
+    keys = ["model", "method", "regime", "metric", "band", *_optional_keys(table), "train_domain"]
     keys = [k for k in keys if k in table]
     rows = []
     for key, frame in table.groupby(keys, dropna=False, sort=True):

@@ -130,3 +130,27 @@ def test_scaling_view_prints_the_trend_or_says_why_not(results, tmp_path, capsys
     assert records[0]["improvement_per_doubling"] == pytest.approx(expected["improvement_per_doubling"].iloc[0])
     code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--n-boot", "200")
     assert code == 0 and "per doubling" in out and "| regression |" in out
+
+
+def test_per_model_rows_separate_models_of_one_method_and_regime(tmp_path, capsys):
+    """Two sr3 models of the same regime (e.g. one checkpoint at two step counts) get a row each."""
+    store = ResultsStore(tmp_path)
+    for name, offset in (("sr3@5steps", 0.0), ("sr3@50steps", -2.0)):
+        rows = result_rows(tiles=10, methods=("sr3",), seed=1).assign(model=name)
+        rows["value"] = rows["value"] + offset
+        for domain, part in rows.groupby("test_domain"):
+            store.write_shard(shard_key(run="r1", model=name, domain=domain), part)
+    code, out, _ = run_cli(capsys, "--results", str(tmp_path), "--matrix", "--per-model", "--metric", "psnr",
+                           "--n-boot", "50")
+    assert code == 0
+    assert "| model | method | regime | metric |" in out
+    body = [line for line in out.splitlines() if line.startswith("| sr3@")]
+    assert [line.split("|")[1].strip() for line in body] == ["sr3@50steps", "sr3@5steps"]
+    means = [float(line.split("|")[-2].split("[")[0]) for line in body]  # the synthetic column
+    base = result_rows(tiles=10, methods=("sr3",), seed=1)
+    truth = base[(base["metric"] == "psnr") & (base["test_domain"] == "synthetic")]["value"].mean()
+    assert means[1] == pytest.approx(truth, abs=0.01) and means[0] == pytest.approx(truth - 2.0, abs=0.01)
+    code, out, _ = run_cli(capsys, "--results", str(tmp_path), "--per-model", "--metric", "psnr", "--n-boot", "50")
+    assert code == 0 and "| model | method | regime |" in out and out.count("| sr3@") == 2
+    code, _, err = run_cli(capsys, "--results", str(tmp_path), "--per-model", "--remedies")
+    assert code == 2 and "--per-model" in err
