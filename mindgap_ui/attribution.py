@@ -6,22 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from mindgap_core.attribution.decompose import AttributionDomains, attribution_table, stored_attribution_domains
+from mindgap_core.attribution.names import effect_label
 from mindgap_ui.results import N_BOOT, SEED, Filters, _filters
 
 #: what to run when a store holds no attribution run
 ATTRIBUTE_COMMAND = "mindgap attribute --experiment data/demo/attribution.yaml --out data/demo/results"
-#: readable names of the simulator's effects (others are shown as their name)
-EFFECT_LABELS = {
-    "mtf": "MTF (optical blur)", "spectral": "spectral response", "radiometric": "radiometry & haze",
-    "temporal": "temporal change", "misregistration": "misregistration", "noise": "noise & quantisation",
-}
 #: chart labels of the terms that belong to no single effect
 TERM_LABELS = {"baseline": "baseline (resampling kernel)", "interaction": "interaction", "total": "total gap"}
-
-
-def effect_label(effect: str) -> str:
-    """The display name of a simulator effect."""
-    return EFFECT_LABELS.get(effect, effect)
 
 
 def term_label(kind: str, effect: str | None) -> str:

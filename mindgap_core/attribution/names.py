@@ -9,6 +9,16 @@ RUN_PREFIX = "attribution-"
 #: prefix of the simulated attribution-variant domains (``attr-none``, ``attr-only-mtf``, ...);
 #: the same as :data:`mindgap_core.data.manifest.VARIANT_DOMAIN_PREFIX`
 VARIANT_DOMAIN_PREFIX = "attr-"
+#: readable names of the simulator's effects (CLI tables and dashboard; others are shown as their name)
+EFFECT_LABELS = {
+    "mtf": "MTF (optical blur)", "spectral": "spectral response", "radiometric": "radiometry & haze",
+    "temporal": "temporal change", "misregistration": "misregistration", "noise": "noise & quantisation",
+}
+
+
+def effect_label(effect: str) -> str:
+    """The display name of a simulator effect."""
+    return EFFECT_LABELS.get(effect, effect)
 
 
 @dataclass(frozen=True)

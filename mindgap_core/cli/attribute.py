@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mindgap_core.attribution.names import effect_label
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -72,9 +74,9 @@ def term_label(term: str) -> str:
     """Readable row label of a decomposition term."""
     kind, _, effect = term.partition(":")
     if kind == "single":
-        return f"{effect} alone"
+        return f"{effect_label(effect)} alone"
     if kind == "leave_one_out":
-        return f"{effect}, given all others (leave-one-out)"
+        return f"{effect_label(effect)}, given all others (leave-one-out)"
     return TERM_LABELS.get(term, term)
 
 

@@ -181,3 +181,13 @@ def test_attribution_section_is_validated(tmp_path: Path) -> None:
         load_experiment(write_experiment(tmp_path, attribution={"target": "synthetic"}))
     assert main(["attribute", "--experiment", str(write_experiment(tmp_path)),
                  "--out", str(tmp_path / "r")]) == 2
+
+
+def test_cli_and_dashboard_name_effects_alike() -> None:
+    from mindgap_core.attribution.names import EFFECT_LABELS
+    from mindgap_core.cli.attribute import term_label
+
+    assert term_label("single:mtf") == "MTF (optical blur) alone"
+    assert term_label("leave_one_out:noise") == "noise & quantisation, given all others (leave-one-out)"
+    assert term_label("single:custom") == "custom alone"  # an effect without a label keeps its name
+    assert set(EFFECT_LABELS) == {"mtf", "spectral", "radiometric", "temporal", "misregistration", "noise"}
