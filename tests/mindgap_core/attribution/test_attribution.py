@@ -190,4 +190,6 @@ def test_cli_and_dashboard_name_effects_alike() -> None:
     assert term_label("single:mtf") == "MTF (optical blur) alone"
     assert term_label("leave_one_out:noise") == "noise & quantisation, given all others (leave-one-out)"
     assert term_label("single:custom") == "custom alone"  # an effect without a label keeps its name
-    assert set(EFFECT_LABELS) == {"mtf", "spectral", "radiometric", "temporal", "misregistration", "noise"}
+    from mindgap_core.degrade.sensor_config import EFFECTS
+
+    assert set(EFFECT_LABELS) == set(EFFECTS)  # every simulator effect has a readable name
