@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,16 +109,53 @@ class Experiment:
 
     @property
     def spec_hash(self) -> str:
-        """Hash of everything that changes results (paths as written, not the YAML's location)."""
+        """Hash of everything that changes results: the settings, every path relative to the YAML's
+        folder (moving a checkout keeps the run id) and the content of every manifest, checkpoint and
+        adapter (:func:`folder_fingerprint`: a checkpoint retrained in place is a new run)."""
         payload = asdict(self)
         payload.pop("source")
         payload.pop("attribution")  # says how `mindgap attribute` reads the results, not what is scored
+        base = self.source.parent
+        for entry in payload["models"]:
+            for key in ("checkpoint", "adapter"):
+                if entry[key] is not None:
+                    entry[key] = {"path": _relative(entry[key], base), "content": folder_fingerprint(entry[key])}
+        for domain in payload["test_domains"]:
+            manifest = domain["manifest"]
+            domain["manifest"] = {"path": _relative(manifest, base), "content": _sha256_file(manifest)}
         return hashlib.sha256(json.dumps(payload, default=str, sort_keys=True).encode()).hexdigest()
 
     @property
     def run_id(self) -> str:
         """Stable id: the same spec resumes the same run."""
         return f"{self.name}-{self.spec_hash[:10]}"
+
+
+def _relative(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` (POSIX separators), however far apart they are."""
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Content fingerprint of a model or adapter folder: every JSON/CSV file's bytes (configs, index,
+    ``training.json`` with its finish time, loss log) and every other file's size (the weights; hashing
+    gigabytes on each experiment load would be slow, and a retraining always rewrites training.json)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        if path.suffix in (".json", ".csv"):
+            digest.update(_sha256_file(path).encode())
+        else:
+            digest.update(str(path.stat().st_size).encode())
+    return digest.hexdigest()
 
 
 def _require(raw: dict, key: str, source: Path) -> Any:
