@@ -39,8 +39,9 @@ def _budget(method: str) -> tuple[int, int, float]:
     """(steps, batch size, estimated minutes) of a from-scratch demo run on the 2-core CPU.
 
     science.md measured that residual / x0-predicting diffusion needs ~850 steps at batch 8 to tie
-    bicubic on this CPU, so SR3 and ResShift get 850; SRDiff (residual target plus an LR encoder)
-    already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x learning
+    bicubic on this CPU, so SR3 and ResShift get 850 (their demo preset reads the UNet output as a
+    correction of up(LR), which also starts them at bicubic); SRDiff (residual target plus an LR
+    encoder) already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x learning
     rate, low initial posterior variance), 40 % latent diffusion; SinSR distils the trained ResShift teacher for 100 steps at batch 4. The whole plan
     trains in about 1.5 hours of an unloaded 2-core CPU (minutes on a GPU); the recipe names stay if
     these numbers change.
