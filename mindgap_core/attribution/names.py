@@ -7,7 +7,7 @@ from dataclasses import dataclass
 #: run ids of ``mindgap attribute`` runs start with this
 RUN_PREFIX = "attribution-"
 #: prefix of the simulated attribution-variant domains (``attr-none``, ``attr-only-mtf``, ...);
-#: the same as :data:`mindgap_core.data.manifest.VARIANT_DOMAIN_PREFIX`
+#: manifests accept rows of such domains (:func:`mindgap_core.data.manifest.known_domain`)
 VARIANT_DOMAIN_PREFIX = "attr-"
 #: readable names of the simulator's effects (CLI tables and dashboard; others are shown as their name)
 EFFECT_LABELS = {

@@ -263,14 +263,15 @@ def gap_markdown(
     pct = f"{100 * ci:g} %"
     extra = _optional_keys(table)
     lead = ["model"] if "model" in table else []
-    headers = [*lead, "method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}", f"mean {target}",
-               f"gap [{pct} CI]", f"rel. gap % [{pct} CI]", "Wilcoxon p"]
+    headers = [*lead, "method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}",
+               f"mean {target}", f"gap [{pct} CI]", f"rel. gap % [{pct} CI]", "Wilcoxon p"]
     rows = []
     for r in table.itertuples(index=False):
         d = decimals_for(r.mean_source)
         arrow = "↑" if r.higher_better else "↓"
         rows.append([
-            *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band, *[_cell(getattr(r, k)) for k in extra],
+            *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band,
+            *[_cell(getattr(r, k)) for k in extra],
             str(r.n_tiles), _num(r.mean_source, d), _num(r.mean_target, d),
             _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d), _ci(r.rel_gap_pct, r.rel_ci_low, r.rel_ci_high, 1),
             format_p(r.wilcoxon_p),

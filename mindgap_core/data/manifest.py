@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from mindgap_core.attribution.names import VARIANT_DOMAIN_PREFIX
 from mindgap_core.errors import InputError
 from mindgap_core.io.atomic import atomic_path
 
@@ -64,8 +65,6 @@ DOMAINS: tuple[str, ...] = ("synthetic", "simulated_cross_sensor", "real_cross_s
 
 def known_domain(domain: str) -> bool:
     """Whether a manifest may hold rows of ``domain`` (``attr-...``: attribution variants)."""
-    from mindgap_core.attribution.names import VARIANT_DOMAIN_PREFIX
-
     return domain in DOMAINS or domain.startswith(VARIANT_DOMAIN_PREFIX)
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 

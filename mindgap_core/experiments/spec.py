@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 
 from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.io.hashing import file_sha256
 
 SPEC_KEYS = {"name", "split", "test_domains", "models", "metrics", "samples", "steps", "seeds",
              "batch_size", "hist_match", "save_maps", "save_outputs", "device", "attribution"}
@@ -119,10 +120,11 @@ class Experiment:
         for entry in payload["models"]:
             for key in ("checkpoint", "adapter"):
                 if entry[key] is not None:
-                    entry[key] = {"path": _relative(entry[key], base), "content": folder_fingerprint(entry[key])}
+                    folder = entry[key]
+                    entry[key] = {"path": _relative(folder, base), "content": folder_fingerprint(folder)}
         for domain in payload["test_domains"]:
             manifest = domain["manifest"]
-            domain["manifest"] = {"path": _relative(manifest, base), "content": _sha256_file(manifest)}
+            domain["manifest"] = {"path": _relative(manifest, base), "content": file_sha256(manifest)}
         return hashlib.sha256(json.dumps(payload, default=str, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -136,14 +138,6 @@ def _relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_fingerprint(folder: Path) -> str:
     """Content fingerprint of a model or adapter folder: every JSON/CSV file's bytes (configs, index,
     ``training.json`` with its finish time, loss log) and every other file's size (the weights; hashing
@@ -152,7 +146,7 @@ def folder_fingerprint(folder: Path) -> str:
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         if path.suffix in (".json", ".csv"):
-            digest.update(_sha256_file(path).encode())
+            digest.update(file_sha256(path).encode())
         else:
             digest.update(str(path.stat().st_size).encode())
     return digest.hexdigest()

@@ -58,6 +58,11 @@ def upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
 
 
+def per_band(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """Per-band ``values`` as a float32 (1, C, 1, 1) tensor on ``like``'s device (broadcasts over NCHW)."""
+    return torch.tensor(values, device=like.device, dtype=torch.float32).view(1, -1, 1, 1)
+
+
 def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Area-average when shrinking, bicubic when enlarging, identity when the size matches."""
     if tuple(x.shape[-2:]) == tuple(size):
@@ -258,9 +263,7 @@ class SRModel(ABC):
     # ----------------------------------------------------------------------------------------------
     # normalisation and helpers
     def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.tensor(self.band_mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.band_std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
-        return mean, std
+        return per_band(self.band_mean, x), per_band(self.band_std, x)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Reflectance -> model space (per-band standardisation)."""

@@ -33,7 +33,9 @@ def make_resshift_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
     )
 
 
-def predict_x0(model: UNetSchedulerModel, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def predict_x0(
+    model: UNetSchedulerModel, x_t: torch.Tensor, y: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     """The x_0 network of ResShift and SinSR: the UNet on concat(scaled x_t, y) at timesteps t (B,)."""
     return model.unet_state(model.scheduler.scale_model_input(x_t, t), y, t)
 

@@ -20,7 +20,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from mindgap_core.models.base import SRModel, StepFn, unet_from_config, unet_size_multiple
+from mindgap_core.models.base import SRModel, StepFn, per_band, unet_from_config, unet_size_multiple
 from mindgap_core.models.blocks import ResBlock
 from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
 from mindgap_core.types import CANONICAL_BANDS
@@ -89,7 +89,7 @@ class SRDiffModel(SRModel):
         return unet_size_multiple(self.unet)
 
     def _res_std(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(self.residual_std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
+        return per_band(self.residual_std, x)
 
     def _condition(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n(up(LR)), concat(n(up(LR)), upsampled encoder features))."""

@@ -23,7 +23,7 @@ import torch
 from diffusers import UNet2DModel
 
 from mindgap_core.errors import ConfigError
-from mindgap_core.models.base import SRModel, unet_from_config, unet_size_multiple
+from mindgap_core.models.base import SRModel, per_band, unet_from_config, unet_size_multiple
 from mindgap_core.types import CANONICAL_BANDS
 
 OUTPUT_PARAMETERISATIONS: tuple[str, ...] = ("image", "residual")
@@ -105,8 +105,7 @@ class UNetSchedulerModel(SRModel):
         out = self.call(self.unet, torch.cat([x_in, y], dim=1), t)
         if self.residual_scale is None:
             return out
-        scale = torch.tensor(self.residual_scale, device=out.device, dtype=out.dtype).view(1, -1, 1, 1)
-        return y + out * scale
+        return y + out * per_band(self.residual_scale, out)
 
     @property
     def size_multiple(self) -> int:

@@ -41,10 +41,10 @@ def _budget(method: str) -> tuple[int, int, float]:
     science.md measured that residual / x0-predicting diffusion needs ~850 steps at batch 8 to tie
     bicubic on this CPU, so SR3 and ResShift get 850 (their demo preset reads the UNet output as a
     correction of up(LR), which also starts them at bicubic); SRDiff (residual target plus an LR
-    encoder) already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x learning
-    rate, low initial posterior variance), 40 % latent diffusion; SinSR distils the trained ResShift teacher for 100 steps at batch 4. The whole plan
-    trains in about 1.5 hours of an unloaded 2-core CPU (minutes on a GPU); the recipe names stay if
-    these numbers change.
+    encoder) already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x
+    learning rate, low initial posterior variance), 40 % latent diffusion; SinSR distils the trained
+    ResShift teacher for 100 steps at batch 4. The whole plan trains in about 1.5 hours of an unloaded
+    2-core CPU (minutes on a GPU); the recipe names stay if these numbers change.
     """
     return {
         "bicubic": (0, 8, 0.1),
@@ -141,31 +141,33 @@ def write_training_summary(models_root: str | Path) -> Path:
              "the same recipe took between 1x and ~8x its unloaded time.", "",
              "| model | method | regime | train domains | blocks | steps | wall time (min) | device |",
              "|---|---|---|---|---|---|---|---|"]
-    adapters = ["", "## LR domain adapters (`mindgap demo --stage adapters`)", "",
-                "Trained on the train split of the **simulated** cross-sensor domain, target = the synthetic LR "
-                "of the same tiles; validation L1 = mean absolute LR difference to the synthetic LR on the "
-                "validation split, before -> after adaptation.", "",
-                "| adapter | kind | steps | wall time (min) | device | val L1 before -> after |",
-                "|---|---|---|---|---|---|"]
+    adapter_header = ["", "## LR domain adapters (`mindgap demo --stage adapters`)", "",
+                      "Trained on the train split of the **simulated** cross-sensor domain, target = the synthetic LR "
+                      "of the same tiles; validation L1 = mean absolute LR difference to the synthetic LR on the "
+                      "validation split, before -> after adaptation.", "",
+                      "| adapter | kind | steps | wall time (min) | device | val L1 before -> after |",
+                      "|---|---|---|---|---|---|"]
+    adapter_rows: list[str] = []
     for info_path in sorted(models_root.rglob("training.json")):
         info = json.loads(info_path.read_text())
         name = info_path.parent.relative_to(models_root).as_posix()
         if "kind" in info:  # an LR adapter, not an SR model
             kind = info["kind"] + (" + co-registration (oracle geometry)" if info.get("coregister") else "")
-            adapters.append(f"| {name} | {kind} | {info.get('steps')} | {float(info.get('wall_s', 0)) / 60:.1f} | "
-                            f"{info.get('device', '?')} | {info.get('val_l1_before', float('nan')):.5f} -> "
-                            f"{info.get('val_l1_after', float('nan')):.5f} |")
+            minutes = float(info.get("wall_s", 0)) / 60
+            adapter_rows.append(f"| {name} | {kind} | {info.get('steps')} | {minutes:.1f} | "
+                                f"{info.get('device', '?')} | {info.get('val_l1_before', float('nan')):.5f} -> "
+                                f"{info.get('val_l1_after', float('nan')):.5f} |")
             continue
         domains = ", ".join(info.get("train_domains", []))
-        recipe_steps = planned.get(name.rsplit("/blocks-", 1)[0] if "/blocks-" in name else name)
+        recipe_steps = planned.get(name.rsplit("/blocks-", 1)[0])  # a scaling series: its recipe
         steps = str(info.get("steps"))
         if recipe_steps is not None and info.get("steps") != recipe_steps:
             steps += f" (recipe now {recipe_steps}: trained with an earlier budget)"
         lines.append(f"| {name} | {info.get('method')} | {info.get('regime')} | {domains} | "
                      f"{info.get('blocks') or 'all'} | {steps} | "
                      f"{float(info.get('wall_s', 0)) / 60:.1f} | {info.get('device', '?')} |")
-    if len(adapters) > 7:
-        lines += adapters
+    if adapter_rows:
+        lines += adapter_header + adapter_rows
     dest = models_root / "TRAINING.md"
     with atomic_path(dest) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

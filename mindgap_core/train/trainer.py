@@ -18,7 +18,6 @@ Bad inputs are checked before anything is written: a failed start leaves no outp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -35,6 +34,7 @@ from torch import nn
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.atomic import atomic_path
+from mindgap_core.io.hashing import file_sha256
 from mindgap_core.types import ProgressFn, no_progress
 
 TRAINING_JSON = "training.json"
@@ -150,14 +150,6 @@ def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
     """The CPU generator of one training step on one rank."""
     state = np.random.SeedSequence([seed, 2, step, rank]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def make_accelerator(mixed_precision: str) -> Any:
