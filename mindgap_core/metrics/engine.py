@@ -33,8 +33,7 @@ from mindgap_core.types import GeoRaster, MetricRow, ProgressFn, no_progress
 
 PSNR_CAP_DB = 100.0
 HIST_MATCH_CHOICES = ("none", "hr", "lr")
-OPENSR_METRICS = ("consistency_reflectance", "consistency_spectral", "consistency_spatial",
-                  "improvement", "omission", "hallucination")
+OPENSR_METRICS = opensr.SCORES
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,7 @@ class Evaluator:
                 problem = f"{n} needs the LR image (give --lr)"
             elif (n == "ergas" or spec.needs_lr) and scale is None:
                 problem = f"{n} needs the scale factor (give --scale or --lr)"
-            elif n in ("lpips", "consistency_spatial", "improvement", "omission", "hallucination") \
+            elif n in ("lpips", "consistency_spatial") \
                     and not set(RGB_BANDS) <= set(band_names):
                 problem = f"{n} needs red, green and blue bands, the input has {list(band_names)}"
             elif n == "lpips_sat" and self.lpips_sat_model is not None \
@@ -275,12 +274,9 @@ class Evaluator:
             overall["lpips_sat"] = torch.cat([
                 lpips_sat_score(self.lpips_sat_model, xe[i:i + self.net_batch], y[i:i + self.net_batch],
                                 band_names, r) for i in range(0, x.shape[0], self.net_batch)])
-        if any(m.startswith("consistency_") for m in active):
-            cons = opensr.consistency(x, lo, scale, rgb_idx, o.opensr)
-            overall.update({k: val for k, val in cons.items() if k in active})
-        if any(m in active for m in ("improvement", "omission", "hallucination")):
-            corr = opensr.correctness(x, lo, y, scale, rgb_idx, o.opensr)
-            overall.update({k: val for k, val in corr.items() if k in active})
+        wanted = tuple(m for m in active if m in OPENSR_METRICS)
+        if wanted:
+            overall.update(opensr.opensr_scores(x, lo, y, scale, rgb_idx, o.opensr, wanted))
         return self._rows(tile_ids, band_names, per_band, overall, scale, active)
 
     def _rows(self, tile_ids, band_names, per_band, overall, scale, active) -> list[MetricRow]:

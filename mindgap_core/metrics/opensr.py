@@ -1,33 +1,44 @@
-"""opensr-test-style consistency and correctness scores, batched in torch.
+"""opensr-test-style consistency, synthesis and correctness scores, batched in torch.
 
-Follows ESA opensr-test (``opensr_test/main.py``, ``correctness.py``, ``distance.py``, ``utils.py``;
-defaults from its ``Config``):
+Follows ESA opensr-test 1.3.3 (``opensr_test/main.py``, ``correctness.py``, ``distance.py``,
+``utils.py``, ``spatial.py`` and satalign 0.1.17's ``PCC``; defaults from its ``Config``), in its
+order of operations:
+
+Setup (``Metrics.setup``): crop ``border`` HR pixels from SR and HR and ``border // scale`` LR
+pixels from LR (``apply_mask``) first; every resampling below works on the cropped images.
+- ``sr_to_lr``: cropped SR resized by 1/scale, bilinear with antialiasing (their ``apply_upsampling``).
+- ``lr_to_hr``: cropped LR resized ×scale, bilinear (their ``apply_downsampling``; antialias is a no-op
+  when enlarging).
+- ``sr_harm`` (``sr_harm_setup``): SR histogram-matched to HR per band (skimage ``match_histograms``),
+  then moved onto HR by the phase-correlation shift between the **mean of all bands** of HR
+  (reference) and of the matched SR (satalign's default ``channel="mean"``); bilinear, border
+  replicated (OpenCV ``warpAffine``); a shift longer than ``max_translation`` (5) is not applied.
 
 Consistency (SR vs LR; no HR needed):
-- ``sr_to_lr``: SR resized by 1/scale, bilinear with antialiasing (opensr-test's ``apply_upsampling``).
-- reflectance: per-pixel L1 over bands between LR and ``sr_to_lr``, then the mean (their ``l1``).
-- spectral: per-pixel spectral angle (degrees) between LR and ``sr_to_lr``, then the mean (``sad``).
-- spatial: phase cross-correlation (skimage's algorithm, upsample factor 50, as satalign's PCC) of
-  the band mean of the RGB bands of LR and ``sr_to_lr``; the score is the shift length in LR pixels;
-  NaN when it exceeds ``max_translation`` (5), where satalign reports the estimate unusable.
+- reflectance: per LR pixel mean over bands of ``|LR - sr_to_lr|``, then the mean (their ``l1``).
+- spectral: per LR pixel spectral angle (degrees) between LR and ``sr_to_lr``, then the mean (``sad``).
+- spatial: phase cross-correlation (skimage's algorithm, upsample factor 50, as satalign's PCC)
+  between the mean of the RGB bands of ``sr_to_lr`` (reference) and of LR (opensr-test passes only
+  the RGB bands here); the shift length in LR pixels, NaN beyond ``max_translation``.
 
-Correctness (needs LR and HR), opensr-test's default ``"nd"`` distance and ``softmin`` norm:
-- ``sr_harm``: SR histogram-matched to HR per band, then shifted onto HR by the phase-correlation
-  shift (bilinear, border replicated; shifts longer than ``max_translation`` are not applied).
-- ``lr_to_hr``: LR upsampled ×scale, bilinear (antialias flag as opensr-test).
+Synthesis: per HR pixel mean over bands of ``|lr_to_hr - sr_harm|``, then the mean: the detail the
+SR adds over bilinear upsampling. opensr-test's README: higher is better.
+
+Correctness, opensr-test's default ``"nd"`` distance and ``softmin`` norm:
 - nd(a, b) = mean over bands of ``|a - b| / |a + b + 1e-8|``; d_ref = nd(lr_to_hr, hr),
   d_im = nd(sr_harm, hr), d_om = nd(sr_harm, lr_to_hr).
 - mask: pixels where any of the three exceeds the 75th percentile of d_ref (``"auto"`` threshold of
-  ``Metrics.compute``); others are ignored.
+  ``Metrics.compute``, ``kthvalue``); others are ignored.
 - with ``a = d_im / d_ref`` and ``b = d_om / d_ref``, ``H = a + b - 1``:
   improvement = ``a + b (1 - exp(-0.05 H))``, omission = ``b + a (1 - exp(-0.05 H))``,
   hallucination = ``exp(-0.05 a b)``; softmin over the three with temperature 0.25; each score is the
   mean of its softmin probability over the masked pixels (fractions summing to 1).
 
-Differences from opensr-test (documented): the border mask defaults to 0 here (opensr-test crops 16
-HR pixels, meant for its 512-pixel tiles; set ``border`` to match); phase correlation and the
-bilinear shift are re-implemented in torch (batched) instead of skimage + OpenCV ``warpAffine``; the
-bilinear resampling of OpenCV and torch differ at the last decimals.
+Differences from opensr-test: the border defaults to 0 here (opensr-test crops 16 HR pixels, meant for
+its 512-pixel tiles; set ``border`` to match); everything runs in float64 torch, batched, where
+opensr-test computes in the input's dtype (float32 for float32 tensors) one tile at a time with
+skimage, OpenCV and torch. Checked against opensr-test 1.3.3 itself by
+``tests/mindgap_core/metrics/test_opensr_parity.py`` (golden values from ``scripts/opensr_reference.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mindgap_core.errors import ConfigError
 from mindgap_core.metrics.pixel import match_histograms, sam_map
 
 UPSAMPLE_FACTOR = 50
@@ -47,6 +59,10 @@ LAMBDA_OM = 0.05
 LAMBDA_HA = 0.05
 SOFTMIN_T = 0.25
 ND_EPS = 1e-8
+CONSISTENCY = ("consistency_reflectance", "consistency_spectral", "consistency_spatial")
+CORRECTNESS = ("improvement", "omission", "hallucination")
+#: Every score :func:`opensr_scores` can return.
+SCORES = (*CONSISTENCY, "synthesis", *CORRECTNESS)
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,12 @@ class OpensrOptions:
     upsample_factor: int = UPSAMPLE_FACTOR
     harmonise_spectral: bool = True
     harmonise_spatial: bool = True
+
+    def __post_init__(self) -> None:
+        if self.border < 0:
+            raise ConfigError(f"opensr border must be >= 0, got {self.border}")
+        if not 0 < self.threshold_quantile < 1:
+            raise ConfigError(f"opensr threshold quantile must be in (0, 1), got {self.threshold_quantile}")
 
     def as_dict(self) -> dict:
         """JSON-safe dict recorded with each score."""
@@ -80,8 +102,17 @@ def lr_to_hr(lr: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def crop_border(x: torch.Tensor, border: int) -> torch.Tensor:
-    """Drop ``border`` pixels on each side of the last two dims."""
+    """Drop ``border`` pixels on each side of the last two dims (opensr-test ``apply_mask``)."""
     return x[..., border:-border, border:-border] if border > 0 else x
+
+
+def check_border(hr_shape: tuple[int, int], scale: int, border: int) -> None:
+    """:class:`ConfigError` unless ``border`` is a multiple of ``scale`` leaving pixels to score."""
+    if border % scale:
+        raise ConfigError(f"opensr border {border} must be a multiple of the scale {scale} "
+                          "(opensr-test crops border // scale LR pixels)")
+    if 2 * border >= min(hr_shape):
+        raise ConfigError(f"opensr border {border} leaves no pixels of a {hr_shape[0]}x{hr_shape[1]} tile")
 
 
 # ------------------------------------------------------------ phase correlation -------------
@@ -106,7 +137,7 @@ def phase_cross_correlation(reference: torch.Tensor, moving: torch.Tensor,
     """Shift (N, 2) as (row, col) that registers ``moving`` onto ``reference``; (N, H, W) inputs.
 
     Same algorithm as ``skimage.registration.phase_cross_correlation`` (phase normalisation,
-    matrix-multiply DFT refinement), batched.
+    matrix-multiply DFT refinement), batched, in float64.
     """
     ref = reference.to(torch.float64)
     mov = moving.to(torch.float64)
@@ -146,9 +177,15 @@ def shift_image(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def rgb_mean(x: torch.Tensor, rgb_idx: list[int]) -> torch.Tensor:
-    """Band mean of the RGB bands, (N, H, W) (satalign's ``channel="mean"`` feature)."""
-    return x[:, rgb_idx].to(torch.float64).mean(dim=1)
+def band_mean(x: torch.Tensor, bands: list[int] | None = None) -> torch.Tensor:
+    """(N, H, W) mean over ``bands`` (all when None): satalign's ``channel="mean"`` feature."""
+    x = x.to(torch.float64)
+    return (x if bands is None else x[:, bands]).mean(dim=1)
+
+
+def _limit(shift: torch.Tensor, max_translation: float) -> torch.Tensor:
+    """(N,) bool: True where the shift is longer than satalign's ``max_translations``."""
+    return shift.norm(dim=1) > max_translation
 
 
 # ------------------------------------------------------------ scores ------------------------
@@ -156,31 +193,30 @@ def rgb_mean(x: torch.Tensor, rgb_idx: list[int]) -> torch.Tensor:
 def consistency(sr: torch.Tensor, lr: torch.Tensor, scale: int, rgb_idx: list[int],
                 opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
     """Reflectance (L1), spectral (degrees) and spatial (LR pixels) consistency per image (N,)."""
-    down = sr_to_lr(sr.to(torch.float64), scale)
-    b = opts.border // scale
-    lr_c = crop_border(lr.to(torch.float64), b)
-    down = crop_border(down, b)
-    refl = (lr_c - down).abs().mean(dim=1).nanmean(dim=(-2, -1))
+    check_border(tuple(sr.shape[-2:]), scale, opts.border)
+    lr_c = crop_border(lr.to(torch.float64), opts.border // scale)
+    down = sr_to_lr(crop_border(sr.to(torch.float64), opts.border), scale)
+    refl = (lr_c - down).abs().nanmean(dim=1).nanmean(dim=(-2, -1))
     ang = sam_map(lr_c, down).nanmean(dim=(-2, -1))
-    shift = phase_cross_correlation(rgb_mean(down, rgb_idx), rgb_mean(lr_c, rgb_idx),
+    shift = phase_cross_correlation(band_mean(down, rgb_idx), band_mean(lr_c, rgb_idx),
                                     opts.upsample_factor)
     dist = shift.norm(dim=1)
-    dist = torch.where(dist > opts.max_translation, torch.full_like(dist, float("nan")), dist)
+    dist = torch.where(_limit(shift, opts.max_translation), torch.full_like(dist, float("nan")), dist)
     return {"consistency_reflectance": refl, "consistency_spectral": ang,
             "consistency_spatial": dist}
 
 
-def harmonise(sr: torch.Tensor, hr: torch.Tensor, rgb_idx: list[int],
+def harmonise(sr: torch.Tensor, hr: torch.Tensor,
               opts: OpensrOptions = OpensrOptions()) -> torch.Tensor:
-    """opensr-test's ``sr_harm``: SR histogram-matched to HR, then aligned to HR."""
+    """opensr-test's ``sr_harm`` (float64) of already cropped SR and HR: histogram-matched to HR,
+    then aligned to HR on the mean of all bands."""
+    sr = sr.to(torch.float64)
     out = match_histograms(sr, hr) if opts.harmonise_spectral else sr
     if opts.harmonise_spatial:
-        shift = phase_cross_correlation(rgb_mean(hr, rgb_idx), rgb_mean(out, rgb_idx),
-                                        opts.upsample_factor)
-        too_far = shift.norm(dim=1) > opts.max_translation
-        shift = torch.where(too_far[:, None], torch.zeros_like(shift), shift)
-        out = shift_image(out.to(torch.float64), shift)
-    return out.to(torch.float64)
+        shift = phase_cross_correlation(band_mean(hr), band_mean(out), opts.upsample_factor)
+        shift = torch.where(_limit(shift, opts.max_translation)[:, None], torch.zeros_like(shift), shift)
+        out = shift_image(out, shift)
+    return out
 
 
 def normalized_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -188,18 +224,35 @@ def normalized_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((a - b).abs() / (a + b + ND_EPS).abs()).nanmean(dim=1)
 
 
-def correctness_maps(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-                     rgb_idx: list[int], opts: OpensrOptions = OpensrOptions()
-                     ) -> dict[str, torch.Tensor]:
+@dataclass(frozen=True)
+class Harmonised:
+    """The cropped float64 images the HR-referenced scores share (opensr-test's ``setup``)."""
+
+    hr: torch.Tensor
+    lr_to_hr: torch.Tensor
+    sr_harm: torch.Tensor
+
+
+def harmonised(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
+               opts: OpensrOptions = OpensrOptions()) -> Harmonised:
+    """Crop, upsample LR and harmonise SR once for synthesis and correctness."""
+    check_border(tuple(sr.shape[-2:]), scale, opts.border)
+    hr_c = crop_border(hr.to(torch.float64), opts.border)
+    up = lr_to_hr(crop_border(lr.to(torch.float64), opts.border // scale), scale)
+    return Harmonised(hr_c, up, harmonise(crop_border(sr, opts.border), hr_c, opts))
+
+
+def synthesis_from(h: Harmonised) -> torch.Tensor:
+    """Synthesis per image (N,): mean |lr_to_hr - sr_harm| (band mean per pixel, then pixel mean)."""
+    return (h.lr_to_hr - h.sr_harm).abs().nanmean(dim=1).nanmean(dim=(-2, -1))
+
+
+def correctness_maps_from(h: Harmonised, opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
     """Per-pixel softmin probabilities (N, H, W) of improvement, omission, hallucination (NaN
     outside the mask), plus the mask."""
-    sr = crop_border(sr.to(torch.float64), opts.border)
-    hr = crop_border(hr.to(torch.float64), opts.border)
-    up = lr_to_hr(crop_border(lr.to(torch.float64), opts.border // scale), scale)
-    sr_h = harmonise(sr, hr, rgb_idx, opts)
-    d_ref = normalized_difference(up, hr)
-    d_im = normalized_difference(sr_h, hr)
-    d_om = normalized_difference(sr_h, up)
+    d_ref = normalized_difference(h.lr_to_hr, h.hr)
+    d_im = normalized_difference(h.sr_harm, h.hr)
+    d_om = normalized_difference(h.sr_harm, h.lr_to_hr)
     n = d_ref.shape[0]
     flat = d_ref.reshape(n, -1)
     k = max(int(opts.threshold_quantile * flat.shape[1]), 1)
@@ -208,16 +261,46 @@ def correctness_maps(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale
     nan = torch.full_like(d_ref, float("nan"))
     a = torch.where(mask, d_im / d_ref, nan)
     b = torch.where(mask, d_om / d_ref, nan)
-    h = a + b - 1
-    im = a + b * (1 - torch.exp(-h * LAMBDA_IM))
-    om = b + a * (1 - torch.exp(-h * LAMBDA_OM))
+    hh = a + b - 1
+    im = a + b * (1 - torch.exp(-hh * LAMBDA_IM))
+    om = b + a * (1 - torch.exp(-hh * LAMBDA_OM))
     ha = torch.exp(-a * b * LAMBDA_HA)
     probs = torch.softmax(-torch.stack([im, om, ha], dim=0) / SOFTMIN_T, dim=0)
     return {"improvement": probs[0], "omission": probs[1], "hallucination": probs[2], "mask": mask}
 
 
+def synthesis(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
+              opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+    """Synthesis per image (N,) (reflectance units)."""
+    return {"synthesis": synthesis_from(harmonised(sr, lr, hr, scale, opts))}
+
+
+def correctness_maps(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
+                     opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+    """:func:`correctness_maps_from` of SR, LR and HR (cropped by ``opts.border``)."""
+    return correctness_maps_from(harmonised(sr, lr, hr, scale, opts), opts)
+
+
 def correctness(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-                rgb_idx: list[int], opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+                opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
     """Improvement, omission and hallucination fractions per image (N,) (softmin means)."""
-    maps = correctness_maps(sr, lr, hr, scale, rgb_idx, opts)
-    return {k: maps[k].nanmean(dim=(-2, -1)) for k in ("improvement", "omission", "hallucination")}
+    maps = correctness_maps(sr, lr, hr, scale, opts)
+    return {k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS}
+
+
+def opensr_scores(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor | None, scale: int,
+                  rgb_idx: list[int], opts: OpensrOptions = OpensrOptions(),
+                  names: tuple[str, ...] = SCORES) -> dict[str, torch.Tensor]:
+    """The ``names`` scores (of :data:`SCORES`) per image (N,), sharing ``sr_harm`` between
+    synthesis and correctness (``hr`` may be None when only consistency is asked)."""
+    out: dict[str, torch.Tensor] = {}
+    if any(n in CONSISTENCY for n in names):
+        out.update(consistency(sr, lr, scale, rgb_idx, opts))
+    if any(n == "synthesis" or n in CORRECTNESS for n in names):
+        h = harmonised(sr, lr, hr, scale, opts)
+        if "synthesis" in names:
+            out["synthesis"] = synthesis_from(h)
+        if any(n in CORRECTNESS for n in names):
+            maps = correctness_maps_from(h, opts)
+            out.update({k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS})
+    return {k: v for k, v in out.items() if k in names}

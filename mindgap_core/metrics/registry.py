@@ -89,6 +89,13 @@ METRICS: dict[str, MetricSpec] = {
         "opensr-test consistency: shift (phase correlation, sub-pixel) between LR and the "
         "degraded SR, as a distance in LR pixels.",
     ),
+    "synthesis": MetricSpec(
+        "synthesis", True, (0.0, None), ALL_BANDS, True, True, False, False, "reflectance",
+        "opensr-test synthesis: mean absolute difference between the LR upsampled bilinearly and the "
+        "SR harmonised to HR (histogram-matched, aligned): the detail the SR adds over bilinear. "
+        "Higher is better per opensr-test's README; it also grows with hallucinated detail, so read "
+        "it with hallucination.",
+    ),
     "improvement": MetricSpec(
         "improvement", True, (0.0, 1.0), ALL_BANDS, True, True, False, False, "fraction",
         "opensr-test correctness: soft fraction of high-frequency pixels where the SR moved "
@@ -107,7 +114,7 @@ METRICS: dict[str, MetricSpec] = {
 #: The metrics scored when the user names none (LPIPS joins when its weights are present).
 DEFAULT_METRICS: tuple[str, ...] = (
     "psnr", "ssim", "sam", "ergas", "cpsnr", "lpips", "lpips_sat",
-    "consistency_reflectance", "consistency_spectral", "consistency_spatial",
+    "consistency_reflectance", "consistency_spectral", "consistency_spatial", "synthesis",
     "improvement", "omission", "hallucination",
 )
 

@@ -52,7 +52,7 @@ def test_rows_are_tidy_with_bands_and_all(evaluator, data):
     for m in ("psnr", "ssim", "cpsnr"):
         assert all((f"t{i}", b, m) in table for i in range(5) for b in (*BANDS, "all"))
     for m in ("sam", "ergas", "lpips", "lpips_sat", "consistency_reflectance", "consistency_spectral",
-              "consistency_spatial", "improvement", "omission", "hallucination"):
+              "consistency_spatial", "synthesis", "improvement", "omission", "hallucination"):
         assert {r.band for r in rows if r.metric == m} == {"all"}
         assert sum(r.metric == m for r in rows) == 5
     assert all(np.isfinite(r.value) for r in rows)

@@ -1,4 +1,6 @@
-"""opensr-test-style scores follow opensr-test's definitions (transcribed per tile in numpy here)."""
+"""opensr-test-style scores follow opensr-test 1.3.3's definitions and order of operations, transcribed
+per tile in numpy/skimage here (crop the border first, then resample; align on the mean of all
+bands). ``test_opensr_parity.py`` checks the same scores against opensr-test's own output."""
 
 from __future__ import annotations
 
@@ -10,13 +12,17 @@ from scipy.ndimage import shift as nd_shift
 from skimage.exposure import match_histograms
 from skimage.registration import phase_cross_correlation as sk_pcc
 
+from mindgap_core.errors import ConfigError
 from mindgap_core.metrics.opensr import (
     OpensrOptions,
     consistency,
     correctness,
     correctness_maps,
+    harmonise,
+    opensr_scores,
     phase_cross_correlation,
     shift_image,
+    synthesis,
 )
 from tests.fixtures.metric_tiles import s2_pairs
 
@@ -49,10 +55,25 @@ def test_shift_image_moves_content_by_the_shift(triplets):
     assert torch.allclose(out[..., 2:, :-1], x[..., :-2, 1:], atol=1e-10)
 
 
-def _opensr_consistency(sr, lr, scale):
-    """opensr-test Metrics.consistency (border 0): l1, sad (degrees), PCC shift length."""
-    down = F.interpolate(torch.from_numpy(sr)[None], scale_factor=1 / scale, mode="bilinear",
+def _crop(x, b):
+    return x[..., b:-b, b:-b] if b else x
+
+
+def _down(x, scale):
+    return F.interpolate(torch.from_numpy(x)[None], scale_factor=1 / scale, mode="bilinear",
                          antialias=True)[0].numpy()
+
+
+def _up(x, scale):
+    return F.interpolate(torch.from_numpy(x)[None], scale_factor=scale, mode="bilinear",
+                         antialias=True)[0].numpy()
+
+
+def _opensr_consistency(sr, lr, scale, border):
+    """opensr-test Metrics.consistency: crop (border HR px, border // scale LR px), THEN downsample
+    the SR; l1, sad (degrees), PCC shift length on the RGB mean."""
+    lr = _crop(lr, border // scale)
+    down = _down(_crop(sr, border), scale)
     refl = np.nanmean(np.abs(lr - down).mean(axis=0))
     dot = (lr * down).sum(0)
     cos = np.clip(dot / (np.linalg.norm(lr, axis=0) * np.linalg.norm(down, axis=0)), -1, 1)
@@ -61,22 +82,47 @@ def _opensr_consistency(sr, lr, scale):
     return refl, spectral, float(np.hypot(*shift))
 
 
-def test_consistency_matches_opensr_definitions(triplets):
+@pytest.mark.parametrize("border", [0, 8])
+def test_consistency_matches_opensr_definitions(triplets, border):
     sr, _, lr = triplets
-    ours = consistency(torch.from_numpy(sr), torch.from_numpy(lr), SCALE, RGB)
+    ours = consistency(torch.from_numpy(sr), torch.from_numpy(lr), SCALE, RGB, OpensrOptions(border=border))
     for i in range(len(sr)):
-        refl, spectral, spatial = _opensr_consistency(sr[i], lr[i], SCALE)
-        assert ours["consistency_reflectance"][i].item() == pytest.approx(refl, abs=1e-6)
-        assert ours["consistency_spectral"][i].item() == pytest.approx(spectral, abs=1e-4)
+        refl, spectral, spatial = _opensr_consistency(sr[i], lr[i], SCALE, border)
+        assert ours["consistency_reflectance"][i].item() == pytest.approx(refl, rel=1e-9)
+        assert ours["consistency_spectral"][i].item() == pytest.approx(spectral, rel=1e-9)
         assert ours["consistency_spatial"][i].item() == pytest.approx(spatial, abs=1e-9)
 
 
-def _opensr_correctness(sr, lr, hr, scale):
-    """opensr-test Metrics.correctness with nd distance, auto75 threshold, softmin T=0.25,
-    lambdas 0.05, spectral harmonisation only (spatial harmonisation off)."""
-    sr_harm = match_histograms(sr, hr, channel_axis=0)
-    up = F.interpolate(torch.from_numpy(lr)[None], scale_factor=scale, mode="bilinear",
-                       antialias=True)[0].numpy()
+def test_consistency_crops_before_downsampling(triplets):
+    """The antialiased downsampling reads pixels across the crop line: downsampling the whole SR and
+    cropping after (MindGap before opensr-test parity) gives measurably different scores."""
+    sr, _, lr = triplets
+    border = 8
+    ours = consistency(torch.from_numpy(sr), torch.from_numpy(lr), SCALE, RGB, OpensrOptions(border=border))
+    for i in range(len(sr)):
+        late = _crop(_down(sr[i], SCALE), border // SCALE)
+        refl_late = np.abs(_crop(lr[i], border // SCALE) - late).mean()
+        assert abs(ours["consistency_reflectance"][i].item() - refl_late) > 1e-6 * refl_late
+
+
+def _opensr_harmonise(sr, hr, spatial=True):
+    """opensr-test sr_harm: skimage match_histograms, then satalign PCC on the mean of ALL bands
+    (channel="mean"), bilinear shift with replicated borders (scipy order 1, mode nearest)."""
+    harm = match_histograms(sr, hr, channel_axis=0)
+    if spatial:
+        s = sk_pcc(hr.mean(0), harm.mean(0), upsample_factor=50, normalization="phase")[0]
+        if np.hypot(*s) <= 5:
+            harm = np.stack([nd_shift(b, s, order=1, mode="nearest") for b in harm])
+    return harm
+
+
+def _opensr_synthesis_correctness(sr, lr, hr, scale, border, spatial=True):
+    """opensr-test Metrics.synthesis and .correctness (crop first; nd distance, auto75 threshold,
+    softmin T=0.25, lambdas 0.05): [synthesis, improvement, omission, hallucination]."""
+    sr, hr = _crop(sr, border), _crop(hr, border)
+    up = _up(_crop(lr, border // scale), scale)
+    sr_harm = _opensr_harmonise(sr, hr, spatial)
+    synth = np.nanmean(np.nanmean(np.abs(up - sr_harm), axis=0))
 
     def nd(a, b):
         return np.nanmean(np.abs(a - b) / np.abs(a + b + 1e-8), axis=0)
@@ -93,18 +139,38 @@ def _opensr_correctness(sr, lr, hr, scale):
     ha = np.exp(-a * b * 0.05)
     e = np.exp(-np.stack([im, om, ha]) / 0.25)
     p = e / e.sum(axis=0)
-    return [np.nanmean(p[k]) for k in range(3)]
+    return [synth] + [np.nanmean(p[k]) for k in range(3)]
 
 
-def test_correctness_matches_opensr_definitions(triplets):
+@pytest.mark.parametrize(("border", "spatial"), [(0, False), (0, True), (8, True)])
+def test_synthesis_and_correctness_match_opensr_definitions(triplets, border, spatial):
     sr, hr, lr = triplets
-    opts = OpensrOptions(harmonise_spatial=False)
-    ours = correctness(torch.from_numpy(sr), torch.from_numpy(lr), torch.from_numpy(hr), SCALE, RGB, opts)
+    t = torch.from_numpy
+    opts = OpensrOptions(border=border, harmonise_spatial=spatial)
+    ours = opensr_scores(t(sr), t(lr), t(hr), SCALE, RGB, opts)
+    alone = {**correctness(t(sr), t(lr), t(hr), SCALE, opts), **synthesis(t(sr), t(lr), t(hr), SCALE, opts)}
     for i in range(len(sr)):
-        expected = _opensr_correctness(sr[i], lr[i], hr[i], SCALE)
-        got = [ours[k][i].item() for k in ("improvement", "omission", "hallucination")]
-        assert got == pytest.approx(expected, abs=1e-6)
-        assert sum(got) == pytest.approx(1.0, abs=1e-9)
+        expected = _opensr_synthesis_correctness(sr[i], lr[i], hr[i], SCALE, border, spatial)
+        got = [ours[k][i].item() for k in ("synthesis", "improvement", "omission", "hallucination")]
+        assert got == pytest.approx(expected, rel=1e-9)
+        assert [alone[k][i].item() for k in ("synthesis", "improvement", "omission", "hallucination")] == got
+        assert sum(got[1:]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_alignment_uses_the_mean_of_all_bands(triplets):
+    """satalign's default feature is the mean of all bands: with a high-contrast NIR band moved and
+    the visible bands left in place, the all-band shift is applied, not the RGB one (which is 0)."""
+    _, hr, _ = triplets
+    hr = hr.copy()
+    hr[:, 3] *= 6.0
+    sr = hr.copy()
+    sr[:, 3] = np.stack([nd_shift(b, (-3.0, 2.0), order=1, mode="nearest") for b in hr[:, 3]])
+    ours = harmonise(torch.from_numpy(sr), torch.from_numpy(hr)).numpy()
+    for i in range(len(sr)):
+        assert np.allclose(ours[i], _opensr_harmonise(sr[i], hr[i]), atol=1e-12)
+        rgb_shift = sk_pcc(hr[i][RGB].mean(0), sr[i][RGB].mean(0), upsample_factor=50)[0]
+        all_shift = sk_pcc(hr[i].mean(0), sr[i].mean(0), upsample_factor=50)[0]
+        assert np.hypot(*rgb_shift) == 0 and np.hypot(*all_shift) > 1  # the two features disagree
 
 
 def test_correctness_separates_improvement_omission_hallucination(triplets):
@@ -112,16 +178,37 @@ def test_correctness_separates_improvement_omission_hallucination(triplets):
     sr, hr, lr = triplets
     t = torch.from_numpy
     up = F.interpolate(t(lr), scale_factor=SCALE, mode="bilinear", antialias=True)
-    perfect = correctness(t(hr), t(lr), t(hr), SCALE, RGB)
-    lazy = correctness(up, t(lr), t(hr), SCALE, RGB)
+    perfect = correctness(t(hr), t(lr), t(hr), SCALE)
+    lazy = correctness(up, t(lr), t(hr), SCALE)
     rng = np.random.default_rng(0)
     fake = t(hr) + t(rng.normal(0, 0.05, hr.shape))
-    wild = correctness(fake, t(lr), t(hr), SCALE, RGB)
+    wild = correctness(fake, t(lr), t(hr), SCALE)
     assert (perfect["improvement"] > 0.9).all()
     assert (lazy["omission"] > lazy["improvement"]).all()
     assert (wild["hallucination"] > perfect["hallucination"]).all()
-    maps = correctness_maps(t(hr), t(lr), t(hr), SCALE, RGB)
+    maps = correctness_maps(t(hr), t(lr), t(hr), SCALE)
     assert maps["mask"].any() and torch.isnan(maps["improvement"][~maps["mask"]]).all()
+
+
+def test_synthesis_grows_with_added_detail(triplets):
+    """Bilinear LR adds nothing over bilinear (near 0 after harmonisation); HR adds its detail;
+    added texture adds more."""
+    _, hr, lr = triplets
+    t = torch.from_numpy
+    up = F.interpolate(t(lr), scale_factor=SCALE, mode="bilinear", antialias=True)
+    rng = np.random.default_rng(1)
+    s = {name: synthesis(x, t(lr), t(hr), SCALE)["synthesis"] for name, x in (
+        ("bilinear", up), ("hr", t(hr)), ("texture", t(hr) + t(rng.normal(0, 0.03, hr.shape))))}
+    assert (s["bilinear"] < s["hr"]).all() and (s["hr"] < s["texture"]).all()
+
+
+def test_border_must_fit_the_scale(triplets):
+    sr, hr, lr = triplets
+    t = torch.from_numpy
+    with pytest.raises(ConfigError, match="multiple of the scale 2"):
+        opensr_scores(t(sr), t(lr), t(hr), SCALE, RGB, OpensrOptions(border=3))
+    with pytest.raises(ConfigError, match="leaves no pixels"):
+        opensr_scores(t(sr), t(lr), t(hr), SCALE, RGB, OpensrOptions(border=32))
 
 
 def test_spatial_consistency_sees_a_misregistered_sr(triplets):

@@ -11,7 +11,7 @@ from mindgap_core.types import CANONICAL_BANDS
 
 def test_every_metric_is_fully_declared():
     assert {"psnr", "ssim", "sam", "ergas", "cpsnr", "lpips", "lpips_sat", "consistency_reflectance",
-            "consistency_spectral", "consistency_spatial", "improvement", "omission",
+            "consistency_spectral", "consistency_spatial", "synthesis", "improvement", "omission",
             "hallucination"} == set(METRICS)
     for name, spec in METRICS.items():
         assert spec.name == name
@@ -29,6 +29,8 @@ def test_directions_and_needs_are_the_conventional_ones():
     assert not METRICS["ergas"].higher_better and not METRICS["hallucination"].higher_better
     assert METRICS["consistency_spectral"].needs_lr and not METRICS["consistency_spectral"].needs_hr
     assert METRICS["improvement"].needs_lr and METRICS["improvement"].needs_hr
+    assert METRICS["synthesis"].higher_better  # opensr-test's README: synthesis ↑
+    assert METRICS["synthesis"].needs_lr and METRICS["synthesis"].needs_hr
     assert METRICS["lpips"].bands == ("red", "green", "blue")
     assert METRICS["lpips_sat"].bands == CANONICAL_BANDS
     assert {n for n, s in METRICS.items() if s.spatial_map} == {"ssim", "sam", "lpips", "lpips_sat"}
