@@ -3,7 +3,7 @@
 Same 256 tiles of 128x128x4 (real Sentinel-2 reflectance crops as HR, a seeded imperfect SR, LR =
 HR area-averaged x4), same full suite on both sides: PSNR, SSIM, SAM, ERGAS, cPSNR, LPIPS (AlexNet;
 a seeded random trunk stands in when the ImageNet weights are absent — same weights both sides),
-LPIPS-Sat (shipped backbone), opensr-test consistency (3) and correctness (3).
+LPIPS-Sat (shipped backbone), opensr-test consistency (3), synthesis (1) and correctness (3).
 
 The naive loop is what one writes with the reference libraries: per tile and band skimage
 ``peak_signal_noise_ratio`` / ``structural_similarity``, numpy SAM/ERGAS/cPSNR, ``lpips.LPIPS`` and
@@ -12,13 +12,22 @@ LPIPS-Sat on one tile, and opensr-test's recipe with skimage ``match_histograms`
 disagreement between the two on every metric (a speed number is only meaningful if both agree).
 
     python benchmarks/metrics.py [--tiles 256] [--size 128] [--threads 1] [--device cpu]
+
+``--opensr``: instead, MindGap's batched opensr-test-style scores (the Evaluator with the 7 opensr
+metrics, border 16) against ESA opensr-test 1.3.3's own per-tile ``Metrics.compute`` on the same
+tiles, in the same run (see :func:`opensr_benchmark`); opensr-test runs in its own venv
+(``--opensr-python``, ``$MINDGAP_OPENSR_PYTHON`` or /tmp/opensr-venv/bin/python).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -34,10 +43,14 @@ from mindgap_core.io import read_raster  # noqa: E402
 from mindgap_core.metrics.engine import PSNR_CAP_DB, Evaluator, ScoreOptions  # noqa: E402
 from mindgap_core.metrics.lpips_sat import load_backbone, lpips_sat_score  # noqa: E402
 from mindgap_core.metrics.lpips_std import LPIPSUnavailable, load_lpips  # noqa: E402
+from mindgap_core.metrics.opensr import SCORES as OPENSR_SCORES  # noqa: E402
+from mindgap_core.metrics.opensr import OpensrOptions  # noqa: E402
 from mindgap_core.types import CANONICAL_BANDS  # noqa: E402
 
 SCALE = 4
 RGB = [2, 1, 0]
+OPENSR_BORDER = 16  # opensr-test's default border_mask
+OPENSR_PYTHON = Path("/tmp/opensr-venv/bin/python")
 
 
 def make_tiles(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,7 +84,8 @@ def naive_scores(sr, hr, lr, lpips_model, sat_model) -> dict[str, np.ndarray]:
 
     out: dict[str, list[float]] = {k: [] for k in (
         "psnr", "ssim", "sam", "ergas", "cpsnr", "lpips", "lpips_sat", "consistency_reflectance",
-        "consistency_spectral", "consistency_spatial", "improvement", "omission", "hallucination")}
+        "consistency_spectral", "consistency_spatial", "synthesis", "improvement", "omission",
+        "hallucination")}
     k = 3
     for i in range(len(sr)):
         x, y, lo = sr[i].astype(np.float64), hr[i].astype(np.float64), lr[i].astype(np.float64)
@@ -109,14 +123,15 @@ def naive_scores(sr, hr, lr, lpips_model, sat_model) -> dict[str, np.ndarray]:
                                     normalization="phase")[0]
         d = float(np.hypot(*s))
         out["consistency_spatial"].append(d if d <= 5 else np.nan)
-        # opensr-test correctness (spectral + spatial harmonisation, nd distance, softmin)
+        # opensr-test synthesis and correctness (spectral + spatial harmonisation on the mean of all
+        # bands, nd distance, softmin)
         harm = match_histograms(x, y, channel_axis=0)
-        s = phase_cross_correlation(y[RGB].mean(0), harm[RGB].mean(0), upsample_factor=50,
-                                    normalization="phase")[0]
+        s = phase_cross_correlation(y.mean(0), harm.mean(0), upsample_factor=50, normalization="phase")[0]
         if np.hypot(*s) <= 5:
             harm = np.stack([nd_shift(b, s, order=1, mode="nearest") for b in harm])
         up = F.interpolate(torch.from_numpy(lo)[None], scale_factor=SCALE, mode="bilinear",
                            antialias=True)[0].numpy()
+        out["synthesis"].append(np.abs(up - harm).mean())
 
         def nd(a, b):
             return (np.abs(a - b) / np.abs(a + b + 1e-8)).mean(axis=0)
@@ -135,6 +150,85 @@ def naive_scores(sr, hr, lr, lpips_model, sat_model) -> dict[str, np.ndarray]:
     return {key: np.asarray(v, dtype=np.float64) for key, v in out.items()}
 
 
+def _run_opensr_test(python: Path, sr, hr, lr, workdir: Path) -> dict:
+    """opensr-test's per-tile ``Metrics.compute`` on these tiles, in its own venv: the scores and
+    the seconds of its scoring loop alone (interpreter start and imports excluded)."""
+    npz, out = workdir / "tiles.npz", workdir / "scores.json"
+    np.savez(npz, sr=sr, hr=hr, lr=lr)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    subprocess.run([str(python), str(ROOT / "scripts" / "opensr_reference.py"), "score", str(npz), str(out),
+                    "--border", str(OPENSR_BORDER)], check=True, env=env)
+    return json.loads(out.read_text())
+
+
+def opensr_benchmark(args: argparse.Namespace) -> int:
+    """MindGap's batched opensr-test-style scores vs opensr-test 1.3.3 per tile, same tiles, same run.
+
+    Ours: the Evaluator with the 7 opensr metrics (border 16, the tiles of :func:`make_tiles`), in this
+    process. Theirs: ``scripts/opensr_reference.py score`` in opensr-test's venv, which times its
+    ``Metrics.compute`` loop only (import and start-up, ~4 s, are not counted: the ratio favours
+    opensr-test). Chunks alternate which side goes first so both see the same background load; both
+    run on ``--threads`` torch threads (opensr-test on 1) with single-threaded BLAS.
+    """
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    sr, hr, lr = make_tiles(args.tiles, args.size)
+    python = Path(args.opensr_python or os.environ.get("MINDGAP_OPENSR_PYTHON") or OPENSR_PYTHON)
+    ev = Evaluator(list(OPENSR_SCORES), ScoreOptions(scale=SCALE, opensr=OpensrOptions(border=OPENSR_BORDER)),
+                   args.device, batch_size=args.batch_size)
+    ev.score_arrays(sr[:4], hr[:4], lr[:4], band_names=CANONICAL_BANDS)  # warm-up
+    print(f"opensr-style scores: {args.tiles} tiles of {args.size}x{args.size}x4, scale {SCALE}, border "
+          f"{OPENSR_BORDER}, torch threads {args.threads}, device {args.device}, engine batch {ev.batch_size}")
+    have_ref = python.exists()
+    if not have_ref:
+        print(f"opensr-test not installed at {python}, comparison skipped (make its venv as "
+              "scripts/opensr_reference.py says, or give --opensr-python)")
+    wall = {"ours": 0.0, "opensr-test": 0.0}
+    cpu = {"ours": 0.0, "opensr-test": 0.0}
+    ours: dict[str, np.ndarray] = {m: np.full(args.tiles, np.nan) for m in OPENSR_SCORES}
+    theirs: dict[str, np.ndarray] = {m: np.full(args.tiles, np.nan) for m in OPENSR_SCORES}
+    chunks = [slice(i, min(i + args.chunk, args.tiles)) for i in range(0, args.tiles, args.chunk)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for c, sl in enumerate(chunks):
+            sides = ("ours", "opensr-test") if c % 2 == 0 else ("opensr-test", "ours")
+            for side in sides:
+                if side == "ours":
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    rows = ev.score_arrays(sr[sl], hr[sl], lr[sl], band_names=CANONICAL_BANDS,
+                                           tile_ids=[str(i) for i in range(sl.start, sl.stop)])
+                    if args.device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    wall[side] += time.perf_counter() - t0
+                    cpu[side] += time.process_time() - c0
+                    for r in rows:
+                        ours[r.metric][int(r.tile_id)] = r.value
+                elif have_ref:
+                    got = _run_opensr_test(python, sr[sl], hr[sl], lr[sl], Path(tmp))
+                    wall[side] += got["wall_s"]
+                    cpu[side] += got["cpu_s"]
+                    for i, sc in zip(range(sl.start, sl.stop), got["scores"]):
+                        for m, v in sc.items():
+                            theirs[m][i] = np.nan if v is None else v
+    if have_ref:
+        print(f"{'metric':<24} max rel |ours - opensr-test|   tiles > 1e-3   NaN on both sides")
+        for m in OPENSR_SCORES:
+            a, b = ours[m], theirs[m]
+            both = np.isfinite(a) & np.isfinite(b)
+            rel = np.abs(a[both] - b[both]) / np.maximum(np.abs(b[both]), 1e-12)
+            same_nan = int((np.isnan(a) & np.isnan(b)).sum())
+            odd = int((np.isnan(a) != np.isnan(b)).sum())
+            print(f"{m:<24} {rel.max() if rel.size else float('nan'):.2e}{'':>19}{int((rel > 1e-3).sum()):>5}"
+                  f"{same_nan:>14}{f'  ({odd} NaN on one side only)' if odd else ''}")
+    print(f"ours (batched):        {args.tiles / wall['ours']:8.1f} tiles/s  ({wall['ours']:.1f} s wall, "
+          f"{cpu['ours']:.1f} s CPU)")
+    if have_ref:
+        print(f"opensr-test per tile:  {args.tiles / wall['opensr-test']:8.1f} tiles/s  "
+              f"({wall['opensr-test']:.1f} s wall, {cpu['opensr-test']:.1f} s CPU)")
+        print(f"speed-up: {wall['opensr-test'] / wall['ours']:.2f}x wall time, "
+              f"{cpu['opensr-test'] / cpu['ours']:.2f}x CPU time")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", type=int, default=256)
@@ -143,7 +237,13 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--chunk", type=int, default=32, help="tiles per timed chunk (sides alternate)")
     ap.add_argument("--batch-size", type=int, default=None, help="engine batch (default: 8 CPU, 64 CUDA)")
+    ap.add_argument("--opensr", action="store_true",
+                    help="benchmark the opensr-style scores against opensr-test 1.3.3 instead")
+    ap.add_argument("--opensr-python", default=None,
+                    help="python of opensr-test's venv (default $MINDGAP_OPENSR_PYTHON or /tmp/opensr-venv/bin/python)")
     args = ap.parse_args()
+    if args.opensr:
+        return opensr_benchmark(args)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     sr, hr, lr = make_tiles(args.tiles, args.size)

@@ -119,17 +119,26 @@ def check_border(hr_shape: tuple[int, int], scale: int, border: int) -> None:
 
 def _upsampled_dft(data: torch.Tensor, region: int, factor: float,
                    offsets: torch.Tensor) -> torch.Tensor:
-    """Batched skimage ``_upsampled_dft`` for (N, H, W) complex data; offsets (N, 2) (row, col)."""
+    """Batched skimage ``_upsampled_dft`` for (N, H, W) complex data; offsets (N, 2) (row, col).
+
+    skimage's kernels ``exp(-2 pi i (u - offset) f)`` are split into a fixed kernel
+    ``exp(-2 pi i u f)`` and a per-image phase ramp ``exp(2 pi i offset f)`` applied to the data, so
+    the two contractions are plain matrix products over the whole batch.
+    """
     n, h, w = data.shape
     dev, cdt = data.device, data.dtype
     rdt = torch.float64 if cdt == torch.complex128 else torch.float32
     ar = torch.arange(region, device=dev, dtype=rdt)
     fw = torch.fft.fftfreq(w, d=factor, device=dev, dtype=rdt)
     fh = torch.fft.fftfreq(h, d=factor, device=dev, dtype=rdt)
-    kw = torch.exp(-2j * math.pi * ((ar[None, :, None] - offsets[:, 1, None, None]) * fw[None, None, :]))
-    kh = torch.exp(-2j * math.pi * ((ar[None, :, None] - offsets[:, 0, None, None]) * fh[None, None, :]))
-    tmp = torch.einsum("nuw,nhw->nhu", kw.to(cdt), data)
-    return torch.einsum("nvh,nhu->nvu", kh.to(cdt), tmp)
+    kw = torch.exp(-2j * math.pi * (ar[:, None] * fw[None, :])).to(cdt)  # (U, W)
+    kh = torch.exp(-2j * math.pi * (ar[:, None] * fh[None, :])).to(cdt)  # (V, H)
+    ramp_w = torch.exp(2j * math.pi * (offsets[:, 1, None].to(rdt) * fw[None, :])).to(cdt)  # (N, W)
+    ramp_h = torch.exp(2j * math.pi * (offsets[:, 0, None].to(rdt) * fh[None, :])).to(cdt)  # (N, H)
+    d = data * ramp_h[:, :, None] * ramp_w[:, None, :]
+    tmp = (d.reshape(n * h, w) @ kw.T).reshape(n, h, region)  # (N, H, U)
+    out = kh @ tmp.transpose(0, 1).reshape(h, n * region)  # (V, N * U)
+    return out.reshape(region, n, region).transpose(0, 1)  # (N, V, U)
 
 
 def phase_cross_correlation(reference: torch.Tensor, moving: torch.Tensor,
@@ -183,6 +192,13 @@ def band_mean(x: torch.Tensor, bands: list[int] | None = None) -> torch.Tensor:
     return (x if bands is None else x[:, bands]).mean(dim=1)
 
 
+def _nanmean(x: torch.Tensor, dim: int | tuple[int, ...]) -> torch.Tensor:
+    """``x.nanmean(dim)`` (opensr-test's per-pixel and per-image means); the plain mean, ~4x faster
+    on the CPU, unless a NaN is present."""
+    m = x.mean(dim=dim)
+    return x.nanmean(dim=dim) if torch.isnan(m).any() else m
+
+
 def _limit(shift: torch.Tensor, max_translation: float) -> torch.Tensor:
     """(N,) bool: True where the shift is longer than satalign's ``max_translations``."""
     return shift.norm(dim=1) > max_translation
@@ -196,7 +212,7 @@ def consistency(sr: torch.Tensor, lr: torch.Tensor, scale: int, rgb_idx: list[in
     check_border(tuple(sr.shape[-2:]), scale, opts.border)
     lr_c = crop_border(lr.to(torch.float64), opts.border // scale)
     down = sr_to_lr(crop_border(sr.to(torch.float64), opts.border), scale)
-    refl = (lr_c - down).abs().nanmean(dim=1).nanmean(dim=(-2, -1))
+    refl = _nanmean(_nanmean((lr_c - down).abs_(), 1), (-2, -1))
     ang = sam_map(lr_c, down).nanmean(dim=(-2, -1))
     shift = phase_cross_correlation(band_mean(down, rgb_idx), band_mean(lr_c, rgb_idx),
                                     opts.upsample_factor)
@@ -221,7 +237,7 @@ def harmonise(sr: torch.Tensor, hr: torch.Tensor,
 
 def normalized_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """opensr-test ``nd`` at pixel level: mean over bands of |a - b| / |a + b + eps|, (N, H, W)."""
-    return ((a - b).abs() / (a + b + ND_EPS).abs()).nanmean(dim=1)
+    return _nanmean((a - b).abs_().div_((a + b).add_(ND_EPS).abs_()), 1)
 
 
 @dataclass(frozen=True)
@@ -244,7 +260,7 @@ def harmonised(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
 
 def synthesis_from(h: Harmonised) -> torch.Tensor:
     """Synthesis per image (N,): mean |lr_to_hr - sr_harm| (band mean per pixel, then pixel mean)."""
-    return (h.lr_to_hr - h.sr_harm).abs().nanmean(dim=1).nanmean(dim=(-2, -1))
+    return _nanmean(_nanmean((h.lr_to_hr - h.sr_harm).abs_(), 1), (-2, -1))
 
 
 def correctness_maps_from(h: Harmonised, opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
@@ -262,8 +278,10 @@ def correctness_maps_from(h: Harmonised, opts: OpensrOptions = OpensrOptions()) 
     a = torch.where(mask, d_im / d_ref, nan)
     b = torch.where(mask, d_om / d_ref, nan)
     hh = a + b - 1
-    im = a + b * (1 - torch.exp(-hh * LAMBDA_IM))
-    om = b + a * (1 - torch.exp(-hh * LAMBDA_OM))
+    g_im = 1 - torch.exp(-hh * LAMBDA_IM)
+    g_om = g_im if LAMBDA_OM == LAMBDA_IM else 1 - torch.exp(-hh * LAMBDA_OM)
+    im = a + b * g_im
+    om = b + a * g_om
     ha = torch.exp(-a * b * LAMBDA_HA)
     probs = torch.softmax(-torch.stack([im, om, ha], dim=0) / SOFTMIN_T, dim=0)
     return {"improvement": probs[0], "omission": probs[1], "hallucination": probs[2], "mask": mask}
@@ -294,6 +312,8 @@ def opensr_scores(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor | None, s
     """The ``names`` scores (of :data:`SCORES`) per image (N,), sharing ``sr_harm`` between
     synthesis and correctness (``hr`` may be None when only consistency is asked)."""
     out: dict[str, torch.Tensor] = {}
+    sr, lr = sr.to(torch.float64), lr.to(torch.float64)  # once, not in every step
+    hr = None if hr is None else hr.to(torch.float64)
     if any(n in CONSISTENCY for n in names):
         out.update(consistency(sr, lr, scale, rgb_idx, opts))
     if any(n == "synthesis" or n in CORRECTNESS for n in names):
