@@ -178,7 +178,8 @@ def opensr_benchmark(args: argparse.Namespace) -> int:
                    args.device, batch_size=args.batch_size)
     ev.score_arrays(sr[:4], hr[:4], lr[:4], band_names=CANONICAL_BANDS)  # warm-up
     print(f"opensr-style scores: {args.tiles} tiles of {args.size}x{args.size}x4, scale {SCALE}, border "
-          f"{OPENSR_BORDER}, torch threads {args.threads}, device {args.device}, engine batch {ev.batch_size}")
+          f"{OPENSR_BORDER}, torch threads {args.threads}, device {args.device}, "
+          f"engine batch {ev.batch_size}")
     have_ref = python.exists()
     if not have_ref:
         print(f"opensr-test not installed at {python}, comparison skipped (make its venv as "
@@ -206,7 +207,7 @@ def opensr_benchmark(args: argparse.Namespace) -> int:
                     got = _run_opensr_test(python, sr[sl], hr[sl], lr[sl], Path(tmp))
                     wall[side] += got["wall_s"]
                     cpu[side] += got["cpu_s"]
-                    for i, sc in zip(range(sl.start, sl.stop), got["scores"]):
+                    for i, sc in zip(range(sl.start, sl.stop), got["scores"], strict=True):
                         for m, v in sc.items():
                             theirs[m][i] = np.nan if v is None else v
     if have_ref:
@@ -245,7 +246,8 @@ def main() -> int:
     ap.add_argument("--opensr", action="store_true",
                     help="benchmark the opensr-style scores against opensr-test 1.3.3 instead")
     ap.add_argument("--opensr-python", default=None,
-                    help="python of opensr-test's venv (default $MINDGAP_OPENSR_PYTHON or /tmp/opensr-venv/bin/python)")
+                    help="python of opensr-test's venv "
+                         "(default $MINDGAP_OPENSR_PYTHON or /tmp/opensr-venv/bin/python)")
     args = ap.parse_args()
     if args.opensr:
         return opensr_benchmark(args)

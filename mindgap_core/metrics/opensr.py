@@ -95,6 +95,10 @@ class OpensrOptions:
                 "opensr_harmonise_spatial": self.harmonise_spatial}
 
 
+#: opensr-test's settings (border 0), the default of every function here.
+DEFAULTS = OpensrOptions()
+
+
 def sr_to_lr(sr: torch.Tensor, scale: int) -> torch.Tensor:
     """SR resized to the LR grid: bilinear, antialiased (opensr-test ``apply_upsampling``)."""
     return F.interpolate(sr, scale_factor=1 / scale, mode="bilinear", antialias=True)
@@ -211,7 +215,7 @@ def _limit(shift: torch.Tensor, max_translation: float) -> torch.Tensor:
 # ------------------------------------------------------------ scores ------------------------
 
 def consistency(sr: torch.Tensor, lr: torch.Tensor, scale: int, rgb_idx: list[int],
-                opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+                opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
     """Reflectance (L1), spectral (degrees) and spatial (LR pixels) consistency per image (N,);
     ``rgb_idx``: indices of the red, green and blue bands (spatial is NaN when empty)."""
     check_border(tuple(sr.shape[-2:]), scale, opts.border)
@@ -231,7 +235,7 @@ def consistency(sr: torch.Tensor, lr: torch.Tensor, scale: int, rgb_idx: list[in
 
 
 def harmonise(sr: torch.Tensor, hr: torch.Tensor,
-              opts: OpensrOptions = OpensrOptions()) -> torch.Tensor:
+              opts: OpensrOptions = DEFAULTS) -> torch.Tensor:
     """opensr-test's ``sr_harm`` (float64) of already cropped SR and HR: histogram-matched to HR,
     then aligned to HR on the mean of all bands."""
     sr = sr.to(torch.float64)
@@ -258,7 +262,7 @@ class Harmonised:
 
 
 def harmonised(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-               opts: OpensrOptions = OpensrOptions()) -> Harmonised:
+               opts: OpensrOptions = DEFAULTS) -> Harmonised:
     """Crop, upsample LR and harmonise SR once for synthesis and correctness."""
     check_border(tuple(sr.shape[-2:]), scale, opts.border)
     hr_c = crop_border(hr.to(torch.float64), opts.border)
@@ -271,7 +275,7 @@ def synthesis_from(h: Harmonised) -> torch.Tensor:
     return _nanmean(_nanmean((h.lr_to_hr - h.sr_harm).abs_(), 1), (-2, -1))
 
 
-def correctness_maps_from(h: Harmonised, opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+def correctness_maps_from(h: Harmonised, opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
     """Per-pixel softmin probabilities (N, H, W) of improvement, omission, hallucination (NaN
     outside the mask), plus the mask."""
     d_ref = normalized_difference(h.lr_to_hr, h.hr)
@@ -296,26 +300,26 @@ def correctness_maps_from(h: Harmonised, opts: OpensrOptions = OpensrOptions()) 
 
 
 def synthesis(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-              opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+              opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
     """Synthesis per image (N,) (reflectance units)."""
     return {"synthesis": synthesis_from(harmonised(sr, lr, hr, scale, opts))}
 
 
 def correctness_maps(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-                     opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+                     opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
     """:func:`correctness_maps_from` of SR, LR and HR (cropped by ``opts.border``)."""
     return correctness_maps_from(harmonised(sr, lr, hr, scale, opts), opts)
 
 
 def correctness(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
-                opts: OpensrOptions = OpensrOptions()) -> dict[str, torch.Tensor]:
+                opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
     """Improvement, omission and hallucination fractions per image (N,) (softmin means)."""
     maps = correctness_maps(sr, lr, hr, scale, opts)
     return {k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS}
 
 
 def opensr_scores(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor | None, scale: int,
-                  rgb_idx: list[int], opts: OpensrOptions = OpensrOptions(),
+                  rgb_idx: list[int], opts: OpensrOptions = DEFAULTS,
                   names: tuple[str, ...] = SCORES) -> dict[str, torch.Tensor]:
     """The ``names`` scores (of :data:`SCORES`) per image (N,), sharing ``sr_harm`` between
     synthesis and correctness (``hr`` may be None when only consistency is asked)."""

@@ -92,7 +92,8 @@ def test_equal_to_opensr_test_with_float64_inputs(golden, ours, border):
     gold = golden["scores"][f"border{border}_float64"]
     for case, scores in gold.items():
         for name, value in scores.items():
-            assert _rel(ours[border][case][name], value) <= REL_FLOAT64, (case, name, ours[border][case][name], value)
+            got = ours[border][case][name]
+            assert _rel(got, value) <= REL_FLOAT64, (case, name, got, value)
 
 
 @pytest.mark.parametrize("border", BORDERS)
@@ -105,7 +106,8 @@ def test_equal_to_opensr_test_with_float32_inputs(golden, ours, border):
                 own_float32_spread.append((case, name))
                 assert _rel(ours[border][case][name], g64[case][name]) <= REL_FLOAT64
                 continue
-            assert _rel(ours[border][case][name], value) <= REL_FLOAT32, (case, name, ours[border][case][name], value)
+            got = ours[border][case][name]
+            assert _rel(got, value) <= REL_FLOAT32, (case, name, got, value)
     # the exception stays the rare float32 phase-correlation tie, never a whole score
     assert len({c for c, _ in own_float32_spread}) <= 2
     assert all(n not in ("consistency_reflectance", "consistency_spectral") for _, n in own_float32_spread)
