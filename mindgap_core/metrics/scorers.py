@@ -1,0 +1,93 @@
+"""Scoring functions of the built-in metrics: ScoreBatch in, MetricValues out.
+
+Each function adapts one metric of :mod:`~mindgap_core.metrics.pixel`, :mod:`~mindgap_core.metrics.ssim`,
+:mod:`~mindgap_core.metrics.lpips_std`, :mod:`~mindgap_core.metrics.lpips_sat` or
+:mod:`~mindgap_core.metrics.opensr` to the engine's batch interface; :data:`METRICS` in
+:mod:`mindgap_core.metrics.registry` names them. HR-referenced metrics score the SR after the optional
+histogram matching (``batch.sr_matched``); opensr-test's scores never do (consistency is about the
+SR-LR agreement, correctness harmonises the SR itself), and say so in their options.
+"""
+
+from __future__ import annotations
+
+from mindgap_core.metrics import opensr, pixel
+from mindgap_core.metrics.batch import MetricValues, ScoreBatch
+from mindgap_core.metrics.lpips_sat import lpips_sat_score
+from mindgap_core.metrics.lpips_std import lpips_score
+from mindgap_core.metrics.ssim import ssim as ssim_per_band
+
+#: PSNR/cPSNR of identical images are capped here so that every score is finite
+PSNR_CAP_DB = 100.0
+
+
+def psnr(b: ScoreBatch) -> MetricValues:
+    per_band, overall = pixel.psnr(b.sr_matched, b.hr, b.options.data_range, b.valid)
+    return MetricValues(overall.clamp(max=PSNR_CAP_DB), per_band.clamp(max=PSNR_CAP_DB))
+
+
+def ssim(b: ScoreBatch) -> MetricValues:
+    per_band = ssim_per_band(b.sr_matched, b.hr, b.options.data_range, b.valid)
+    return MetricValues(per_band.mean(dim=1), per_band)
+
+
+def sam(b: ScoreBatch) -> MetricValues:
+    return MetricValues(pixel.sam(b.sr_matched, b.hr, b.valid))
+
+
+def ergas(b: ScoreBatch) -> MetricValues:
+    return MetricValues(pixel.ergas(b.sr_matched, b.hr, float(b.scale), b.valid))
+
+
+def cpsnr(b: ScoreBatch) -> MetricValues:
+    k = b.options.cpsnr_max_shift
+    per_band = pixel.cpsnr(b.sr_matched, b.hr, k, b.options.data_range, b.valid).clamp(max=PSNR_CAP_DB)
+    return MetricValues(per_band.mean(dim=1), per_band, {"cpsnr_max_shift": int(k)})
+
+
+def lpips(b: ScoreBatch) -> MetricValues:
+    model = b.models["lpips"]
+    values = b.chunked(lambda x, y: lpips_score(model, x, y, b.band_names, b.options.data_range),
+                       b.sr_matched, b.hr)
+    return MetricValues(values, None, {"lpips_trunk": model.trunk,
+                                       "lpips_view": "red,green,blue scaled to [-1, 1]"})
+
+
+def lpips_sat(b: ScoreBatch) -> MetricValues:
+    model = b.models["lpips_sat"]
+    values = b.chunked(lambda x, y: lpips_sat_score(model, x, y, b.band_names, b.options.data_range),
+                       b.sr_matched, b.hr)
+    return MetricValues(values, None, {"lpips_sat_backbone": model.backbone_id})
+
+
+def _opensr(b: ScoreBatch, group: str, name: str) -> MetricValues:
+    """One score of an opensr-test group, the group computed once per batch."""
+    o = b.options.opensr
+    if group == "consistency":
+        scores = b.shared(group, lambda: opensr.consistency(b.sr, b.lr, b.scale, b.rgb_idx, o))
+    else:
+        scores = b.shared(group, lambda: opensr.correctness(b.sr, b.lr, b.hr, b.scale, b.rgb_idx, o))
+    return MetricValues(scores[name], None, {"hist_match": "none", **o.as_dict()})
+
+
+def consistency_reflectance(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "consistency", "consistency_reflectance")
+
+
+def consistency_spectral(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "consistency", "consistency_spectral")
+
+
+def consistency_spatial(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "consistency", "consistency_spatial")
+
+
+def improvement(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "correctness", "improvement")
+
+
+def omission(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "correctness", "omission")
+
+
+def hallucination(b: ScoreBatch) -> MetricValues:
+    return _opensr(b, "correctness", "hallucination")
