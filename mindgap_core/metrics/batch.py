@@ -56,7 +56,8 @@ class MetricValues:
 
 @dataclass(frozen=True, eq=False)
 class ScoreBatch:
-    """One batch of N tiles: SR/HR (N, C, H, W), LR (N, C, h, w) or None, valid (N, H, W) or None."""
+    """One batch of N tiles: SR/HR (N, C, H, W), LR (N, C, h, w) or None, valid (N, H, W) or None,
+    the model's samples (N, S, C, H, W) or None (the SR is their mean)."""
 
     sr: torch.Tensor
     sr_matched: torch.Tensor
@@ -68,6 +69,7 @@ class ScoreBatch:
     options: ScoreOptions
     models: Mapping[str, Any]
     net_batch: int
+    samples: torch.Tensor | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

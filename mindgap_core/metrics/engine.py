@@ -16,7 +16,7 @@ function reports (``cpsnr_max_shift``, ``lpips_trunk``, ``lpips_sat_backbone``, 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,13 @@ def validate_pair(sr: GeoRaster, hr: GeoRaster, lr: GeoRaster | None = None, sca
 def _to_tensor(a: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
     return t.to(device=device, dtype=dtype)
+
+
+def _values_of(spec: MetricSpec, batch: ScoreBatch) -> MetricValues:
+    """Run a metric's scoring function; a function that scores a family of metrics returns a mapping
+    from metric name to values (e.g. coverage at every level), of which this metric takes its own."""
+    result = spec.scorer()(batch)
+    return result[spec.name] if isinstance(result, Mapping) else result
 
 
 def _load_lpips(spec: LPIPSModel | str | Path | None, device: torch.device, _arch: str) -> LPIPSModel:
@@ -175,11 +182,16 @@ class Evaluator:
             return f"{n} needs bands {list(model_bands)}, the input has {list(band_names)}"
         return None
 
-    def _active(self, has_lr: bool, scale: int | None, band_names: tuple[str, ...]) -> list[MetricSpec]:
-        """Metrics that can run on this input (skips or errors per the explicit/default rule)."""
+    def _active(self, has_lr: bool, scale: int | None, band_names: tuple[str, ...],
+                no_spread: str | None = None) -> list[MetricSpec]:
+        """Metrics that can run on this input (skips or errors per the explicit/default rule; the
+        calibration scores of a model without spread are always skipped with a note)."""
         active = []
         for n in self.metrics:
             spec = METRICS[n]
+            if spec.needs_samples and no_spread is not None:
+                self._note("no uncertainty", f"calibration scores skipped: no uncertainty ({no_spread})")
+                continue
             problem = self._problem(spec, has_lr, scale, band_names)
             if problem is not None:
                 if self.explicit:
@@ -195,8 +207,11 @@ class Evaluator:
     def score_arrays(self, sr: np.ndarray | torch.Tensor, hr: np.ndarray | torch.Tensor,
                      lr: np.ndarray | torch.Tensor | None = None, *, band_names: Sequence[str],
                      tile_ids: Sequence[str] | None = None, valid: np.ndarray | torch.Tensor | None = None,
-                     scale: int | None = None) -> list[MetricRow]:
-        """Score (N, C, H, W) SR against HR (and (N, C, h, w) LR); ``valid`` (N, H, W) bool."""
+                     scale: int | None = None, samples: np.ndarray | torch.Tensor | None = None
+                     ) -> list[MetricRow]:
+        """Score (N, C, H, W) SR against HR (and (N, C, h, w) LR); ``valid`` (N, H, W) bool;
+        ``samples`` (N, S, C, H, W): the model's samples whose mean is the SR (for the calibration
+        scores; without them, or when they are all equal, those are skipped with a note)."""
         band_names = tuple(band_names)
         if tuple(sr.shape) != tuple(hr.shape):
             raise InputError("SR", f"shape {tuple(sr.shape)} differs from HR {tuple(hr.shape)}")
@@ -213,17 +228,35 @@ class Evaluator:
             if scale is not None and s != scale:
                 raise InputError("LR", f"HR/LR size ratio is {s}, but scale {scale} was given")
             scale = s
-        active = self._active(lr is not None, scale, band_names)
+        if samples is not None and (samples.ndim != 5 or tuple(samples.shape[:1]) + tuple(samples.shape[2:])
+                                    != tuple(sr.shape)):
+            raise InputError("samples", f"shape {tuple(samples.shape)} is not (N, S, C, H, W) for SR "
+                                        f"{tuple(sr.shape)}")
+        active = self._active(lr is not None, scale, band_names, self._spread(samples))
         rows: list[MetricRow] = []
         for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)
             batch = self._batch(sr[sl], hr[sl], None if lr is None else lr[sl],
-                                None if valid is None else valid[sl], band_names, scale)
-            values = {spec.name: spec.scorer()(batch) for spec in active}
+                                None if valid is None else valid[sl], band_names, scale,
+                                None if samples is None else samples[sl])
+            values = {spec.name: _values_of(spec, batch) for spec in active}
             rows.extend(self._rows(tile_ids[sl], band_names, values, scale))
         return rows
 
-    def _batch(self, sr, hr, lr, valid, band_names: tuple[str, ...], scale: int | None) -> ScoreBatch:
+    @staticmethod
+    def _spread(samples: np.ndarray | torch.Tensor | None) -> str | None:
+        """Why the calibration scores cannot run on these samples (None when they can)."""
+        if samples is None:
+            return "no samples were given"
+        if samples.shape[1] < 2:
+            return "one sample only"
+        first = samples[:, :1]
+        if not bool((samples != first).any()):
+            return "all samples are equal (a deterministic model)"
+        return None
+
+    def _batch(self, sr, hr, lr, valid, band_names: tuple[str, ...], scale: int | None,
+               samples=None) -> ScoreBatch:
         dev, dt = self.device, self.dtype
         x = _to_tensor(sr, dev, dt)
         y = _to_tensor(hr, dev, dt)
@@ -231,7 +264,8 @@ class Evaluator:
         match = self.options.hist_match
         xe = match_histograms(x, y) if match == "hr" else match_histograms(x, lo) if match == "lr" else x
         return ScoreBatch(x, xe, y, lo, None if valid is None else _to_tensor(valid, dev, torch.bool),
-                          band_names, scale, self.options, self.models, self.net_batch)
+                          band_names, scale, self.options, self.models, self.net_batch,
+                          None if samples is None else _to_tensor(samples, dev, dt))
 
     def _rows(self, tile_ids: list[str], band_names: tuple[str, ...], values: dict[str, MetricValues],
               scale: int | None) -> list[MetricRow]:

@@ -66,7 +66,8 @@ class LPIPSModel:
     trunk: str  # "alexnet-imagenet:<path>" or "alexnet-random (test only)"
 
 
-def load_lpips(trunk: str | Path | _RandomTrunk | None = None, device: str | torch.device = "cpu") -> LPIPSModel:
+def load_lpips(trunk: str | Path | _RandomTrunk | None = None,
+               device: str | torch.device = "cpu") -> LPIPSModel:
     """Build LPIPS (AlexNet, v0.1 heads) with the ImageNet trunk from ``trunk``.
 
     ``trunk``: a path to ``alexnet-owt-7be5be79.pth``; None for torchvision's cache location;

@@ -33,7 +33,9 @@ class MetricSpec:
 
     ``value_range`` is (low, high); ``None`` stands for an open end. ``bands`` are the canonical
     band names the metric reads (any subset present is scored per band when ``per_band``).
-    ``needs_hr``/``needs_lr``/``needs_scale``/``needs_rgb``: which inputs must be given.
+    ``needs_hr``/``needs_lr``/``needs_scale``/``needs_rgb``: which inputs must be given;
+    ``needs_samples``: it scores the N samples of a stochastic model (not defined for one sample or a
+    deterministic model, which are skipped with a "no uncertainty" note, never an error).
     ``spatial_map``: whether :mod:`mindgap_core.metrics.maps` can return a per-pixel raster of it.
     ``model``: the network the engine must load for it (``"lpips"``, ``"lpips_sat"``) or None.
     ``score``: ``"module:function"`` (or a callable) mapping a ScoreBatch to MetricValues.
@@ -54,6 +56,7 @@ class MetricSpec:
     needs_scale: bool = False
     needs_rgb: bool = False
     model: str | None = None
+    needs_samples: bool = False
 
     def scorer(self) -> Callable[..., Any]:
         """The scoring function (imported on first use when given as ``"module:function"``)."""
@@ -154,6 +157,56 @@ METRICS: dict[str, MetricSpec] = {
         _builtin("hallucination"), needs_scale=True, needs_rgb=True,
     ),
 }
+
+#: nominal levels of the stored coverage scores (a reliability curve; 50/80/90/95 % are the headline)
+COVERAGE_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def coverage_metric(level: float) -> str:
+    """Registry name of the coverage score at a nominal level, e.g. ``coverage_90``."""
+    return f"coverage_{round(level * 100):02d}"
+
+
+METRICS.update({
+    coverage_metric(p): MetricSpec(
+        coverage_metric(p), f"Coverage {round(p * 100)} %", True, (0.0, 1.0), ALL_BANDS, True, False,
+        False, False, "fraction",
+        f"Share of HR values inside the central {round(p * 100)} % interval of the model's samples "
+        "(rank-based, exact for any number of samples when the HR behaves like one more sample). "
+        f"Calibrated = {p:g}; below = over-confident. Closer to {p:g} is better (see calibration_error).",
+        f"{_SCORERS}:coverage", needs_samples=True,
+    )
+    for p in COVERAGE_LEVELS
+})
+METRICS.update({
+    "calibration_error": MetricSpec(
+        "calibration_error", "Calibration error", False, (0.0, 1.0), ALL_BANDS, True, False, False, False,
+        "fraction",
+        "Mean |coverage - nominal| over the 50, 80, 90 and 95 % central sample intervals (0 = calibrated).",
+        _builtin("calibration_error"), needs_samples=True,
+    ),
+    "spread": MetricSpec(
+        "spread", "Spread", False, (0.0, None), ALL_BANDS, True, False, False, False, "reflectance",
+        "Sharpness: mean per-pixel standard deviation of the samples (lower = sharper; only a virtue "
+        "when coverage is nominal).",
+        _builtin("spread"), needs_samples=True,
+    ),
+    "uncertainty_spearman": MetricSpec(
+        "uncertainty_spearman", "Error-spread Spearman", True, (-1.0, 1.0), ALL_BANDS, True, False, False,
+        False, "",
+        "Spearman rank correlation of the per-pixel |sample mean - HR| with the per-pixel spread.",
+        _builtin("uncertainty_spearman"), needs_samples=True,
+    ),
+    "uncertainty_auroc": MetricSpec(
+        "uncertainty_auroc", "Error-spread AUROC", True, (0.0, 1.0), ALL_BANDS, True, False, False, False,
+        "",
+        "AUROC of the per-pixel spread for detecting the 10 % of pixels (and bands) with the largest "
+        "|sample mean - HR| (0.5 = uninformative, 1 = perfect).",
+        _builtin("uncertainty_auroc"), needs_samples=True,
+    ),
+})
+#: the calibration scores (computed from N samples; absent for deterministic models)
+UNCERTAINTY_METRICS: tuple[str, ...] = tuple(n for n, s in METRICS.items() if s.needs_samples)
 
 #: The metrics scored when the user names none (LPIPS joins when its weights are present).
 DEFAULT_METRICS: tuple[str, ...] = (

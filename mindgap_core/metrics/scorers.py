@@ -10,7 +10,7 @@ SR-LR agreement, correctness harmonises the SR itself), and say so in their opti
 
 from __future__ import annotations
 
-from mindgap_core.metrics import opensr, pixel
+from mindgap_core.metrics import opensr, pixel, uncertainty
 from mindgap_core.metrics.batch import MetricValues, ScoreBatch
 from mindgap_core.metrics.lpips_sat import lpips_sat_score
 from mindgap_core.metrics.lpips_std import lpips_score
@@ -91,3 +91,47 @@ def omission(b: ScoreBatch) -> MetricValues:
 
 def hallucination(b: ScoreBatch) -> MetricValues:
     return _opensr(b, "correctness", "hallucination")
+
+
+def _coverages(b: ScoreBatch):
+    """Coverage at every stored level, (N, levels), once per batch."""
+    from mindgap_core.metrics.registry import COVERAGE_LEVELS
+
+    return b.shared("coverage", lambda: uncertainty.coverages(b.samples, b.hr, COVERAGE_LEVELS, b.valid))
+
+
+def coverage(b: ScoreBatch) -> dict[str, MetricValues]:
+    """Coverage at every level of :data:`~mindgap_core.metrics.registry.COVERAGE_LEVELS` (one function
+    for the whole family: the engine picks each metric's entry)."""
+    from mindgap_core.metrics.registry import COVERAGE_LEVELS, coverage_metric
+
+    values = _coverages(b)
+    opts = {"samples": int(b.samples.shape[1]), "interval": "central, rank-based"}
+    return {coverage_metric(p): MetricValues(values[:, i], None, opts) for i, p in enumerate(COVERAGE_LEVELS)}
+
+
+def calibration_error(b: ScoreBatch) -> MetricValues:
+    from mindgap_core.metrics.registry import COVERAGE_LEVELS
+
+    levels = uncertainty.NOMINAL_LEVELS
+    values = _coverages(b)[:, [COVERAGE_LEVELS.index(p) for p in levels]]
+    error = (values - values.new_tensor(levels)).abs().mean(dim=1)
+    return MetricValues(error, None, {"samples": int(b.samples.shape[1]), "levels": list(levels)})
+
+
+def spread(b: ScoreBatch) -> MetricValues:
+    return MetricValues(uncertainty.mean_spread(b.samples, b.valid), None,
+                        {"samples": int(b.samples.shape[1])})
+
+
+def _agreement(b: ScoreBatch):
+    return b.shared("agreement", lambda: uncertainty.error_spread_agreement(b.samples, b.hr, b.valid))
+
+
+def uncertainty_spearman(b: ScoreBatch) -> MetricValues:
+    return MetricValues(_agreement(b)[0], None, {"samples": int(b.samples.shape[1])})
+
+
+def uncertainty_auroc(b: ScoreBatch) -> MetricValues:
+    return MetricValues(_agreement(b)[1], None, {"samples": int(b.samples.shape[1]),
+                                                 "top_error_fraction": uncertainty.TOP_ERROR_FRACTION})

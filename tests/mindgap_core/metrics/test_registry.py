@@ -12,6 +12,7 @@ from mindgap_core.metrics.engine import Evaluator
 from mindgap_core.metrics.registry import (
     DEFAULT_METRICS,
     METRICS,
+    UNCERTAINTY_METRICS,
     MetricSpec,
     get_metric,
     metric_label,
@@ -23,7 +24,11 @@ from mindgap_core.types import CANONICAL_BANDS
 def test_every_metric_is_fully_declared():
     assert {"psnr", "ssim", "sam", "ergas", "cpsnr", "lpips", "lpips_sat", "consistency_reflectance",
             "consistency_spectral", "consistency_spatial", "improvement", "omission",
-            "hallucination"} == set(METRICS)
+            "hallucination", "calibration_error", "spread", "uncertainty_spearman", "uncertainty_auroc",
+            "coverage_10", "coverage_20", "coverage_30", "coverage_40", "coverage_50", "coverage_60",
+            "coverage_70", "coverage_80", "coverage_90", "coverage_95"} == set(METRICS)
+    assert all(METRICS[m].needs_samples for m in UNCERTAINTY_METRICS)
+    assert not any(METRICS[m].needs_samples for m in DEFAULT_METRICS)
     for name, spec in METRICS.items():
         assert spec.name == name
         assert isinstance(spec.higher_better, bool) and isinstance(spec.spatial_map, bool)

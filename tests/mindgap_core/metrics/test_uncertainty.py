@@ -129,3 +129,27 @@ def test_masked_pixels_do_not_count():
     for level in NOMINAL_LEVELS:
         assert coverage(broken, hr, level, valid).item() == pytest.approx(
             coverage(samples[..., :16, :], hr[..., :16, :], level).item(), abs=1e-12)
+
+
+def test_engine_scores_calibration_from_samples_and_skips_deterministic_models():
+    from mindgap_core.metrics.engine import Evaluator
+    from mindgap_core.metrics.registry import UNCERTAINTY_METRICS, coverage_metric
+    from mindgap_core.types import CANONICAL_BANDS
+
+    samples, hr = toy(1.0, tiles=3, size=32)
+    sr = samples.mean(dim=1)
+    ev = Evaluator(["psnr", *UNCERTAINTY_METRICS])
+    rows = ev.score_arrays(sr.numpy(), hr.numpy(), band_names=CANONICAL_BANDS, samples=samples.numpy())
+    got = {(r.metric, r.tile_id): r.value for r in rows}
+    direct = coverage(samples, hr, 0.9)
+    for i in range(3):
+        assert got[(coverage_metric(0.9), str(i))] == pytest.approx(direct[i].item(), abs=1e-6)
+        assert 0 <= got[("calibration_error", str(i))] < 0.05
+        assert got[("spread", str(i))] == pytest.approx(mean_spread(samples[i:i + 1]).item(), rel=1e-5)
+    assert {m for m, _ in got} == {"psnr", *UNCERTAINTY_METRICS}
+    # a deterministic model (equal samples) or no samples: PSNR only, one "no uncertainty" note
+    for given in (sr[:, None].expand(3, 4, 4, 32, 32).numpy(), None):
+        ev = Evaluator(["psnr", *UNCERTAINTY_METRICS])
+        rows = ev.score_arrays(sr.numpy(), hr.numpy(), band_names=CANONICAL_BANDS, samples=given)
+        assert {r.metric for r in rows} == {"psnr"}
+        assert sum("no uncertainty" in n for n in ev.notes) == 1
