@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from mindgap_core.io import read_raster  # noqa: E402
 from mindgap_core.metrics.engine import PSNR_CAP_DB, Evaluator, ScoreOptions  # noqa: E402
 from mindgap_core.metrics.lpips_sat import load_backbone, lpips_sat_score  # noqa: E402
-from mindgap_core.metrics.lpips_std import LPIPSUnavailable, load_lpips  # noqa: E402
+from mindgap_core.metrics.lpips_std import RANDOM_TRUNK, LPIPSUnavailable, load_lpips  # noqa: E402
 from mindgap_core.metrics.opensr import SCORES as OPENSR_SCORES  # noqa: E402
 from mindgap_core.metrics.opensr import OpensrOptions  # noqa: E402
 from mindgap_core.types import CANONICAL_BANDS  # noqa: E402
@@ -258,7 +258,7 @@ def main() -> int:
     try:
         lp = load_lpips(None)
     except LPIPSUnavailable:  # ImageNet weights absent offline: the same random trunk on both sides
-        lp = load_lpips("random")
+        lp = load_lpips(RANDOM_TRUNK)
     import lpips
 
     naive_lpips = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()  # plain package use
@@ -269,7 +269,7 @@ def main() -> int:
 
     lp_dev, sat_dev = lp, sat
     if args.device != "cpu":  # the naive loop stays on the CPU; the engine gets device copies
-        lp_dev = load_lpips("random", args.device)
+        lp_dev = load_lpips(RANDOM_TRUNK, args.device)
         lp_dev.net.load_state_dict(lp.net.state_dict())
         sat_dev = copy.deepcopy(sat)
     ev = Evaluator(None, ScoreOptions(scale=SCALE), args.device, lpips_trunk=lp_dev, lpips_sat=sat_dev,

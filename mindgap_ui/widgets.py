@@ -6,6 +6,8 @@ import re
 
 import streamlit as st
 
+from mindgap_core.metrics.registry import metric_label
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~$])")
 
 
@@ -29,16 +31,6 @@ def no_results_notice() -> None:
     """What a results page shows when the sidebar found no results to show."""
     st.info("No results to show. Choose a results folder in the sidebar (empty: the demo results, made "
             "by `mindgap demo --stage results`), or run `mindgap evaluate --experiment FILE --out DIR`.")
-
-
-#: display names of metrics (others are shown as their registry name)
-METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "sam": "SAM", "ergas": "ERGAS", "cpsnr": "cPSNR",
-                 "lpips": "LPIPS", "lpips_sat": "LPIPS-Sat"}
-
-
-def metric_label(name: str) -> str:
-    """The display name of a metric."""
-    return METRIC_LABELS.get(name, name)
 
 
 def metric_unit(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = (
     "Score an SR raster against the HR reference (and the LR input for opensr-test-style scores): "
@@ -31,9 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cPSNR search radius in HR pixels (default 3)")
     parser.add_argument("--opensr-border", type=int, default=0,
                         help="HR border pixels ignored by opensr scores (default 0)")
-    parser.add_argument("--lpips-weights", default=None,
-                        help="torchvision AlexNet weights file (default "
-                             "$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth)")
+    parser.add_argument("--lpips-weights", type=Path, default=None,
+                        help="standard LPIPS needs torchvision's ImageNet AlexNet weights file "
+                             "alexnet-owt-7be5be79.pth: give its path, or put it in "
+                             "$TORCH_HOME/hub/checkpoints/ (default ~/.cache/torch/hub/checkpoints/). "
+                             "Nothing is downloaded: without the file LPIPS is skipped with a note "
+                             "(an error when --metrics names lpips); LPIPS-Sat needs no download")
     parser.add_argument("--lpips-sat-backbone", default=None,
                         help="LPIPS-Sat backbone: a MindGap folder or an SSL4EO-S12 checkpoint file "
                              "(default: the shipped data/lpips_sat)")
@@ -62,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     import math
     import sys
     from dataclasses import asdict
-    from pathlib import Path
 
     import torch
 

@@ -1,60 +1,38 @@
 """The batched evaluator: many SR/HR(/LR) tile pairs in, tidy :class:`MetricRow` rows out.
 
-Everything runs in torch on the given device (CPU or CUDA), a batch of tiles at a time. Scores are
-finite (PSNR/cPSNR of identical images are capped at :data:`PSNR_CAP_DB`); a score that is undefined
-for a tile (e.g. opensr-test's spatial consistency when the shift exceeds its limit) gives no row and
-a note in :attr:`Evaluator.notes`.
+Everything runs in torch on the given device (CPU or CUDA), a batch of tiles at a time. For every
+batch the engine builds one :class:`~mindgap_core.metrics.batch.ScoreBatch` and loops over the
+requested metrics' registry entries (:data:`~mindgap_core.metrics.registry.METRICS`), calling each
+entry's scoring function; it knows no metric by name. Scores are finite (PSNR/cPSNR of identical
+images are capped at :data:`PSNR_CAP_DB`); a score that is undefined for a tile (e.g. opensr-test's
+spatial consistency when the shift exceeds its limit) gives no row and a note in
+:attr:`Evaluator.notes`.
 
 Options recorded with every row: ``data_range``, ``hist_match`` (``none``/``hr``/``lr``: SR matched
-per band to that image before the HR-referenced metrics; never before consistency, whose point is the
-SR-LR agreement, nor before correctness, which harmonises SR to HR itself as opensr-test does) and
-``scale``; plus each metric's own (``cpsnr_max_shift``, ``lpips_trunk``,
-``lpips_sat_backbone``, ``opensr_*``).
+per band to that image before the HR-referenced metrics) and ``scale``; plus what each scoring
+function reports (``cpsnr_max_shift``, ``lpips_trunk``, ``lpips_sat_backbone``, ``opensr_*``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from mindgap_core.errors import ConfigError, InputError
-from mindgap_core.metrics import opensr
-from mindgap_core.metrics.lpips_sat import LPIPSSat, load_backbone, lpips_sat_score
-from mindgap_core.metrics.lpips_std import LPIPSModel, LPIPSUnavailable, load_lpips, lpips_score
-from mindgap_core.metrics.pixel import cpsnr, ergas, match_histograms, psnr, sam
-from mindgap_core.metrics.registry import DEFAULT_METRICS, METRICS, RGB_BANDS, get_metric
-from mindgap_core.metrics.ssim import ssim
+from mindgap_core.metrics.batch import HIST_MATCH_CHOICES, MetricValues, ScoreBatch, ScoreOptions
+from mindgap_core.metrics.lpips_sat import LPIPSSat, load_backbone
+from mindgap_core.metrics.lpips_std import LPIPSModel, LPIPSUnavailable, load_lpips
+from mindgap_core.metrics.pixel import match_histograms
+from mindgap_core.metrics.registry import DEFAULT_METRICS, METRICS, RGB_BANDS, MetricSpec, get_metric
+from mindgap_core.metrics.scorers import PSNR_CAP_DB
 from mindgap_core.types import GeoRaster, MetricRow, ProgressFn, no_progress
 
-PSNR_CAP_DB = 100.0
-HIST_MATCH_CHOICES = ("none", "hr", "lr")
-OPENSR_METRICS = opensr.SCORES
-
-
-@dataclass(frozen=True)
-class ScoreOptions:
-    """How scores are computed; recorded with each row."""
-
-    data_range: float = 1.0
-    hist_match: str = "none"
-    scale: int | None = None
-    cpsnr_max_shift: int = 3
-    opensr: opensr.OpensrOptions = field(default_factory=opensr.OpensrOptions)
-
-    def __post_init__(self) -> None:
-        if self.hist_match not in HIST_MATCH_CHOICES:
-            raise ConfigError(f"hist_match must be one of {HIST_MATCH_CHOICES}, got {self.hist_match!r}")
-        if not self.data_range > 0:
-            raise ConfigError(f"data_range must be positive, got {self.data_range}")
-        if self.scale is not None and self.scale < 1:
-            raise ConfigError(f"scale must be a positive integer, got {self.scale}")
-        if self.cpsnr_max_shift < 0:
-            raise ConfigError(f"cpsnr_max_shift must be >= 0, got {self.cpsnr_max_shift}")
+__all__ = ["HIST_MATCH_CHOICES", "PSNR_CAP_DB", "Evaluator", "ScoreOptions", "infer_scale", "validate_pair"]
 
 
 def infer_scale(hr_shape: tuple[int, int], lr_shape: tuple[int, int], source: str = "LR") -> int:
@@ -101,6 +79,32 @@ def _to_tensor(a: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.
     return t.to(device=device, dtype=dtype)
 
 
+def _values_of(spec: MetricSpec, batch: ScoreBatch) -> MetricValues:
+    """Run a metric's scoring function; a function that scores a family of metrics returns a mapping
+    from metric name to values (e.g. coverage at every level), of which this metric takes its own."""
+    result = spec.scorer()(batch)
+    return result[spec.name] if isinstance(result, Mapping) else result
+
+
+def _load_lpips(spec: LPIPSModel | str | Path | None, device: torch.device, _arch: str) -> LPIPSModel:
+    return spec if isinstance(spec, LPIPSModel) else load_lpips(spec, device)
+
+
+def _load_lpips_sat(spec: LPIPSSat | str | Path | None, device: torch.device, ssl4eo_arch: str) -> LPIPSSat:
+    if isinstance(spec, LPIPSSat):
+        on = next(spec.buffers()).device
+        # never move the caller's module: copy it when it lives elsewhere
+        return spec if on == device else copy.deepcopy(spec).to(device)
+    return load_backbone(spec, device, ssl4eo_arch)
+
+
+#: how the engine loads the network a metric declares in ``MetricSpec.model``
+MODEL_LOADERS: dict[str, Callable[[Any, torch.device, str], Any]] = {
+    "lpips": _load_lpips,
+    "lpips_sat": _load_lpips_sat,
+}
+
+
 class Evaluator:
     """Scores batches of tiles with a fixed metric list, options, device and backbones.
 
@@ -108,7 +112,7 @@ class Evaluator:
     weights, LR-based metrics without LR, ERGAS without a scale) are skipped with one note each.
     An explicit list makes the same situations errors (:class:`ConfigError`).
     ``lpips_trunk``: a loaded :class:`LPIPSModel`, a path to torchvision's AlexNet weights, None
-    for ``$TORCH_HOME``'s cache, or ``"random"`` (tests only). ``lpips_sat``: a loaded
+    for ``$TORCH_HOME``'s cache, or ``RANDOM_TRUNK`` (tests only). ``lpips_sat``: a loaded
     :class:`LPIPSSat`, a backbone folder / SSL4EO file, or None for the shipped backbone.
     """
 
@@ -120,8 +124,7 @@ class Evaluator:
                  dtype: torch.dtype = torch.float32) -> None:
         self.explicit = metrics is not None
         names = tuple(dict.fromkeys(metrics)) if metrics is not None else DEFAULT_METRICS
-        for n in names:
-            get_metric(n)
+        specs = [get_metric(n) for n in names]
         self.device = torch.device(device)
         self.options = options
         self.dtype = dtype
@@ -132,29 +135,31 @@ class Evaluator:
         self.net_batch = int(net_batch or (64 if cuda else 8))
         self.notes: list[str] = []
         self._noted: set[str] = set()
-        self.lpips_model: LPIPSModel | None = None
-        self.lpips_sat_model: LPIPSSat | None = None
+        self.models: dict[str, Any] = {}
+        model_args = {"lpips": lpips_trunk, "lpips_sat": lpips_sat}
         keep = []
-        for n in names:
-            if n == "lpips":
+        for spec in specs:
+            if spec.model is not None and spec.model not in self.models:
                 try:
-                    self.lpips_model = (lpips_trunk if isinstance(lpips_trunk, LPIPSModel)
-                                        else load_lpips(lpips_trunk, self.device))
+                    self.models[spec.model] = MODEL_LOADERS[spec.model](
+                        model_args.get(spec.model), self.device, ssl4eo_arch)
                 except LPIPSUnavailable as exc:
                     if self.explicit:
                         raise
-                    self._note("lpips", str(exc))
+                    self._note(spec.name, str(exc))
                     continue
-            if n == "lpips_sat":
-                if isinstance(lpips_sat, LPIPSSat):
-                    on = next(lpips_sat.buffers()).device
-                    # never move the caller's module: copy it when it lives elsewhere
-                    self.lpips_sat_model = (lpips_sat if on == self.device
-                                            else copy.deepcopy(lpips_sat).to(self.device))
-                else:
-                    self.lpips_sat_model = load_backbone(lpips_sat, self.device, ssl4eo_arch)
-            keep.append(n)
+            keep.append(spec.name)
         self.metrics: tuple[str, ...] = tuple(keep)
+
+    @property
+    def lpips_model(self) -> LPIPSModel | None:
+        """The loaded LPIPS network (None when LPIPS is not scored)."""
+        return self.models.get("lpips")
+
+    @property
+    def lpips_sat_model(self) -> LPIPSSat | None:
+        """The loaded LPIPS-Sat network (None when LPIPS-Sat is not scored)."""
+        return self.models.get("lpips_sat")
 
     # ------------------------------------------------------------------ helpers
     def _note(self, key: str, text: str) -> None:
@@ -162,45 +167,38 @@ class Evaluator:
             self._noted.add(key)
             self.notes.append(text)
 
-    def _row_options(self, metric: str, scale: int | None) -> dict:
-        o = self.options
-        base = {"data_range": float(o.data_range), "hist_match": o.hist_match, "scale": scale}
-        if metric in OPENSR_METRICS:  # opensr-test harmonises on its own (opensr_harmonise_*)
-            base["hist_match"] = "none"
-        if metric == "cpsnr":
-            base["cpsnr_max_shift"] = int(o.cpsnr_max_shift)
-        elif metric == "lpips" and self.lpips_model is not None:
-            base["lpips_trunk"] = self.lpips_model.trunk
-            base["lpips_view"] = "red,green,blue scaled to [-1, 1]"
-        elif metric == "lpips_sat" and self.lpips_sat_model is not None:
-            base["lpips_sat_backbone"] = self.lpips_sat_model.backbone_id
-        elif metric in OPENSR_METRICS:
-            base.update(o.opensr.as_dict())
-        return base
+    def _problem(self, spec: MetricSpec, has_lr: bool, scale: int | None,
+                 band_names: tuple[str, ...]) -> str | None:
+        """Why ``spec`` cannot run on this input (None when it can)."""
+        n = spec.name
+        if spec.needs_lr and not has_lr:
+            return f"{n} needs the LR image (give --lr)"
+        if spec.needs_scale and scale is None:
+            return f"{n} needs the scale factor (give --scale or --lr)"
+        if spec.needs_rgb and not set(RGB_BANDS) <= set(band_names):
+            return f"{n} needs red, green and blue bands, the input has {list(band_names)}"
+        model_bands = getattr(self.models.get(spec.model), "band_names", None) if spec.model else None
+        if model_bands is not None and not set(model_bands) <= set(band_names):
+            return f"{n} needs bands {list(model_bands)}, the input has {list(band_names)}"
+        return None
 
-    def _active(self, has_lr: bool, scale: int | None, band_names: tuple[str, ...]) -> list[str]:
-        """Metrics that can run on this input (skips or errors per the explicit/default rule)."""
+    def _active(self, has_lr: bool, scale: int | None, band_names: tuple[str, ...],
+                no_spread: str | None = None) -> list[MetricSpec]:
+        """Metrics that can run on this input (skips or errors per the explicit/default rule; the
+        calibration scores of a model without spread are always skipped with a note)."""
         active = []
         for n in self.metrics:
             spec = METRICS[n]
-            problem = None
-            if spec.needs_lr and not has_lr:
-                problem = f"{n} needs the LR image (give --lr)"
-            elif (n == "ergas" or spec.needs_lr) and scale is None:
-                problem = f"{n} needs the scale factor (give --scale or --lr)"
-            elif n in ("lpips", "consistency_spatial") \
-                    and not set(RGB_BANDS) <= set(band_names):
-                problem = f"{n} needs red, green and blue bands, the input has {list(band_names)}"
-            elif n == "lpips_sat" and self.lpips_sat_model is not None \
-                    and not set(self.lpips_sat_model.band_names) <= set(band_names):
-                problem = (f"lpips_sat needs bands {list(self.lpips_sat_model.band_names)}, the input "
-                           f"has {list(band_names)}")
+            if spec.needs_samples and no_spread is not None:
+                self._note("no uncertainty", f"calibration scores skipped: no uncertainty ({no_spread})")
+                continue
+            problem = self._problem(spec, has_lr, scale, band_names)
             if problem is not None:
                 if self.explicit:
                     raise ConfigError(problem)
                 self._note(n, f"{n}: skipped: {problem}")
                 continue
-            active.append(n)
+            active.append(spec)
         if self.options.hist_match == "lr" and not has_lr:
             raise ConfigError("hist_match='lr' needs the LR image")
         return active
@@ -209,8 +207,11 @@ class Evaluator:
     def score_arrays(self, sr: np.ndarray | torch.Tensor, hr: np.ndarray | torch.Tensor,
                      lr: np.ndarray | torch.Tensor | None = None, *, band_names: Sequence[str],
                      tile_ids: Sequence[str] | None = None, valid: np.ndarray | torch.Tensor | None = None,
-                     scale: int | None = None) -> list[MetricRow]:
-        """Score (N, C, H, W) SR against HR (and (N, C, h, w) LR); ``valid`` (N, H, W) bool."""
+                     scale: int | None = None, samples: np.ndarray | torch.Tensor | None = None
+                     ) -> list[MetricRow]:
+        """Score (N, C, H, W) SR against HR (and (N, C, h, w) LR); ``valid`` (N, H, W) bool;
+        ``samples`` (N, S, C, H, W): the model's samples whose mean is the SR (for the calibration
+        scores; without them, or when they are all equal, those are skipped with a note)."""
         band_names = tuple(band_names)
         if tuple(sr.shape) != tuple(hr.shape):
             raise InputError("SR", f"shape {tuple(sr.shape)} differs from HR {tuple(hr.shape)}")
@@ -227,71 +228,59 @@ class Evaluator:
             if scale is not None and s != scale:
                 raise InputError("LR", f"HR/LR size ratio is {s}, but scale {scale} was given")
             scale = s
-        active = self._active(lr is not None, scale, band_names)
+        if samples is not None and (samples.ndim != 5 or tuple(samples.shape[:1]) + tuple(samples.shape[2:])
+                                    != tuple(sr.shape)):
+            raise InputError("samples", f"shape {tuple(samples.shape)} is not (N, S, C, H, W) for SR "
+                                        f"{tuple(sr.shape)}")
+        active = self._active(lr is not None, scale, band_names, self._spread(samples))
         rows: list[MetricRow] = []
         for start in range(0, n, self.batch_size):
             sl = slice(start, start + self.batch_size)
-            rows.extend(self._score_batch(
-                sr[sl], hr[sl], None if lr is None else lr[sl], band_names, tile_ids[sl],
-                None if valid is None else valid[sl], scale, active))
+            batch = self._batch(sr[sl], hr[sl], None if lr is None else lr[sl],
+                                None if valid is None else valid[sl], band_names, scale,
+                                None if samples is None else samples[sl])
+            values = {spec.name: _values_of(spec, batch) for spec in active}
+            rows.extend(self._rows(tile_ids[sl], band_names, values, scale))
         return rows
 
-    def _score_batch(self, sr, hr, lr, band_names, tile_ids, valid, scale, active) -> list[MetricRow]:
+    @staticmethod
+    def _spread(samples: np.ndarray | torch.Tensor | None) -> str | None:
+        """Why the calibration scores cannot run on these samples (None when they can)."""
+        if samples is None:
+            return "no samples were given"
+        if samples.shape[1] < 2:
+            return "one sample only"
+        first = samples[:, :1]
+        if not bool((samples != first).any()):
+            return "all samples are equal (a deterministic model)"
+        return None
+
+    def _batch(self, sr, hr, lr, valid, band_names: tuple[str, ...], scale: int | None,
+               samples=None) -> ScoreBatch:
         dev, dt = self.device, self.dtype
         x = _to_tensor(sr, dev, dt)
         y = _to_tensor(hr, dev, dt)
         lo = None if lr is None else _to_tensor(lr, dev, dt)
-        v = None if valid is None else _to_tensor(valid, dev, torch.bool)
-        o = self.options
-        r = o.data_range
-        if o.hist_match == "hr":
-            xe = match_histograms(x, y)
-        elif o.hist_match == "lr":
-            xe = match_histograms(x, lo)
-        else:
-            xe = x
-        rgb_idx = [band_names.index(b) for b in RGB_BANDS] if set(RGB_BANDS) <= set(band_names) else []
-        per_band: dict[str, torch.Tensor] = {}
-        overall: dict[str, torch.Tensor] = {}
-        if "psnr" in active:
-            pb, pa = psnr(xe, y, r, v)
-            per_band["psnr"], overall["psnr"] = pb.clamp(max=PSNR_CAP_DB), pa.clamp(max=PSNR_CAP_DB)
-        if "ssim" in active:
-            sb = ssim(xe, y, r, v)
-            per_band["ssim"], overall["ssim"] = sb, sb.mean(dim=1)
-        if "sam" in active:
-            overall["sam"] = sam(xe, y, v)
-        if "ergas" in active:
-            overall["ergas"] = ergas(xe, y, float(scale), v)
-        if "cpsnr" in active:
-            cb = cpsnr(xe, y, o.cpsnr_max_shift, r, v).clamp(max=PSNR_CAP_DB)
-            per_band["cpsnr"], overall["cpsnr"] = cb, cb.mean(dim=1)
-        if "lpips" in active:
-            overall["lpips"] = torch.cat([
-                lpips_score(self.lpips_model, xe[i:i + self.net_batch], y[i:i + self.net_batch],
-                            band_names, r) for i in range(0, x.shape[0], self.net_batch)])
-        if "lpips_sat" in active:
-            overall["lpips_sat"] = torch.cat([
-                lpips_sat_score(self.lpips_sat_model, xe[i:i + self.net_batch], y[i:i + self.net_batch],
-                                band_names, r) for i in range(0, x.shape[0], self.net_batch)])
-        wanted = tuple(m for m in active if m in OPENSR_METRICS)
-        if wanted:
-            overall.update(opensr.opensr_scores(x, lo, y, scale, rgb_idx, o.opensr, wanted))
-        return self._rows(tile_ids, band_names, per_band, overall, scale, active)
+        match = self.options.hist_match
+        xe = match_histograms(x, y) if match == "hr" else match_histograms(x, lo) if match == "lr" else x
+        return ScoreBatch(x, xe, y, lo, None if valid is None else _to_tensor(valid, dev, torch.bool),
+                          band_names, scale, self.options, self.models, self.net_batch,
+                          None if samples is None else _to_tensor(samples, dev, dt))
 
-    def _rows(self, tile_ids, band_names, per_band, overall, scale, active) -> list[MetricRow]:
+    def _rows(self, tile_ids: list[str], band_names: tuple[str, ...], values: dict[str, MetricValues],
+              scale: int | None) -> list[MetricRow]:
+        o = self.options
         rows = []
         dropped: dict[str, int] = {}
-        per_band = {k: val.detach().cpu().numpy() for k, val in per_band.items()}
-        overall = {k: val.detach().cpu().numpy() for k, val in overall.items()}
-        for m in active:
-            opts = self._row_options(m, scale)
+        for m, v in values.items():
+            opts = {"data_range": float(o.data_range), "hist_match": o.hist_match, "scale": scale,
+                    **v.options}
+            overall = v.overall.detach().cpu().numpy()
+            per_band = None if v.per_band is None else v.per_band.detach().cpu().numpy()
             for i, tid in enumerate(tile_ids):
-                values = []
-                if m in per_band:
-                    values += [(b, per_band[m][i, j]) for j, b in enumerate(band_names)]
-                values.append(("all", overall[m][i]))
-                for band, val in values:
+                cells = [] if per_band is None else [(b, per_band[i, j]) for j, b in enumerate(band_names)]
+                cells.append(("all", overall[i]))
+                for band, val in cells:
                     if not np.isfinite(val):
                         dropped[m] = dropped.get(m, 0) + 1
                         continue

@@ -8,7 +8,8 @@ Weights: the v0.1 linear heads ship inside the ``lpips`` wheel. The AlexNet trun
 ImageNet weights ``alexnet-owt-7be5be79.pth``, looked up where torchvision caches them
 (``$TORCH_HOME/hub/checkpoints/``, default ``~/.cache/torch/hub/checkpoints/``) or at a path the user
 gives. Nothing is ever downloaded: when the file is absent LPIPS is reported unavailable with one
-message. A randomly initialised trunk exists only as an explicit test mode (``trunk="random"``).
+message. A randomly initialised trunk exists only as an explicit test mode (``trunk=RANDOM_TRUNK``, a
+sentinel object: no string a user types — CLI flag, YAML, URL — can select it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ import torch
 from mindgap_core.errors import ConfigError
 
 ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
-RANDOM_TRUNK = "random"
+
+
+class _RandomTrunk:
+    """Sentinel type of :data:`RANDOM_TRUNK` (tests and benchmarks only)."""
+
+    def __repr__(self) -> str:
+        return "RANDOM_TRUNK"
+
+
+#: select the seeded random AlexNet trunk (tests/benchmarks); never reachable from user input
+RANDOM_TRUNK = _RandomTrunk()
 
 #: torchvision ``alexnet.features`` index -> lpips slice holding it
 _ALEX_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
@@ -55,16 +66,17 @@ class LPIPSModel:
     trunk: str  # "alexnet-imagenet:<path>" or "alexnet-random (test only)"
 
 
-def load_lpips(trunk: str | Path | None = None, device: str | torch.device = "cpu") -> LPIPSModel:
+def load_lpips(trunk: str | Path | _RandomTrunk | None = None,
+               device: str | torch.device = "cpu") -> LPIPSModel:
     """Build LPIPS (AlexNet, v0.1 heads) with the ImageNet trunk from ``trunk``.
 
     ``trunk``: a path to ``alexnet-owt-7be5be79.pth``; None for torchvision's cache location;
-    ``"random"`` for the seeded random trunk of tests. Raises :class:`LPIPSUnavailable` when the
+    :data:`RANDOM_TRUNK` for the random trunk of tests. Raises :class:`LPIPSUnavailable` when the
     weights file is missing.
     """
     import lpips
 
-    if isinstance(trunk, str) and trunk == RANDOM_TRUNK:
+    if trunk is RANDOM_TRUNK:
         weights_path = None
         label = "alexnet-random (test only)"
     else:

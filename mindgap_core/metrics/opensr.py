@@ -311,11 +311,17 @@ def correctness_maps(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale
     return correctness_maps_from(harmonised(sr, lr, hr, scale, opts), opts)
 
 
+def correctness_from(h: Harmonised, opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
+    """Improvement, omission and hallucination fractions per image (N,): the softmin probabilities'
+    means over the masked pixels."""
+    maps = correctness_maps_from(h, opts)
+    return {k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS}
+
+
 def correctness(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor, scale: int,
                 opts: OpensrOptions = DEFAULTS) -> dict[str, torch.Tensor]:
-    """Improvement, omission and hallucination fractions per image (N,) (softmin means)."""
-    maps = correctness_maps(sr, lr, hr, scale, opts)
-    return {k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS}
+    """:func:`correctness_from` of SR, LR and HR (cropped by ``opts.border``)."""
+    return correctness_from(harmonised(sr, lr, hr, scale, opts), opts)
 
 
 def opensr_scores(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor | None, scale: int,
@@ -333,6 +339,5 @@ def opensr_scores(sr: torch.Tensor, lr: torch.Tensor, hr: torch.Tensor | None, s
         if "synthesis" in names:
             out["synthesis"] = synthesis_from(h)
         if any(n in CORRECTNESS for n in names):
-            maps = correctness_maps_from(h, opts)
-            out.update({k: maps[k].nanmean(dim=(-2, -1)) for k in CORRECTNESS})
+            out.update(correctness_from(h, opts))
     return {k: v for k, v in out.items() if k in names}

@@ -18,8 +18,6 @@ Definitions (each equals the formula written out in the tests):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 

@@ -103,3 +103,47 @@ def test_bad_split_settings():
         assign_block_splits([0], [0], 1, (0.5, 0.5))
     with pytest.raises(ConfigError, match="block size"):
         assign_block_splits([0], [0], 0)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (1, 2), (1, 3)])
+def test_rectangular_blocks(shape):
+    rows, cols = grid(6, 8)
+    out = assign_block_splits(rows, cols, shape, (0.6, 0.15, 0.25), seed=0)
+    bh, bw = shape
+    for (r, c), (block, _) in zip(zip(rows, cols, strict=True), out, strict=True):
+        assert block == f"b{r // bh}_{c // bw}"
+    by_block = defaultdict(set)
+    for block, split in out:
+        by_block[block].add(split)
+    assert all(len(s) == 1 for s in by_block.values())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_separated_test_blocks_never_touch(seed):
+    rows, cols = grid(6, 8)
+    out = assign_block_splits(rows, cols, (2, 1), (0.6, 0.15, 0.25), seed=seed, separate=("test",))
+    test_tiles = {(r, c) for (r, c), (_, s) in zip(zip(rows, cols, strict=True), out, strict=True)
+                  if s == "test"}
+    blocks = defaultdict(set)
+    for (r, c), (b, s) in zip(zip(rows, cols, strict=True), out, strict=True):
+        if s == "test":
+            blocks[b].add((r, c))
+    assert len(blocks) == split_counts(24, (0.6, 0.15, 0.25))[2] == 6
+    for b, tiles in blocks.items():  # no tile of one test block touches a tile of another
+        others = test_tiles - tiles
+        assert not any(abs(r - r2) <= 1 and abs(c - c2) <= 1 for r, c in tiles for r2, c2 in others), b
+    assert out == assign_block_splits(rows, cols, (2, 1), (0.6, 0.15, 0.25), seed=seed, separate=("test",))
+    # without the constraint the same seed is free to place test blocks side by side
+    plain = assign_block_splits(rows, cols, (2, 1), (0.6, 0.15, 0.25), seed=seed)
+    assert sorted(s for _, s in plain) == sorted(s for _, s in out)
+
+
+def test_impossible_separation_and_bad_shapes_are_refused():
+    rows, cols = grid(2, 4)
+    with pytest.raises(ConfigError, match="cannot place the test blocks apart"):
+        assign_block_splits(rows, cols, 1, (0.2, 0.1, 0.7), separate=("test",))
+    with pytest.raises(ConfigError, match="unknown split"):
+        assign_block_splits(rows, cols, 1, separate=("holdout",))
+    for bad in ((0, 1), (1, 2, 3), (True, 1), 1.5):
+        with pytest.raises(ConfigError, match="block size"):
+            assign_block_splits(rows, cols, bad)

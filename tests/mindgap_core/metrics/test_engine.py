@@ -15,6 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.metrics.engine import PSNR_CAP_DB, Evaluator, ScoreOptions, validate_pair
 from mindgap_core.metrics.lpips_sat import LPIPSSat
+from mindgap_core.metrics.lpips_std import RANDOM_TRUNK
 from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
 from mindgap_core.types import GeoRaster, MetricRow
 from tests.fixtures.metric_tiles import BANDS, s2_pairs
@@ -36,7 +37,7 @@ def data():
 @pytest.fixture(scope="module")
 def evaluator():
     torch.manual_seed(0)
-    return Evaluator(None, ScoreOptions(), lpips_trunk="random", lpips_sat=tiny_sat(), batch_size=2,
+    return Evaluator(None, ScoreOptions(), lpips_trunk=RANDOM_TRUNK, lpips_sat=tiny_sat(), batch_size=2,
                      net_batch=3)
 
 
@@ -82,7 +83,7 @@ def test_batching_does_not_change_values(data):
     sr, hr, lr = data
     sat = tiny_sat()
     torch.manual_seed(0)
-    big = Evaluator(None, lpips_trunk="random", lpips_sat=sat, batch_size=64, net_batch=64)
+    big = Evaluator(None, lpips_trunk=RANDOM_TRUNK, lpips_sat=sat, batch_size=64, net_batch=64)
     small = Evaluator(None, lpips_trunk=big.lpips_model, lpips_sat=sat, batch_size=1, net_batch=1)
     a = as_table(big.score_arrays(sr, hr, lr, band_names=BANDS))
     b = as_table(small.score_arrays(sr, hr, lr, band_names=BANDS))
@@ -115,7 +116,7 @@ def test_identical_images_give_capped_finite_psnr(data):
 
 def test_missing_inputs_skip_in_default_suite_but_fail_when_asked(data):
     sr, hr, _ = data
-    ev = Evaluator(None, lpips_trunk="random", lpips_sat=tiny_sat())
+    ev = Evaluator(None, lpips_trunk=RANDOM_TRUNK, lpips_sat=tiny_sat())
     rows = ev.score_arrays(sr, hr, band_names=BANDS)
     assert {r.metric for r in rows} == {"psnr", "ssim", "sam", "cpsnr", "lpips", "lpips_sat"}
     assert any("ergas needs the scale factor" in n for n in ev.notes)
@@ -124,7 +125,7 @@ def test_missing_inputs_skip_in_default_suite_but_fail_when_asked(data):
     with pytest.raises(ConfigError, match="needs the LR image"):
         Evaluator(["omission"]).score_arrays(sr, hr, band_names=BANDS)
     with pytest.raises(ConfigError, match="needs red, green and blue"):
-        Evaluator(["lpips"], lpips_trunk="random").score_arrays(sr[:, :1], hr[:, :1], band_names=("nir",))
+        Evaluator(["lpips"], lpips_trunk=RANDOM_TRUNK).score_arrays(sr[:, :1], hr[:, :1], band_names=("nir",))
 
 
 def _raster(array, crs="EPSG:32618", bands=BANDS, x0=500000.0):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import lpips
 import numpy as np
@@ -10,15 +11,16 @@ import pytest
 import torch
 
 from mindgap_core.metrics.engine import Evaluator
+from mindgap_core.metrics.lpips_sat import LPIPSSat
 from mindgap_core.metrics.lpips_std import (
     ALEXNET_FILENAME,
+    RANDOM_TRUNK,
     LPIPSUnavailable,
     load_lpips,
     lpips_map,
     lpips_score,
     rgb_view,
 )
-from mindgap_core.metrics.lpips_sat import LPIPSSat
 from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
 from tests.fixtures.metric_tiles import BANDS, s2_pairs
 
@@ -54,7 +56,7 @@ def direct_inputs(x: torch.Tensor) -> torch.Tensor:
 def test_random_trunk_equals_lpips_package_called_directly(pairs):
     sr, hr = pairs
     torch.manual_seed(123)
-    ours = load_lpips("random")
+    ours = load_lpips(RANDOM_TRUNK)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
@@ -111,6 +113,16 @@ def test_missing_weights_make_lpips_unavailable_with_one_message(tmp_path, monke
         Evaluator(["lpips"])
 
 
+def test_no_typed_value_selects_the_random_trunk(tmp_path, monkeypatch):
+    """The random trunk is a sentinel object: "random" from a CLI flag or YAML is just a missing file."""
+    monkeypatch.chdir(tmp_path)
+    for typed in ("random", "RANDOM_TRUNK", Path("random")):
+        with pytest.raises(LPIPSUnavailable, match="not found at random|not found at RANDOM_TRUNK"):
+            load_lpips(typed)
+        with pytest.raises(LPIPSUnavailable):
+            Evaluator(["lpips"], lpips_trunk=typed)
+
+
 def test_rgb_view_band_choice_and_scaling():
     x = torch.tensor([0.1, 0.2, 0.3, 0.4]).view(1, 4, 1, 1).expand(1, 4, 2, 2)
     v = rgb_view(x, BANDS, data_range=0.5)
@@ -122,7 +134,7 @@ def test_rgb_view_band_choice_and_scaling():
 def test_lpips_is_zero_for_identical_and_grows_with_noise(pairs):
     _, hr = pairs
     torch.manual_seed(0)
-    m = load_lpips("random")
+    m = load_lpips(RANDOM_TRUNK)
     rng = np.random.default_rng(0)
     noise = torch.from_numpy(rng.normal(0, 1, hr.shape)).float()
     d = [lpips_score(m, hr + s * noise, hr, BANDS).mean().item() for s in (0.0, 0.01, 0.05)]

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity
 from mindgap_core.errors import ConfigError
 from mindgap_core.io import read_raster, write_cog
 from mindgap_core.metrics.lpips_sat import LPIPSSat, lpips_sat_score
-from mindgap_core.metrics.lpips_std import load_lpips
+from mindgap_core.metrics.lpips_std import RANDOM_TRUNK, load_lpips
 from mindgap_core.metrics.maps import metric_maps
 from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
 from tests.fixtures.metric_tiles import BANDS, demo_hr_reflectance
@@ -33,7 +33,7 @@ def test_maps_are_aligned_to_the_hr_grid_and_match_references(pair, tmp_path):
     sat = LPIPSSat(ResNetEncoder(EncoderConfig(stem_width=8, stem_stride=2, widths=(8, 16, 16, 32))),
                    BANDS, (0.05, 0.07, 0.08, 0.2), (0.02, 0.03, 0.04, 0.05), backbone_id="tiny")
     maps = metric_maps(sr, hr, ("abs_error", "ssim", "sam", "lpips", "lpips_sat"),
-                       lpips_model=load_lpips("random"), lpips_sat_model=sat)
+                       lpips_model=load_lpips(RANDOM_TRUNK), lpips_sat_model=sat)
     for kind, m in maps.items():
         assert m.transform == hr.transform and m.crs == hr.crs and m.shape == hr.shape, kind
         assert m.array.dtype == np.float32

@@ -13,7 +13,9 @@ from skimage.exposure import match_histograms
 from skimage.registration import phase_cross_correlation as sk_pcc
 
 from mindgap_core.errors import ConfigError
+from mindgap_core.metrics.engine import Evaluator, ScoreOptions
 from mindgap_core.metrics.opensr import (
+    SCORES,
     OpensrOptions,
     consistency,
     correctness,
@@ -216,3 +218,27 @@ def test_spatial_consistency_sees_a_misregistered_sr(triplets):
     moved = np.stack([np.stack([nd_shift(b, (2.0, 0.0), mode="nearest") for b in t]) for t in hr])
     c = consistency(torch.from_numpy(moved), torch.from_numpy(lr), SCALE, RGB)
     assert np.allclose(c["consistency_spatial"].numpy(), 1.0, atol=0.15)  # 2 HR px = 1 LR px
+
+
+def test_engine_rows_are_the_opensr_scores(triplets):
+    """The registry's scorers give the Evaluator exactly :func:`opensr_scores`' values (all 7)."""
+    sr, hr, lr = (a.astype(np.float32) for a in triplets)
+    opts = OpensrOptions(border=8)
+    rows = Evaluator(list(SCORES), ScoreOptions(opensr=opts)).score_arrays(
+        sr, hr, lr, band_names=("blue", "green", "red", "nir"))
+    direct = opensr_scores(torch.from_numpy(sr), torch.from_numpy(lr), torch.from_numpy(hr), SCALE, RGB, opts)
+    got = {(r.metric, int(r.tile_id)): r.value for r in rows}
+    assert {m for m, _ in got} == set(SCORES)
+    for (m, i), v in got.items():
+        assert v == direct[m][i].item()
+        assert next(r for r in rows if r.metric == m).options["opensr_border"] == 8
+
+
+def test_synthesis_and_correctness_need_no_rgb_bands(triplets):
+    """They read every band (alignment on the mean of all bands); only spatial consistency needs RGB."""
+    sr, hr, lr = (np.ascontiguousarray(a[:, [0, 3]]).astype(np.float32) for a in triplets)
+    rows = Evaluator(["synthesis", "improvement", "hallucination"]).score_arrays(
+        sr, hr, lr, band_names=("blue", "nir"))
+    assert {r.metric for r in rows} == {"synthesis", "improvement", "hallucination"} and len(rows) == 9
+    with pytest.raises(ConfigError, match="red, green and blue"):
+        Evaluator(["consistency_spatial"]).score_arrays(sr, hr, lr, band_names=("blue", "nir"))
