@@ -69,15 +69,8 @@ def _store(root: Path | None) -> ResultsStore | None:
 @st.cache_data(show_spinner=False)
 def store_models(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...]) -> list[str]:
     """Models with results in the store matching ``filters``."""
-    con = ResultsStore(root).connect()
-    try:
-        where, params = views.where_clause(dict(filters))
-        return [
-            r[0]
-            for r in con.execute(f"SELECT DISTINCT model FROM results {where} ORDER BY 1", params).fetchall()
-        ]
-    finally:
-        con.close()
+    with views.connected(root) as con:
+        return views.distinct_values(con, "model", dict(filters))
 
 
 @st.cache_data(show_spinner=False)

@@ -268,9 +268,7 @@ class ResultsStore:
         held no shard at connect time is the view fixed empty: connect again). ``materialize=True``
         copies the shards into in-memory tables once (faster repeated queries, a fixed snapshot).
         """
-        con = duckdb.connect()
-        views.create_views(con, self.root, materialize=materialize)
-        return con
+        return views.connect(self.root, materialize=materialize)
 
     def rows(
         self, filters: Mapping[str, Any] | None = None, *, columns: list[str] | None = None
