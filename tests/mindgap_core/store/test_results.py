@@ -171,7 +171,8 @@ def test_distinct_and_catalog_values_on_a_connection(tmp_path):
     store.write_shard("a", result_rows(tiles=3, methods=("sr3", "sinsr")))
     store.write_shard("b", result_rows(tiles=2, methods=("bicubic",), regime="none", run_id="r2"))
     with views.connected(tmp_path) as con:
-        assert views.distinct_values(con, "model") == ["bicubic/none", "sinsr/synthetic-only", "sr3/synthetic-only"]
+        models = ["bicubic/none", "sinsr/synthetic-only", "sr3/synthetic-only"]
+        assert views.distinct_values(con, "model") == models
         assert views.distinct_values(con, "tile_id", {"run_id": "r2"}) == ["t000", "t001"]
         assert views.domains_present(con, {"metric": "psnr"}) == ["simulated_cross_sensor", "synthetic"]
         found = views.catalog_values(con, ["run_id", "method", "metric"])
