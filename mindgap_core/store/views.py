@@ -4,7 +4,8 @@
 with them. The query functions take a connection holding those views (from :func:`connect`,
 :meth:`ResultsStore.connect <mindgap_core.store.results.ResultsStore.connect>` or :func:`connect_to`)
 and return pandas DataFrames or plain lists: every SQL the dashboard runs is here. :func:`gap_overview`
-is the dashboard's overview query (benchmarked in ``benchmarks/store.py``); :func:`paired_tiles` feeds the bootstrap of :mod:`mindgap_core.analysis.gap`.
+is the dashboard's overview query (benchmarked in ``benchmarks/store.py``); :func:`paired_tiles` feeds
+the bootstrap of :mod:`mindgap_core.analysis.gap`.
 """
 
 from __future__ import annotations
