@@ -138,9 +138,10 @@ def score_pair(
     tiles = []
     for tile_id, s, h, u in zip(tile_ids, sr, hr, spread, strict=True):
         wanted = maps if map_tiles is None or tile_id in map_tiles else ()
-        found = (metric_maps(s, h, wanted, data_range=map_options.data_range, hist_match=map_options.hist_match,
-                             lpips_model=evaluator.lpips_model, lpips_sat_model=evaluator.lpips_sat_model,
-                             device=map_options.device) if wanted else {})
+        found = (metric_maps(s, h, wanted, data_range=map_options.data_range,
+                             hist_match=map_options.hist_match, lpips_model=evaluator.lpips_model,
+                             lpips_sat_model=evaluator.lpips_sat_model, device=map_options.device)
+                 if wanted else {})
         tiles.append(ScoredTile(tile_id, s, u, found))
     return Scored(tuple(rows), tuple(tiles))
 

@@ -179,9 +179,9 @@ class UnitRunner:
             samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator,
                                    **extra)
         saving = exp.saves_outputs(unit.model.name)
-        scored = score_pair(self.evaluator, hr_r, samples=samples, lr=lr_r, tile_ids=unit.tile_ids, scale=scale,
-                            maps=exp.save_maps if saving else (), map_options=MapOptions(device=self.device),
-                            tags={"model": unit.model.name})
+        scored = score_pair(self.evaluator, hr_r, samples=samples, lr=lr_r, tile_ids=unit.tile_ids,
+                            scale=scale, maps=exp.save_maps if saving else (),
+                            map_options=MapOptions(device=self.device), tags={"model": unit.model.name})
         paths = {tile.tile_id: self._save_outputs(unit, tile) for tile in scored.tiles} if saving else {}
         m = unit.model
         frame = store_rows(
