@@ -20,7 +20,7 @@ from and where results go): it reads and writes no file except in :func:`write_r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,13 +77,18 @@ def _stack(rasters: Sequence[GeoRaster]) -> np.ndarray:
     return np.stack([np.asarray(r.array, dtype=np.float32) for r in rasters])
 
 
-def _mean_and_spread(samples: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N, S, C, H, W) samples -> their per-pixel mean (N, C, H, W) and std (None when S == 1)."""
+def _mean_and_spread(samples: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(N, S, C, H, W) samples -> their per-pixel mean (N, C, H, W), std (None when S == 1), and S."""
     t = torch.as_tensor(samples).float().cpu()
     if t.ndim != 5:
         raise ConfigError(f"samples must be (tiles, samples, bands, rows, cols), got {tuple(t.shape)}")
     std = t.std(dim=1, unbiased=False).numpy() if t.shape[1] > 1 else None
-    return t.mean(dim=1).numpy(), std
+    return t.mean(dim=1).numpy(), std, int(t.shape[1])
+
+
+def _on_grid(hr: GeoRaster, array: np.ndarray, tags: Mapping[str, str] | None, description: str) -> GeoRaster:
+    """``array`` as a raster on ``hr``'s grid, with its mask."""
+    return hr.replace(array=array, tags={**(tags or {}), "description": description})
 
 
 def score_pair(
@@ -96,7 +101,6 @@ def score_pair(
     tile_ids: Sequence[str],
     scale: int | None = None,
     maps: Sequence[str] = (),
-    map_tiles: Collection[str] | None = None,
     map_options: MapOptions = MapOptions(),
     tags: Mapping[str, str] | None = None,
 ) -> Scored:
@@ -106,28 +110,25 @@ def score_pair(
     rows, cols): the SR is their per-pixel mean and, with several samples, the uncertainty their
     per-pixel std; the rasters take the HR tile's grid and mask, plus ``tags``). Every tile is scored
     with ``evaluator`` in one call over the pixels valid in both SR and HR; ``scale`` as in
-    :meth:`Evaluator.score_arrays`. Maps of the kinds ``maps`` are computed for the tiles in
-    ``map_tiles`` (default: all) with ``map_options``. Inputs are not checked against each other here:
-    callers that read them from files check them first with
-    :func:`mindgap_core.metrics.engine.validate_pair`, naming the files.
+    :meth:`Evaluator.score_arrays`. Maps of the kinds ``maps`` are computed for every tile with
+    ``map_options``. Inputs are not checked against each other here: callers that read them from
+    files check them first with :func:`mindgap_core.metrics.engine.validate_pair`, naming the files.
     """
     if (sr is None) == (samples is None):
-        raise ConfigError("score_pair takes either the SR rasters or the samples, not both")
+        raise ConfigError("score_pair takes the SR rasters or the samples (exactly one of them)")
     tile_ids = [str(t) for t in tile_ids]
     if len(tile_ids) != len(hr) or len(set(tile_ids)) != len(tile_ids):
         raise ConfigError(f"{len(hr)} HR tiles need as many distinct tile ids, got {tile_ids}")
+    spread: list[GeoRaster | None] = [None] * len(hr)
     if samples is not None:
-        mean, std = _mean_and_spread(samples)
-        count = int(torch.as_tensor(samples).shape[1])
-        base = dict(tags or {})
-        sr = [h.replace(array=mean[i], tags={**base, "description": f"SR: per-pixel mean of {count} samples"})
+        sr_array, std, count = _mean_and_spread(samples)
+        sr = [_on_grid(h, sr_array[i], tags, f"SR: per-pixel mean of {count} samples")
               for i, h in enumerate(hr)]
-        spread = ([h.replace(array=std[i], tags={**base, "description": f"uncertainty: per-pixel std of "
-                                                                       f"{count} samples"})
-                   for i, h in enumerate(hr)] if std is not None else [None] * len(hr))
-        sr_array = mean
+        if std is not None:
+            spread = [_on_grid(h, std[i], tags, f"uncertainty: per-pixel std of {count} samples")
+                      for i, h in enumerate(hr)]
     else:
-        sr_array, spread = _stack(sr), [None] * len(hr)
+        sr_array = _stack(sr)
     if len(sr) != len(hr) or (lr is not None and len(lr) != len(hr)):
         raise ConfigError(f"{len(hr)} HR tiles need as many SR (and LR) tiles")
     valid = np.stack([s.valid & h.valid for s, h in zip(sr, hr, strict=True)])
@@ -137,11 +138,10 @@ def score_pair(
     )
     tiles = []
     for tile_id, s, h, u in zip(tile_ids, sr, hr, spread, strict=True):
-        wanted = maps if map_tiles is None or tile_id in map_tiles else ()
-        found = (metric_maps(s, h, wanted, data_range=map_options.data_range,
+        found = (metric_maps(s, h, maps, data_range=map_options.data_range,
                              hist_match=map_options.hist_match, lpips_model=evaluator.lpips_model,
                              lpips_sat_model=evaluator.lpips_sat_model, device=map_options.device)
-                 if wanted else {})
+                 if maps else {})
         tiles.append(ScoredTile(tile_id, s, u, found))
     return Scored(tuple(rows), tuple(tiles))
 
