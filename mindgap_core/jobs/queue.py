@@ -21,6 +21,7 @@ from typing import Any
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.jobs.lock import LOCK_NAME
+from mindgap_core.paths import DEMO_ROOT, resolve_inside
 
 #: environment variable naming the jobs folder
 JOBS_DIR_ENV = "MINDGAP_JOBS_DIR"
@@ -66,8 +67,6 @@ CREATE TABLE IF NOT EXISTS job_outputs (
 
 def jobs_dir(env: Mapping[str, str] | None = None) -> Path:
     """The jobs folder: ``$MINDGAP_JOBS_DIR`` when set, else ``data/demo/jobs`` in the repository."""
-    from mindgap_core.paths import DEMO_ROOT
-
     env = os.environ if env is None else env
     value = env.get(JOBS_DIR_ENV, "").strip()
     return Path(value).expanduser() if value else DEMO_ROOT / "jobs"
@@ -171,12 +170,7 @@ class JobQueue:
 
     def resolve(self, relpath: str) -> Path:
         """Absolute path of a path stored in ``job_outputs`` (relative to the folder); refuses escapes."""
-        if not relpath:
-            raise InputError(self.folder, "empty path: this output has no such file")
-        path = (self.folder / relpath).resolve()
-        if not path.is_relative_to(self.folder.resolve()):
-            raise InputError(relpath, f"path leaves the jobs folder {self.folder}")
-        return path
+        return resolve_inside(self.folder, relpath, "the jobs folder")
 
     def relative(self, path: str | Path) -> str:
         """``path`` relative to the jobs folder (as stored)."""
