@@ -415,8 +415,9 @@ class InferenceExecutor:
             model = self.model(spec.model, inp.scale)
             if int(model.scale) != inp.scale:
                 raise InputError(spec.model, f"is a ×{model.scale} model; {inp.item} needs ×{inp.scale}")
-            path_of = {kind: ctx.out_dir / kind / f"{_safe(inp.item)}.tif" for kind in ("sr", "uncertainty")}
             with_unc = spec.samples > 1 and bool(getattr(model, "stochastic", False))
+            kinds = ("sr", "uncertainty") if with_unc else ("sr",)
+            path_of = {kind: ctx.out_dir / kind / f"{_safe(inp.item)}.tif" for kind in kinds}
             text = f"{n}/{len(inputs)} inputs: super-resolving {inp.item}"
 
             def on_progress(done: int, _total: int, start: int = base, text: str = text) -> None:
@@ -430,14 +431,14 @@ class InferenceExecutor:
                 steps=spec.steps,
                 tile=INFERENCE_TILE,
                 overlap=INFERENCE_OVERLAP,
-                uncertainty_path=path_of["uncertainty"] if with_unc else None,
+                uncertainty_path=path_of.get("uncertainty"),
                 seed=spec.seed,
                 device=self._device(),
                 model_path=None if spec.model in WEIGHTLESS_MODELS else spec.model,
                 on_progress=on_progress,
             )
             base += count
-            files = {kind: ctx.queue.relative(path) for kind, path in path_of.items() if path.is_file()}
+            files = {kind: ctx.queue.relative(path) for kind, path in path_of.items()}
             if inp.hr is not None:
                 ctx.progress(base, total, f"{n}/{len(inputs)} inputs: scoring {inp.item}")
                 rows, maps = self._score(inp, path_of["sr"], ctx)
