@@ -1,4 +1,5 @@
-"""Data roots: the folders a dashboard user may point at (paths they type are confined to these)."""
+"""Data roots: the folders a dashboard user may point at (paths they type are confined to these), and
+the confinement of stored relative paths to their folder."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def confine(path: str | Path, roots: Sequence[Path]) -> Path:
             return resolved
     allowed = ", ".join(str(r) for r in roots)
     raise InputError(path, f"outside the configured data roots ({allowed}); set {DATA_ROOTS_ENV} to add one")
+
+
+def resolve_inside(root: str | Path, relpath: str, what: str) -> Path:
+    """The absolute path of ``relpath`` (stored relative to ``root``, e.g. in a results row), or
+    :class:`InputError` when it is empty or leads out of ``root`` (``what`` names the folder)."""
+    root = Path(root)
+    if not relpath:
+        raise InputError(root, "empty path: it references no file")
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise InputError(relpath, f"path leaves {what} {root}")
+    return path

@@ -1,6 +1,8 @@
-"""The dashboard's side of the on-demand inference queue (:mod:`mindgap_core.inference.jobs`).
+"""The dashboard's side of the on-demand inference queue (:mod:`mindgap_core.jobs`, jobs run by
+:class:`mindgap_core.inference.job_runner.InferenceExecutor`).
 
-Jobs live in a SQLite queue in the jobs folder, shared by every browser session and server process.
+Jobs live in a SQLite queue in the jobs folder, shared by every browser session and server process; their
+scores are rows of the jobs folder's results store.
 This Streamlit server runs them in one background thread, started on first need: the thread waits for
 the folder's worker lock, so across sessions and processes at most one job runs at a time (a
 ``mindgap worker`` process may hold the lock instead). ``MINDGAP_WORKER=off`` keeps the dashboard from
@@ -22,16 +24,9 @@ import streamlit as st
 
 from mindgap_core.errors import MindGapError
 from mindgap_core.inference import job_runner
-from mindgap_core.inference.jobs import (
-    ACTIVE_STATES,
-    DB_NAME,
-    Job,
-    JobQueue,
-    JobSpec,
-    jobs_dir,
-    run_worker,
-    worker_busy,
-)
+from mindgap_core.inference.job_runner import InferenceExecutor, InferenceSpec, spec_of
+from mindgap_core.jobs import ACTIVE_STATES, Job, JobQueue, jobs_dir, run_worker, worker_busy
+from mindgap_core.jobs.queue import DB_NAME
 from mindgap_core.paths import DEMO_ROOT
 
 #: environment variable: "thread" (default) starts a worker thread in the server; "off" does not
@@ -71,7 +66,8 @@ def _work(path: str, stop: threading.Event) -> None:
     """The worker thread: be the queue's worker (waiting for the lock) until the server stops."""
     while not stop.is_set():
         try:
-            run_worker(JobQueue(path), stop=stop, lock_timeout_s=None, idle_exit_s=None, poll_s=0.5)
+            run_worker(JobQueue(path), InferenceExecutor(), stop=stop, lock_timeout_s=None, idle_exit_s=None,
+                       poll_s=0.5)
         except Exception:  # keep serving: log, wait, start over (the lock was released by run_worker)
             _LOG.exception("job worker crashed; restarting in 2 s")
             stop.wait(2.0)
@@ -105,10 +101,10 @@ def model_choices(root: str) -> list[job_runner.ModelChoice]:
     return job_runner.model_choices(root)
 
 
-def submit(spec: JobSpec) -> int:
+def submit(spec: InferenceSpec) -> int:
     """Queue a job from this session and make sure a worker will run it."""
     path = folder()
-    job_id = queue(path).submit(spec)
+    job_id = job_runner.submit(queue(path), spec, owner=session_id())
     st.session_state.setdefault("my_jobs", []).append(job_id)
     ensure_worker(path)
     return job_id
@@ -132,21 +128,22 @@ def _when(stamp: float | None) -> str:
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
     """The jobs table shown on the page."""
+    specs = [spec_of(j) for j in jobs]
     return pd.DataFrame.from_records(
         [
             {
                 "job": j.id,
                 "state": j.state,
                 "progress": round(100 * j.fraction),
-                "model": j.spec.model_label or j.spec.model,
-                "input": j.input_label,
-                "samples": j.spec.samples,
-                "steps": j.spec.steps or "default",
+                "model": spec.label,
+                "input": spec.input_label,
+                "samples": spec.samples,
+                "steps": spec.steps or "default",
                 "submitted": _when(j.created),
                 "finished": _when(j.finished),
                 "message": j.error or j.message,
             }
-            for j in jobs
+            for j, spec in zip(jobs, specs, strict=True)
         ],
         columns=[
             "job",
@@ -163,17 +160,32 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
     )
 
 
-def results_frame(q: JobQueue, limit: int = 50) -> pd.DataFrame:
-    """Scores of finished jobs' outputs, newest job first."""
-    labels = {
-        j.id: j.spec.model_label or j.spec.model for j in q.jobs(["done"], limit=limit, newest_first=True)
-    }
+@st.cache_data(show_spinner=False, ttl=60)
+def scores(path: str, fingerprint: str, job_ids: tuple[int, ...]) -> pd.DataFrame:
+    """Overall scores of jobs (``job``, ``item``, ``domain``, ``metric``, ``value``, ``higher_better``),
+    from the jobs folder's results store (``fingerprint`` makes the cache follow finished jobs)."""
+    return job_runner.job_scores(path, list(job_ids))
+
+
+def _item_scores(found: pd.DataFrame, job_id: int, item: str) -> dict[str, float]:
+    """metric -> value of one job input (sorted by metric name)."""
+    mine = found[(found["job"] == job_id) & (found["item"] == item)].sort_values("metric")
+    return {str(m): float(v) for m, v in zip(mine["metric"], mine["value"], strict=True)}
+
+
+def results_frame(path: str, limit: int = 50) -> pd.DataFrame:
+    """Scores of finished jobs' outputs (one row per job and input, one column per metric), newest job
+    first."""
+    specs = {j.id: spec_of(j) for j in queue(path).jobs(["done"], limit=limit, newest_first=True)}
+    found = scores(path, fingerprint(path), tuple(sorted(specs)))
     records = []
-    for out in q.outputs():
-        if out.job_id not in labels:
+    for out in queue(path).outputs(kind="sr"):
+        spec = specs.get(out.job_id)
+        if spec is None:
             continue
-        record = {"job": out.job_id, "model": labels[out.job_id], "input": out.item, "domain": out.domain}
-        record.update({k: round(v, 4) for k, v in sorted(out.scores.items())})
+        domain = spec.domain or "upload"
+        record = {"job": out.job_id, "model": spec.label, "input": out.item, "domain": domain}
+        record.update({m: round(v, 4) for m, v in _item_scores(found, out.job_id, out.item).items()})
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     return frame.sort_values(["job", "input"], ascending=[False, True]) if not frame.empty else frame
@@ -187,13 +199,16 @@ def md_escape(text: str) -> str:
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in str(text))
 
 
-def _summary(job: Job, q: JobQueue) -> str:
-    text = f"Job {job.id} — {job.state} — {job.spec.model_label or job.spec.model} on {job.input_label}"
+def _summary(job: Job, path: str) -> str:
+    spec = spec_of(job)
+    text = f"Job {job.id} — {job.state} — {spec.label} on {spec.input_label}"
     if job.state == "done":
+        found = scores(path, fingerprint(path), (job.id,))
         parts = []
-        for out in q.outputs(job.id):
-            scores = ", ".join(f"{k.upper()} {v:.4g}" for k, v in sorted(out.scores.items()))
-            parts.append(f"{out.item}: {scores}" if scores else f"{out.item}: SR written (no HR to score)")
+        for out in queue(path).outputs(job.id, kind="sr"):
+            values = _item_scores(found, job.id, out.item)
+            listed = ", ".join(f"{m.upper()} {v:.4g}" for m, v in values.items())
+            parts.append(f"{out.item}: {listed}" if listed else f"{out.item}: SR written (no HR to score)")
         text += " — " + "; ".join(parts)
     elif job.state == "failed":
         text += f" — {job.error}"
@@ -207,7 +222,7 @@ def _draw(path: str) -> bool:
     jobs = q.jobs(newest_first=True, limit=200)
     active = [j for j in jobs if j.state in ACTIVE_STATES]
     for job in sorted(active, key=lambda j: j.id):
-        text = f"Job {job.id} ({job.state}): {job.input_label} — {job.message}"
+        text = f"Job {job.id} ({job.state}): {spec_of(job).input_label} — {job.message}"
         col_bar, col_btn = st.columns([5, 1])
         col_bar.progress(job.fraction, text=md_escape(text))
         if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
@@ -215,7 +230,7 @@ def _draw(path: str) -> bool:
             st.rerun()
     mine = set(st.session_state.get("my_jobs", []))
     for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
-        st.markdown(md_escape(_summary(job, q)))
+        st.markdown(md_escape(_summary(job, path)))
     st.dataframe(
         jobs_frame(jobs),
         hide_index=True,
@@ -262,9 +277,10 @@ def map_links(path: str, limit: int = 6) -> None:
     mine = set(st.session_state.get("my_jobs", []))
     shown = 0
     for job in q.jobs(["done"], newest_first=True, limit=100):
-        if job.id not in mine or not job.spec.tiles:
+        spec = spec_of(job)
+        if job.id not in mine or not spec.tiles:
             continue
-        for tile in job.spec.tiles:
+        for tile in spec.tiles:
             if shown >= limit:
                 return
             link(
@@ -273,7 +289,7 @@ def map_links(path: str, limit: int = 6) -> None:
                 {
                     "tile": tile,
                     "map_model": f"job:{job.id}",
-                    "map_left": f"sr|job:{job.id}|{job.spec.domain}",
+                    "map_left": f"sr|job:{job.id}|{spec.domain}",
                     "map_right": "hr",
                 },
             )
@@ -282,4 +298,4 @@ def map_links(path: str, limit: int = 6) -> None:
 
 def validate_upload(name: str, data: bytes) -> job_runner.UploadInfo:
     """Store an uploaded LR GeoTIFF after checking it (MindGapError with a clear message otherwise)."""
-    return job_runner.save_upload(queue(folder()).uploads_dir, name, data)
+    return job_runner.save_upload(job_runner.uploads_dir(queue(folder()).folder), name, data)

@@ -1,5 +1,6 @@
 """The map explorer's loaders and widgets: cached rasters/overlays, tile values from the results store
-and the job queue, and the scene map / split map / small multiples panels.
+and from the jobs folder (a results store of the same schema, one run per finished on-demand job), and
+the scene map / split map / small multiples panels. Both are read by the same functions.
 
 View state lives in the URL: ``tile`` (the selected tile) and this module's own ``map_model``,
 ``map_colour``, ``map_domain``, ``map_left``, ``map_right``, ``map_render``.
@@ -18,6 +19,7 @@ from streamlit_folium import st_folium
 
 from mindgap_core.data import catalog
 from mindgap_core.data.manifest import read_manifest
+from mindgap_core.inference.job_runner import job_run_id, spec_of
 from mindgap_core.metrics.registry import METRICS
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
@@ -69,15 +71,8 @@ def _store(root: Path | None) -> ResultsStore | None:
 @st.cache_data(show_spinner=False)
 def store_models(root: str, fingerprint: str, filters: tuple[tuple[str, str], ...]) -> list[str]:
     """Models with results in the store matching ``filters``."""
-    con = ResultsStore(root).connect()
-    try:
-        where, params = views.where_clause(dict(filters))
-        return [
-            r[0]
-            for r in con.execute(f"SELECT DISTINCT model FROM results {where} ORDER BY 1", params).fetchall()
-        ]
-    finally:
-        con.close()
+    with views.connected(root) as con:
+        return views.distinct_values(con, "model", dict(filters))
 
 
 @st.cache_data(show_spinner=False)
@@ -122,51 +117,45 @@ def tile_gap(
     )
 
 
+#: the columns of a tile's rows the map explorer uses
+_TILE_COLUMNS = [
+    "model",
+    "test_domain",
+    "metric",
+    "band",
+    "aggregate",
+    "value",
+    "sr_path",
+    "uncertainty_path",
+    "map_path",
+]
+
+
 @st.cache_data(show_spinner=False)
 def tile_store_rows(root: str, fingerprint: str, run_id: str | None, tile_id: str) -> pd.DataFrame:
     """The store rows of one tile (all models, domains, metrics) of a run."""
     filters = {"tile_id": tile_id, **({"run_id": run_id} if run_id else {})}
-    columns = [
-        "model",
-        "test_domain",
-        "metric",
-        "band",
-        "aggregate",
-        "value",
-        "sr_path",
-        "uncertainty_path",
-        "map_path",
-    ]
-    return ResultsStore(root).rows(filters, columns=columns)
+    return ResultsStore(root).rows(filters, columns=_TILE_COLUMNS)
 
 
-def done_job_outputs(folder: str, fingerprint: str) -> pd.DataFrame:
-    """Outputs of done jobs (one row per job × item), with the job's model label (empty without jobs:
-    ``fingerprint`` "" means there is no job database)."""
+def job_rows(folder: str, fingerprint: str) -> pd.DataFrame:
+    """The results rows of every done on-demand job (the jobs folder is their results store), with the
+    job as the pseudo-model (``model`` = ``job:<id>``) and its display name in ``label``; empty without a
+    finished job (``fingerprint`` "" means there is no job database)."""
     if not fingerprint:
         return pd.DataFrame()
-    return _done_job_outputs(folder, fingerprint)
+    return _job_rows(folder, fingerprint)
 
 
 @st.cache_data(show_spinner=False, ttl=60)
-def _done_job_outputs(folder: str, fingerprint: str) -> pd.DataFrame:
-    queue = jobs_queue(folder)
-    labels = {j.id: j.spec.model_label or j.spec.model for j in queue.jobs(["done"])}
-    records = [
-        {
-            "job_id": o.job_id,
-            "model_label": labels.get(o.job_id, "?"),
-            "item": o.item,
-            "domain": o.domain,
-            "sr": o.sr_path,
-            "uncertainty": o.uncertainty_path,
-            "error": o.error_path,
-            "lpips_sat": o.lpips_sat_path,
-            **{f"score:{k}": v for k, v in o.scores.items()},
-        }
-        for o in queue.outputs()
-    ]
-    return pd.DataFrame.from_records(records)
+def _job_rows(folder: str, fingerprint: str) -> pd.DataFrame:
+    done = {job_run_id(j.id): j for j in jobs_queue(folder).jobs(["done"])}
+    if not done:
+        return pd.DataFrame()
+    rows = ResultsStore(folder).rows({"run_id": list(done)}, columns=["run_id", "tile_id", *_TILE_COLUMNS])
+    names = {run: f"{JOB_PREFIX}{job.id}" for run, job in done.items()}
+    labels = {run: f"{JOB_PREFIX}{job.id} ({spec_of(job).label})" for run, job in done.items()}
+    return rows.assign(model=rows["run_id"].map(names), label=rows["run_id"].map(labels))
 
 
 @st.cache_data(show_spinner="Rendering layers…")
@@ -195,15 +184,11 @@ def tile_layers(
     if store is not None:
         rows = tile_store_rows(str(store.root), store.fingerprint(), view.run_id, tile_id)
         layers += lyr.store_layers(rows, store.resolve, hr)
-    outputs = done_job_outputs(jobs_folder, jobs_fingerprint)
-    if not outputs.empty:
-        queue = jobs_queue(jobs_folder)
-        for row in outputs[outputs["item"] == tile_id].itertuples(index=False):
-            files = {
-                k: queue.resolve(getattr(row, k)) if getattr(row, k) else None
-                for k in ("sr", "uncertainty", "error", "lpips_sat")
-            }
-            layers += lyr.job_layers(int(row.job_id), row.model_label, row.domain, files)
+    jobs = job_rows(jobs_folder, jobs_fingerprint)
+    if not jobs.empty:
+        mine = jobs[jobs["tile_id"] == tile_id]
+        labels = dict(zip(mine["model"], mine["label"], strict=True))
+        layers += lyr.store_layers(mine, ResultsStore(jobs_folder).resolve, hr, labels=labels)
     return layers
 
 
@@ -247,14 +232,17 @@ def _choice(
     return value
 
 
-def colour_controls(view: ViewState | None, jobs: pd.DataFrame) -> Colouring:
-    """Widgets choosing the model and metric/gap that colour the grid; returns the values."""
+def colour_controls(view: ViewState | None, jobs_folder: str, jobs_fingerprint: str) -> Colouring:
+    """Widgets choosing the model (a store model or a done job) and metric/gap that colour the grid;
+    returns the values."""
     store = _store(view.results_root if view is not None else None)
     filters = tuple(sorted(view.filters().items())) if view is not None else ()
     score_filters = view.score_filters() if view is not None else {}
     fingerprint = store.fingerprint() if store is not None else ""
     models = store_models(str(store.root), fingerprint, filters) if store is not None else []
-    job_models = [f"{JOB_PREFIX}{j}" for j in sorted(jobs["job_id"].unique())] if not jobs.empty else []
+    jobs = job_rows(jobs_folder, jobs_fingerprint)
+    job_labels = dict(zip(jobs["model"], jobs["label"], strict=True)) if not jobs.empty else {}
+    job_models = sorted(job_labels, key=lambda m: int(m[len(JOB_PREFIX) :]))
     choices = models + job_models
     metric = view.metric if view is not None and view.metric else "psnr"
     spec = METRICS.get(metric)
@@ -263,13 +251,7 @@ def colour_controls(view: ViewState | None, jobs: pd.DataFrame) -> Colouring:
     if not choices:
         st.caption("No results to colour the grid with: no results store and no finished job yet.")
         return Colouring({}, metric, unit, "viridis", 0.0, 1.0, "")
-    labels = {m: m for m in models}
-    labels.update(
-        {
-            f"{JOB_PREFIX}{r.job_id}": f"{JOB_PREFIX}{r.job_id} ({r.model_label})"
-            for r in jobs.drop_duplicates("job_id").itertuples(index=False)
-        }
-    )
+    labels = {m: m for m in models} | job_labels
     model = _choice(
         "Model",
         choices,
@@ -279,17 +261,13 @@ def colour_controls(view: ViewState | None, jobs: pd.DataFrame) -> Colouring:
         help="Store models (filtered by the sidebar) and finished on-demand jobs (job:<id>)",
     )
     if model.startswith(JOB_PREFIX):
-        part = jobs[jobs["job_id"] == int(model[len(JOB_PREFIX) :])]
-        column = f"score:{metric}"
-        values = (
-            {str(i): float(v) for i, v in zip(part["item"], part[column], strict=True) if pd.notna(v)}
-            if column in part.columns
-            else {}
-        )
-        domain = str(part["domain"].iloc[0]) if not part.empty else ""
+        job_id = int(model[len(JOB_PREFIX) :])
+        part = jobs[jobs["model"] == model]
+        domain = str(part["test_domain"].iloc[0]) if not part.empty else ""
         cols[1].markdown(f"**Colour by** {html.escape(metric)} on {html.escape(lyr.domain_label(domain))}")
-        higher = spec.higher_better if spec is not None else True
-        return _metric_colouring(values, metric, unit, higher, f"job {model[len(JOB_PREFIX) :]}")
+        filters = {"run_id": job_run_id(job_id), "metric": metric, "band": "all", "aggregate": "mean"}
+        values, higher = tile_metric(jobs_folder, jobs_fingerprint, tuple(sorted(filters.items())))
+        return _metric_colouring(values, metric, unit, higher, f"job {job_id}")
     model_filters = tuple(sorted({**score_filters, "model": model, "metric": metric}.items()))
     domains = store_domains(str(store.root), fingerprint, model_filters)
     modes = ["metric"] + (
@@ -478,30 +456,25 @@ def small_multiples(layers: list[lyr.LayerSource], rendering: str, per_row: int 
         )
 
 
-def tile_scores(view: ViewState | None, tile: str, jobs: pd.DataFrame) -> pd.DataFrame:
+def _score_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean score (band ``all``) per model and test domain, one column per metric."""
+    rows = rows[(rows["band"] == "all") & (rows["aggregate"] == "mean")]
+    if rows.empty:
+        return rows
+    return rows.pivot_table(
+        index=["model", "test_domain"], columns="metric", values="value", aggfunc="mean"
+    ).reset_index()
+
+
+def tile_scores(view: ViewState | None, tile: str, jobs_folder: str, jobs_fingerprint: str) -> pd.DataFrame:
     """Scores of the tile (band ``all``): store models per domain, and finished jobs."""
     frames = []
     store = _store(view.results_root if view is not None else None)
     if store is not None:
-        rows = tile_store_rows(str(store.root), store.fingerprint(), view.run_id, tile)
-        rows = rows[(rows["band"] == "all") & (rows["aggregate"] == "mean")]
-        if not rows.empty:
-            frames.append(
-                rows.pivot_table(
-                    index=["model", "test_domain"], columns="metric", values="value", aggfunc="mean"
-                ).reset_index()
-            )
+        frames.append(_score_table(tile_store_rows(str(store.root), store.fingerprint(), view.run_id, tile)))
+    jobs = job_rows(jobs_folder, jobs_fingerprint)
     if not jobs.empty:
-        part = jobs[jobs["item"] == tile]
-        if not part.empty:
-            named = part.assign(
-                model=[
-                    f"{JOB_PREFIX}{j} ({m})" for j, m in zip(part["job_id"], part["model_label"], strict=True)
-                ],
-                test_domain=part["domain"],
-            )
-            scores = [c for c in part.columns if c.startswith("score:")]
-            frames.append(
-                named[["model", "test_domain", *scores]].rename(columns=lambda c: c.removeprefix("score:"))
-            )
+        mine = jobs[jobs["tile_id"] == tile]
+        frames.append(_score_table(mine.assign(model=mine["label"]).drop(columns=["label"])))
+    frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

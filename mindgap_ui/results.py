@@ -21,7 +21,6 @@ from mindgap_core.errors import MindGapError
 from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT, confine, data_roots
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
-from mindgap_core.store.schema import RESULT_COLUMNS
 from mindgap_core.viz import mosaic as mosaic_mod
 
 #: grouping of the overview's gap table (the train domain labels the findings)
@@ -55,15 +54,6 @@ class StoreCatalog:
 _CATALOG_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate", "train_domain")
 
 
-def _distinct_all(con) -> dict[str, list[str]] | None:
-    """Sorted distinct values of the catalog columns in one scan (None when the store has no rows)."""
-    lists = ", ".join(f'list_sort(list(DISTINCT "{c}"))' for c in _CATALOG_COLUMNS)
-    row = con.execute(f"SELECT count(*), {lists} FROM results").fetchone()
-    if not row[0]:
-        return None
-    return {c: [v for v in values if v is not None] for c, values in zip(_CATALOG_COLUMNS, row[1:], strict=True)}
-
-
 def filter_key(filters: Mapping[str, Any]) -> Filters:
     """A hashable, order-independent form of ``{column: value | [values] | None}``."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in filters.items()))
@@ -79,11 +69,8 @@ def catalog(root: str) -> StoreCatalog | None:
     if not (Path(root) / "shards").is_dir():
         return None
     store = ResultsStore(root)
-    con = store.connect()
-    try:
-        found = _distinct_all(con)
-    finally:
-        con.close()
+    with views.connected(store) as con:
+        found = views.catalog_values(con, _CATALOG_COLUMNS)
     if found is None:
         return None
     return StoreCatalog(found["run_id"], found["metric"], found["method"], found["regime"], found["test_domain"],
@@ -214,12 +201,5 @@ def lpips_unavailable_reason() -> str | None:
 @st.cache_data(show_spinner=False)
 def distinct(root: str, fingerprint: str, column: str, filters: Filters) -> list[str]:
     """The distinct values of a results column among the rows matching ``filters``, sorted."""
-    con = ResultsStore(root).connect()
-    try:
-        where, params = views.where_clause(_filters(filters))
-        if column not in {c.name for c in RESULT_COLUMNS}:
-            raise ValueError(f"not a results column: {column!r}")
-        sql = f'SELECT DISTINCT "{column}" FROM results {where} ORDER BY 1'
-        return [r[0] for r in con.execute(sql, params).fetchall()]
-    finally:
-        con.close()
+    with views.connected(root) as con:
+        return views.distinct_values(con, column, _filters(filters))

@@ -5,8 +5,7 @@ import streamlit as st
 
 from mindgap_core.data.catalog import DOMAIN_LABELS
 from mindgap_core.errors import MindGapError
-from mindgap_core.inference.job_runner import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE, validate_tiles
-from mindgap_core.inference.jobs import JobSpec
+from mindgap_core.inference.job_runner import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE, InferenceSpec, validate_tiles
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
@@ -89,7 +88,7 @@ if st.button("Submit job", type="primary", key="inf_submit"):
             if not chosen:
                 raise MindGapError("choose at least one tile")
             validate_tiles(manifest, domain, chosen)
-            spec = JobSpec(
+            spec = InferenceSpec(
                 model=model.model,
                 model_label=model.label,
                 tiles=tuple(chosen),
@@ -97,20 +96,18 @@ if st.button("Submit job", type="primary", key="inf_submit"):
                 domain=domain,
                 samples=int(samples),
                 steps=int(steps) or None,
-                submitted_by=ui_jobs.session_id(),
             )
         else:
             if upload is None:
                 raise MindGapError("choose a GeoTIFF to upload")
             info = ui_jobs.validate_upload(upload.name, upload.getvalue())
-            spec = JobSpec(
+            spec = InferenceSpec(
                 model=model.model,
                 model_label=model.label,
                 upload=str(info.path),
                 upload_name=upload.name,
                 samples=int(samples),
                 steps=int(steps) or None,
-                submitted_by=ui_jobs.session_id(),
             )
         job_id = ui_jobs.submit(spec)
     except MindGapError as exc:
@@ -122,7 +119,7 @@ st.header("Jobs")
 ui_jobs.jobs_panel(folder)
 
 st.header("Results")
-results = ui_jobs.results_frame(ui_jobs.queue(folder))
+results = ui_jobs.results_frame(folder)
 if results.empty:
     st.caption(
         "Finished jobs' scores appear here (PSNR, SSIM, SAM; LPIPS-Sat when its backbone is installed)."

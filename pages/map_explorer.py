@@ -20,14 +20,13 @@ simulated_banner()
 manifest = str(DEMO_MANIFEST)
 jobs_folder = ui_jobs.folder()
 jobs_fp = ui_jobs.fingerprint(jobs_folder)
-job_outputs = ui_maps.done_job_outputs(jobs_folder, jobs_fp)
 
 st.markdown(
     "The 5 m HR scene (real image, **simulated** reflectance calibration) and its tile grid. Click a tile "
     "(or pick it below) to compare its rasters. No web basemap is loaded unless you tick one in the layer "
     "control (top right of the map); everything else is served by this dashboard."
 )
-colouring = ui_maps.colour_controls(view, job_outputs)
+colouring = ui_maps.colour_controls(view, jobs_folder, jobs_fp)
 rendering = ui_maps.rendering_choice()
 tiles, _ = ui_maps.grid(manifest)
 tile = st.query_params.get("tile")
@@ -48,7 +47,7 @@ else:
     ui_maps.split_panel(manifest, tile, layers, rendering)
     st.subheader("All rasters of the tile (one shared stretch per kind)")
     ui_maps.small_multiples(layers, rendering)
-    scores = ui_maps.tile_scores(view, tile, job_outputs)
+    scores = ui_maps.tile_scores(view, tile, jobs_folder, jobs_fp)
     if not scores.empty:
         st.subheader("Scores of the tile (band: all)")
         st.dataframe(scores, hide_index=True, width="stretch")

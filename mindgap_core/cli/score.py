@@ -71,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     from mindgap_core.errors import ConfigError
     from mindgap_core.metrics.engine import Evaluator, ScoreOptions, validate_pair
-    from mindgap_core.metrics.maps import metric_maps
     from mindgap_core.metrics.opensr import OpensrOptions
     from mindgap_core.metrics.registry import parse_metric_list
+    from mindgap_core.scoring import MapOptions, score_pair, write_rasters
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {args.device}: CUDA is not available on this machine")
@@ -88,19 +88,13 @@ def run(args: argparse.Namespace) -> int:
     ev = Evaluator(metrics, options, args.device, lpips_trunk=args.lpips_weights,
                    lpips_sat=args.lpips_sat_backbone, ssl4eo_arch=args.ssl4eo_arch)
     tile_id = Path(args.sr).stem
-    rows = ev.score_rasters([(tile_id, sr, hr, lr)])
-
-    maps_written = []
-    if args.maps_dir:
-        from mindgap_core.io import write_cog
-
-        kinds = ["abs_error", "ssim", "sam"]
-        kinds += [k for k in ("lpips", "lpips_sat") if k in ev.metrics]
-        maps = metric_maps(sr, hr, kinds, data_range=args.data_range, hist_match=args.hist_match == "hr",
-                           lpips_model=ev.lpips_model, lpips_sat_model=ev.lpips_sat_model,
-                           device=args.device)
-        for kind, raster in maps.items():
-            maps_written.append(str(write_cog(raster, Path(args.maps_dir) / f"{tile_id}_{kind}.tif")))
+    kinds = ["abs_error", "ssim", "sam", *(k for k in ("lpips", "lpips_sat") if k in ev.metrics)]
+    scored = score_pair(ev, [hr], [sr], lr=None if lr is None else [lr], tile_ids=[tile_id], scale=scale,
+                        maps=kinds if args.maps_dir else (),
+                        map_options=MapOptions(args.data_range, args.hist_match == "hr", args.device))
+    rows = scored.rows
+    written = write_rasters(scored.tiles[0].maps, lambda kind: Path(args.maps_dir) / f"{tile_id}_{kind}.tif")
+    maps_written = [str(p) for p in written.values()]
 
     if args.json:
         out = {

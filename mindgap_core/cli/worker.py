@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     import threading
     from pathlib import Path
 
-    from mindgap_core.inference.jobs import JobQueue, jobs_dir, run_worker
+    from mindgap_core.inference.job_runner import InferenceExecutor
+    from mindgap_core.jobs import JobQueue, jobs_dir, run_worker
 
     folder = Path(args.jobs_dir) if args.jobs_dir else jobs_dir()
     queue = JobQueue(folder)
@@ -53,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_worker(
             queue,
+            InferenceExecutor(device=args.device),
             stop=stop,
             lock_timeout_s=0.0 if args.no_wait else None,
             idle_exit_s=args.exit_when_idle,
-            device=args.device,
             on_job=report,
         )
     except KeyboardInterrupt:

@@ -23,10 +23,9 @@ import torch
 
 from mindgap_core.data.manifest import read_manifest, resolve
 from mindgap_core.experiments.spec import Experiment, ModelEntry, TestDomain
-from mindgap_core.io import read_raster, write_cog
+from mindgap_core.io import read_raster
 from mindgap_core.metrics.engine import Evaluator, ScoreOptions
-from mindgap_core.metrics.maps import metric_maps
-from mindgap_core.metrics.registry import METRICS
+from mindgap_core.scoring import MapOptions, ScoredTile, score_pair, store_rows, write_rasters
 from mindgap_core.store.results import ResultsStore, shard_key
 from mindgap_core.types import GeoRaster, ProgressFn, no_progress
 
@@ -121,7 +120,7 @@ def _conditions(rows: pd.DataFrame, hr: list[GeoRaster], domain: str) -> pd.Data
     return pd.DataFrame.from_records(records)
 
 
-class _UnitRunner:
+class UnitRunner:
     """Runs units with a cache of the model currently loaded."""
 
     def __init__(self, experiment: Experiment, store: ResultsStore, run_id: str, device: str) -> None:
@@ -154,27 +153,15 @@ class _UnitRunner:
         hr = [read_raster(resolve(domain.manifest.parent, p)) for p in rows["hr_path"]]
         self.store.write_conditions(key, _conditions(rows, hr, domain.name))
 
-    def _save(self, raster: GeoRaster, kind: str, unit: WorkUnit, tile_id: str) -> str:
-        rel = self.store.map_relpath(run_id=self.run_id, model=unit.model.name, test_domain=unit.domain.name,
-                                     tile_id=tile_id, kind=f"{kind}_seed{unit.seed}")
-        write_cog(raster, self.store.resolve(rel), half_float=True)  # display products: 16-bit floats
-        return rel
-
-    def _save_outputs(self, unit: WorkUnit, tile_id: str, hr: GeoRaster, sr: np.ndarray,
-                      std: np.ndarray | None) -> dict[str, str]:
-        """Write one tile's SR mean, uncertainty and metric maps; their store-relative paths."""
-        exp = self.experiment
-        sr_raster = hr.replace(array=sr, tags={"description": f"SR mean of {exp.samples} samples, "
-                                                              f"model {unit.model.name}"})
-        entry = {"sr": self._save(sr_raster, "sr", unit, tile_id)}
-        if std is not None:
-            entry["uncertainty"] = self._save(sr_raster.replace(array=std), "uncertainty", unit, tile_id)
-        if exp.save_maps:
-            maps = metric_maps(sr_raster, hr, exp.save_maps, lpips_sat_model=self.evaluator.lpips_sat_model,
-                               device=self.device)
-            for kind, raster in maps.items():
-                entry[f"map:{kind}"] = self._save(raster, kind, unit, tile_id)
-        return entry
+    def _save_outputs(self, unit: WorkUnit, tile: ScoredTile) -> dict[str, str]:
+        """Write one tile's SR mean, uncertainty and metric maps; their store-relative paths by kind."""
+        rels = {kind: self.store.map_relpath(run_id=self.run_id, model=unit.model.name,
+                                             test_domain=unit.domain.name, tile_id=tile.tile_id,
+                                             kind=f"{kind}_seed{unit.seed}")
+                for kind in tile.rasters()}
+        # display products: 16-bit floats
+        write_rasters(tile.rasters(), lambda kind: self.store.resolve(rels[kind]), half_float=True)
+        return rels
 
     def run(self, unit: WorkUnit) -> None:
         exp = self.experiment
@@ -191,33 +178,22 @@ class _UnitRunner:
         with torch.no_grad():
             samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator,
                                    **extra)
-        samples = samples.float().cpu()
-        sr = samples.mean(dim=1).numpy()
-        std = samples.std(dim=1, unbiased=False).numpy() if exp.samples > 1 else None
-        valid = np.stack([r.valid for r in hr_r])
-        scored = self.evaluator.score_arrays(sr, hr, lr, band_names=hr_r[0].band_names,
-                                             tile_ids=list(unit.tile_ids), valid=valid, scale=scale)
-        paths: dict[str, dict[str, str]] = {tile_id: {} for tile_id in unit.tile_ids}
-        if exp.saves_outputs(unit.model.name):
-            for i, tile_id in enumerate(unit.tile_ids):
-                paths[tile_id] = self._save_outputs(unit, tile_id, hr_r[i], sr[i], None if std is None else std[i])
-        records = []
-        for row in scored:
-            entry = paths[row.tile_id]
-            records.append({
-                "run_id": self.run_id, "experiment": exp.name, "model": unit.model.name,
-                "method": unit.model.method, "regime": unit.model.regime,
-                "train_domain": unit.model.train_domain, "train_blocks": unit.model.train_blocks,
-                "test_domain": unit.domain.name, "tile_id": row.tile_id,
-                "split": str(rows.loc[row.tile_id, "split"]), "band": row.band, "metric": row.metric,
-                "aggregate": "mean", "value": float(row.value),
-                "higher_better": METRICS[row.metric].higher_better,
-                "options": json.dumps({**dict(row.options), "samples": exp.samples, "steps": self.steps(unit),
-                                       "seed": unit.seed}, sort_keys=True),
-                "sr_path": entry.get("sr", ""), "uncertainty_path": entry.get("uncertainty", ""),
-                "map_path": entry.get(f"map:{row.metric}", ""),
-            })
-        self.store.write_shard(unit.key(self.run_id), pd.DataFrame.from_records(records))
+        saving = exp.saves_outputs(unit.model.name)
+        scored = score_pair(self.evaluator, hr_r, samples=samples, lr=lr_r, tile_ids=unit.tile_ids,
+                            scale=scale, maps=exp.save_maps if saving else (),
+                            map_options=MapOptions(device=self.device), tags={"model": unit.model.name})
+        paths = {tile.tile_id: self._save_outputs(unit, tile) for tile in scored.tiles} if saving else {}
+        m = unit.model
+        frame = store_rows(
+            scored.rows,
+            fields={"run_id": self.run_id, "experiment": exp.name, "model": m.name, "method": m.method,
+                    "regime": m.regime, "train_domain": m.train_domain, "train_blocks": m.train_blocks,
+                    "test_domain": unit.domain.name},
+            split=rows["split"].astype(str).to_dict(),
+            options={"samples": exp.samples, "steps": self.steps(unit), "seed": unit.seed},
+            paths=paths,
+        )
+        self.store.write_shard(unit.key(self.run_id), frame)
 
 
 def process_grid() -> tuple[int, int]:
@@ -250,7 +226,7 @@ def run_experiment(
     mine = units[rank::world]
     done = store.completed_keys()
     todo = [u for u in mine if u.key(run_id) not in done]
-    runner = _UnitRunner(experiment, store, run_id, device)
+    runner = UnitRunner(experiment, store, run_id, device)
     for domain in experiment.test_domains[rank::world]:
         runner.write_conditions(domain)
     # group by model so each model is loaded once

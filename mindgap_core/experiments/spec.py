@@ -158,7 +158,7 @@ def _require(raw: dict, key: str, source: Path) -> Any:
     return raw[key]
 
 
-def _training_info(checkpoint: Path) -> dict[str, Any]:
+def training_info(checkpoint: Path) -> dict[str, Any]:
     """method/regime/domains of a trained checkpoint (its training.json and model_index.json)."""
     from mindgap_core.models.registry import read_model_index
 
@@ -209,7 +209,7 @@ def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
         checkpoint = (base / str(raw["checkpoint"])).resolve()
         if not checkpoint.exists():
             raise InputError(source, f"model {name!r}: missing checkpoint {checkpoint}")
-        info = _training_info(checkpoint)
+        info = training_info(checkpoint)
         method = str(raw.get("method", info["method"]))
         if method != info["method"]:
             raise InputError(source, f"model {name!r}: method {method!r} but checkpoint holds {info['method']!r}")

@@ -1,12 +1,17 @@
-"""What an on-demand inference job does, and what it accepts.
+"""On-demand inference jobs: what a job asks for, what it does, and what it accepts.
 
-:class:`InferenceExecutor` runs one job of the queue (:mod:`mindgap_core.inference.jobs`): for each input
-(a manifest tile's LR in one domain, or an uploaded GeoTIFF) it runs tiled inference
-(:func:`~mindgap_core.inference.tiled.run_inference`) into a COG (+ uncertainty when several samples
-of a stochastic model are drawn), and when an HR reference exists scores the SR against it with the
-:class:`~mindgap_core.metrics.engine.Evaluator` (PSNR, SSIM, SAM, plus LPIPS-Sat when its backbone is
-installed) and writes the |SR − HR| error map (and the LPIPS-Sat map). Progress counts inference
-windows plus one step per scored input.
+:class:`InferenceSpec` is a job's payload in the generic queue (``mindgap_core/jobs/``).
+:class:`InferenceExecutor` runs one job: for each input (a manifest tile's LR in one domain, or an
+uploaded GeoTIFF) it runs tiled inference (:func:`~mindgap_core.inference.tiled.run_inference`) into a
+COG (+ uncertainty when several samples of a stochastic model are drawn), and when an HR reference
+exists scores the SR against it through :func:`mindgap_core.scoring.score_pair` (PSNR, SSIM, SAM, plus
+LPIPS-Sat when its backbone is installed) with the |SR − HR| error map (and the LPIPS-Sat map).
+Progress counts inference windows plus one step per scored input.
+
+The jobs folder is also the jobs' results store (``mindgap_core/store/``): a job's scores are rows of
+the results schema, run id :func:`job_run_id`, one shard per job written after its files, paths
+relative to the jobs folder. Its files are the job's outputs ``(item, kind, path)``: ``outputs/<job
+id>/<kind>/<item>.tif`` with kind ``sr``, ``uncertainty``, ``abs_error``, ``lpips_sat``.
 
 :func:`save_upload` validates an uploaded file with the core readers before anything is queued:
 size, pixel count, 4 bands named (or ordered) blue, green, red, NIR, a CRS, reflectance values.
@@ -17,17 +22,21 @@ folder under ``<models root>/<method>/<regime>/``.
 from __future__ import annotations
 
 import hashlib
-import math
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mindgap_core.errors import ConfigError, InputError, MindGapError
-from mindgap_core.inference.jobs import Job, JobContext, JobOutput
 from mindgap_core.io.atomic import atomic_path
-from mindgap_core.types import CANONICAL_BANDS
+from mindgap_core.jobs.queue import Job, JobOutput, JobQueue
+from mindgap_core.jobs.worker import JobContext
+from mindgap_core.types import CANONICAL_BANDS, MetricRow
 
 #: uploads larger than this are refused before they are written
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -40,6 +49,112 @@ JOB_METRICS: tuple[str, ...] = ("psnr", "ssim", "sam")
 INFERENCE_TILE = 64
 INFERENCE_OVERLAP = 8
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+#: the results rows of a job say where they come from
+JOB_EXPERIMENT = "on-demand"
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """What a job runs. Either ``tiles`` of ``manifest`` (their LR in ``domain``) or an ``upload`` (a file).
+
+    ``model``: ``"bicubic"`` (needs no weights) or a saved model folder; ``model_label`` is how the
+    dashboard shows it. ``steps`` None: the model's default. ``scale`` is used by weightless models
+    only (a saved model has its own).
+    """
+
+    model: str
+    tiles: tuple[str, ...] = ()
+    manifest: str = ""
+    domain: str = ""
+    upload: str = ""
+    upload_name: str = ""
+    samples: int = 1
+    steps: int | None = None
+    seed: int = 0
+    scale: int = 2
+    model_label: str = ""
+
+    @property
+    def label(self) -> str:
+        """The model as shown: its label, else its name."""
+        return self.model_label or self.model
+
+    @property
+    def input_label(self) -> str:
+        """A short text of the input (tiles and domain, or the upload's name)."""
+        if self.upload:
+            return f"upload {self.upload_name or Path(self.upload).name}"
+        return f"{', '.join(self.tiles)} ({self.domain})"
+
+    def validate(self) -> None:
+        """:class:`ConfigError` when the spec cannot be run."""
+        if not self.model:
+            raise ConfigError("a job needs a model")
+        if bool(self.upload) == bool(self.tiles):
+            raise ConfigError("a job takes either tiles or one uploaded file")
+        if self.tiles and not (self.manifest and self.domain):
+            raise ConfigError("tile jobs need the manifest and the LR domain of the tiles")
+        if len(set(self.tiles)) != len(self.tiles):
+            raise ConfigError(f"tiles repeat: {list(self.tiles)}")
+        if self.samples < 1:
+            raise ConfigError(f"samples must be >= 1, got {self.samples}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.scale < 1:
+            raise ConfigError(f"scale must be >= 1, got {self.scale}")
+
+    def payload(self) -> dict[str, Any]:
+        """The spec as a job payload (plain JSON)."""
+        return {**asdict(self), "tiles": list(self.tiles)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> InferenceSpec:
+        """The spec of a job payload; :class:`ConfigError` when it is not one."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown or "model" not in payload:
+            raise ConfigError(
+                f"not an inference job payload (keys {sorted(payload)}; expected {sorted(known)})"
+            )
+        return cls(**{**payload, "tiles": tuple(payload.get("tiles", ()))})
+
+
+def spec_of(job: Job) -> InferenceSpec:
+    """The inference spec of a queued job."""
+    return InferenceSpec.from_payload(job.payload)
+
+
+def submit(queue: JobQueue, spec: InferenceSpec, *, owner: str = "") -> int:
+    """Check ``spec`` and queue it; returns the job id."""
+    spec.validate()
+    return queue.submit(spec.payload(), owner=owner)
+
+
+def job_run_id(job_id: int) -> str:
+    """The results-store run id of a job's scores."""
+    return f"job-{int(job_id)}"
+
+
+def uploads_dir(folder: str | Path) -> Path:
+    """Where a jobs folder keeps validated uploads (``uploads/<sha256>.tif``)."""
+    return Path(folder) / "uploads"
+
+
+def job_scores(folder: str | Path, job_ids: list[int]) -> pd.DataFrame:
+    """Overall scores (band ``all``) of jobs from the jobs folder's results store: columns ``job``,
+    ``item``, ``domain``, ``metric``, ``value``, ``higher_better`` (empty when none)."""
+    from mindgap_core.store.results import ResultsStore
+
+    columns = ["run_id", "tile_id", "test_domain", "metric", "value", "higher_better"]
+    rows = ResultsStore(folder).rows(
+        {"run_id": [job_run_id(j) for j in job_ids], "band": "all", "aggregate": "mean"}, columns=columns
+    )
+    job = rows["run_id"].str.removeprefix("job-").astype(int)
+    return rows.assign(job=job).rename(columns={"tile_id": "item", "test_domain": "domain"})[
+        ["job", "item", "domain", "metric", "value", "higher_better"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -171,17 +286,17 @@ class _Input:
     lr: Path
     hr: Path | None
     scale: int
+    split: str = ""
 
 
 def _safe(text: str) -> str:
     return _SAFE.sub("_", text).strip("._") or "input"
 
 
-def job_inputs(job: Job) -> list[_Input]:
+def job_inputs(spec: InferenceSpec) -> list[_Input]:
     """The job's inputs: each tile's LR (and HR) from the manifest, or the uploaded file."""
     from mindgap_core.data.manifest import read_manifest, resolve
 
-    spec = job.spec
     if spec.upload:
         path = Path(spec.upload)
         if not path.is_file():
@@ -195,9 +310,8 @@ def job_inputs(job: Job) -> list[_Input]:
             raise InputError(spec.manifest, f"has no tile {tile!r} in domain {spec.domain!r}")
         row = rows.iloc[0]
         hr = resolve(spec.manifest, row["hr_path"]) if row["hr_path"] else None
-        inputs.append(
-            _Input(tile, spec.domain, resolve(spec.manifest, row["lr_path"]), hr, int(row["scale"]))
-        )
+        inputs.append(_Input(tile, spec.domain, resolve(spec.manifest, row["lr_path"]), hr, int(row["scale"]),
+                             str(row["split"])))
     return inputs
 
 
@@ -211,6 +325,24 @@ def _windows(path: Path) -> int:
     return len(tile_starts(rows, INFERENCE_TILE, INFERENCE_OVERLAP)) * len(
         tile_starts(cols, INFERENCE_TILE, INFERENCE_OVERLAP)
     )
+
+
+def _model_columns(spec: InferenceSpec, model: object) -> dict[str, Any]:
+    """The results-store columns naming a job's model (as an experiment's rows do)."""
+    if spec.model in WEIGHTLESS_MODELS:
+        return {"model": spec.model, "method": spec.model, "regime": "none", "train_domain": "none",
+                "train_blocks": None}
+    from mindgap_core.experiments.spec import training_info
+
+    folder = Path(spec.model)
+    info = training_info(folder)
+    return {
+        "model": f"{folder.parent.name}/{folder.name}",
+        "method": str(getattr(model, "method", info["method"])),
+        "regime": str(info.get("regime", "unknown")),
+        "train_domain": str(info.get("train_domain", "unknown")),
+        "train_blocks": info.get("train_blocks"),
+    }
 
 
 class InferenceExecutor:
@@ -271,20 +403,21 @@ class InferenceExecutor:
     def __call__(self, job: Job, ctx: JobContext) -> list[JobOutput]:
         from mindgap_core.inference.tiled import run_inference
 
-        inputs = job_inputs(job)
+        spec = spec_of(job)
+        inputs = job_inputs(spec)
         windows = [_windows(i.lr) for i in inputs]
         total = sum(windows) + sum(1 for i in inputs if i.hr is not None)
         ctx.progress(0, total, f"0/{len(inputs)} inputs")
-        outputs = []
+        outputs: list[JobOutput] = []
+        scores: list[pd.DataFrame] = []
         base = 0
         for n, (inp, count) in enumerate(zip(inputs, windows, strict=True)):
-            model = self.model(job.spec.model, inp.scale)
+            model = self.model(spec.model, inp.scale)
             if int(model.scale) != inp.scale:
-                raise InputError(job.spec.model, f"is a ×{model.scale} model; {inp.item} needs ×{inp.scale}")
-            stem = _safe(inp.item)
-            sr_path = ctx.out_dir / f"{stem}_sr.tif"
-            with_unc = job.spec.samples > 1 and bool(getattr(model, "stochastic", False))
-            unc_path = ctx.out_dir / f"{stem}_uncertainty.tif" if with_unc else None
+                raise InputError(spec.model, f"is a ×{model.scale} model; {inp.item} needs ×{inp.scale}")
+            with_unc = spec.samples > 1 and bool(getattr(model, "stochastic", False))
+            kinds = ("sr", "uncertainty") if with_unc else ("sr",)
+            path_of = {kind: ctx.out_dir / kind / f"{_safe(inp.item)}.tif" for kind in kinds}
             text = f"{n}/{len(inputs)} inputs: super-resolving {inp.item}"
 
             def on_progress(done: int, _total: int, start: int = base, text: str = text) -> None:
@@ -293,68 +426,71 @@ class InferenceExecutor:
             run_inference(
                 model,
                 inp.lr,
-                sr_path,
-                num_samples=job.spec.samples,
-                steps=job.spec.steps,
+                path_of["sr"],
+                num_samples=spec.samples,
+                steps=spec.steps,
                 tile=INFERENCE_TILE,
                 overlap=INFERENCE_OVERLAP,
-                uncertainty_path=unc_path,
-                seed=job.spec.seed,
+                uncertainty_path=path_of.get("uncertainty"),
+                seed=spec.seed,
                 device=self._device(),
-                model_path=None if job.spec.model in WEIGHTLESS_MODELS else job.spec.model,
+                model_path=None if spec.model in WEIGHTLESS_MODELS else spec.model,
                 on_progress=on_progress,
             )
             base += count
-            output = JobOutput(
-                job.id,
-                inp.item,
-                ctx.queue.relative(sr_path),
-                domain=inp.domain,
-                uncertainty_path=ctx.queue.relative(unc_path) if unc_path else "",
-            )
+            files = {kind: ctx.queue.relative(path) for kind, path in path_of.items()}
             if inp.hr is not None:
                 ctx.progress(base, total, f"{n}/{len(inputs)} inputs: scoring {inp.item}")
-                output = self._score(output, inp, sr_path, ctx)
+                rows, maps = self._score(inp, path_of["sr"], ctx)
+                files.update(maps)
+                scores.append(self._store_rows(job, spec, model, inp, rows, files))
                 base += 1
-            outputs.append(output)
+            outputs += [JobOutput(job.id, inp.item, kind, rel) for kind, rel in files.items()]
             ctx.progress(base, total, f"{n + 1}/{len(inputs)} inputs")
+        if scores:
+            self._write_scores(job, ctx, pd.concat(scores, ignore_index=True))
         if self.notes:
             ctx.message = "; ".join(dict.fromkeys(self.notes))
         return outputs
 
-    def _score(self, output: JobOutput, inp: _Input, sr_path: Path, ctx: JobContext) -> JobOutput:
-        from dataclasses import replace
-
-        from mindgap_core.io import read_raster, write_cog
+    def _score(
+        self, inp: _Input, sr_path: Path, ctx: JobContext
+    ) -> tuple[tuple[MetricRow, ...], dict[str, str]]:
+        """The input's metric rows, and its metric maps written as COGs (job-folder-relative paths)."""
+        from mindgap_core.io import read_raster
         from mindgap_core.metrics.engine import validate_pair
-        from mindgap_core.metrics.maps import metric_maps
+        from mindgap_core.scoring import MapOptions, score_pair, write_rasters
 
         sr, hr, lr = read_raster(sr_path), read_raster(inp.hr), read_raster(inp.lr)
         validate_pair(sr, hr, lr, names=(f"SR of {inp.item}", f"HR {inp.hr}", f"LR {inp.lr}"))
         evaluator = self.evaluator()
-        valid = (sr.valid & hr.valid)[None]
-        rows = evaluator.score_arrays(
-            sr.array[None],
-            hr.array[None],
-            lr.array[None],
-            band_names=hr.band_names,
-            tile_ids=[inp.item],
-            valid=valid,
-        )
-        scores = {r.metric: float(r.value) for r in rows if r.band == "all" and math.isfinite(r.value)}
         kinds = ["abs_error"] + (["lpips_sat"] if evaluator.lpips_sat_model is not None else [])
-        maps = metric_maps(sr, hr, kinds, lpips_sat_model=evaluator.lpips_sat_model, device=self._device())
-        paths = {}
-        for kind, raster in maps.items():
-            dest = ctx.out_dir / f"{_safe(inp.item)}_{kind}.tif"
-            write_cog(raster, dest)
-            paths[kind] = ctx.queue.relative(dest)
-        return replace(
-            output,
-            scores=scores,
-            error_path=paths.get("abs_error", ""),
-            lpips_sat_path=paths.get("lpips_sat", ""),
-        )
+        scored = score_pair(evaluator, [hr], [sr], lr=[lr], tile_ids=[inp.item], maps=kinds,
+                            map_options=MapOptions(device=self._device()))
+        stem = _safe(inp.item)
+        written = write_rasters(scored.tiles[0].maps, lambda kind: ctx.out_dir / kind / f"{stem}.tif")
+        return scored.rows, {kind: ctx.queue.relative(path) for kind, path in written.items()}
+
+    def _store_rows(self, job: Job, spec: InferenceSpec, model: object, inp: _Input,
+                    rows: tuple[MetricRow, ...], files: dict[str, str]) -> pd.DataFrame:
+        from mindgap_core.scoring import store_rows
+
+        fields = {"run_id": job_run_id(job.id), "experiment": JOB_EXPERIMENT, **_model_columns(spec, model),
+                  "test_domain": inp.domain}
+        return store_rows(rows, fields=fields, split={inp.item: inp.split},
+                          options={"samples": spec.samples, "steps": spec.steps, "seed": spec.seed},
+                          paths={inp.item: files})
+
+    def _write_scores(self, job: Job, ctx: JobContext, frame: pd.DataFrame) -> None:
+        """The job's score rows as one shard of the jobs folder's results store, after all its files."""
+        from mindgap_core.store.results import ResultsStore, shard_key
+
+        store = ResultsStore(ctx.queue.folder)
+        run_id = job_run_id(job.id)
+        spec_hash = hashlib.sha256(json.dumps(dict(job.payload), sort_keys=True).encode()).hexdigest()
+        store.start_run(run_id, experiment=JOB_EXPERIMENT, spec_hash=spec_hash, extra={"job": job.id})
+        store.write_shard(shard_key(job=job.id), frame)
+        store.finish_run(run_id)
 
 
 def validate_tiles(manifest: str | Path, domain: str, tiles: list[str]) -> None:

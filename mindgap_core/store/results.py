@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.atomic import atomic_path
+from mindgap_core.paths import resolve_inside
 from mindgap_core.store import schema as sch
 from mindgap_core.store import views
 
@@ -253,12 +254,7 @@ class ResultsStore:
 
     def resolve(self, relpath: str) -> Path:
         """The absolute path of a store-relative path (as found in a row); refuses paths leaving the store."""
-        if not relpath:
-            raise InputError(self.root, "empty path: this row references no file")
-        path = (self.root / relpath).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise InputError(relpath, f"path leaves the results store {self.root}")
-        return path
+        return resolve_inside(self.root, relpath, "the results store")
 
     # --- reading --------------------------------------------------------------------------------
     def connect(self, *, materialize: bool = False) -> duckdb.DuckDBPyConnection:
@@ -268,9 +264,7 @@ class ResultsStore:
         held no shard at connect time is the view fixed empty: connect again). ``materialize=True``
         copies the shards into in-memory tables once (faster repeated queries, a fixed snapshot).
         """
-        con = duckdb.connect()
-        views.create_views(con, self.root, materialize=materialize)
-        return con
+        return views.connect(self.root, materialize=materialize)
 
     def rows(
         self, filters: Mapping[str, Any] | None = None, *, columns: list[str] | None = None

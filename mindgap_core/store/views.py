@@ -1,9 +1,11 @@
 """DuckDB views over a results store, and the queries the dashboard and the analysis call.
 
-``create_views`` defines ``results``, ``conditions`` and ``runs``. The query functions take a
-connection holding those views (from :meth:`ResultsStore.connect` or :func:`connect_to`) and return
-pandas DataFrames. :func:`gap_overview` is the dashboard's overview query (benchmarked in
-``benchmarks/store.py``); :func:`paired_tiles` feeds the bootstrap of :mod:`mindgap_core.analysis.gap`.
+``create_views`` defines ``results``, ``conditions`` and ``runs``; :func:`connect` opens a connection
+with them. The query functions take a connection holding those views (from :func:`connect`,
+:meth:`ResultsStore.connect <mindgap_core.store.results.ResultsStore.connect>` or :func:`connect_to`)
+and return pandas DataFrames or plain lists: every SQL the dashboard runs is here. :func:`gap_overview`
+is the dashboard's overview query (benchmarked in ``benchmarks/store.py``); :func:`paired_tiles` feeds
+the bootstrap of :mod:`mindgap_core.analysis.gap`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 import pandas as pd
@@ -78,24 +80,37 @@ def create_views(con: duckdb.DuckDBPyConnection, root: str | Path, *, materializ
     con.execute(f"CREATE OR REPLACE {kind} runs AS {body}")
 
 
+def connect(root: str | Path, *, materialize: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views of :func:`create_views` over the store at ``root``."""
+    con = duckdb.connect()
+    create_views(con, root, materialize=materialize)
+    return con
+
+
+@runtime_checkable
+class Connectable(Protocol):
+    """Anything that opens a connection holding the views (a :class:`~mindgap_core.store.results.
+    ResultsStore`)."""
+
+    def connect(self) -> duckdb.DuckDBPyConnection: ...
+
+
 def connect_to(data: Any) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """A connection with the ``results`` and ``conditions`` views for ``data``, and whether the caller
     must close it.
 
-    ``data``: a DuckDB connection that already has the views, a :class:`ResultsStore`, a store
-    folder, or result rows (DataFrame / Arrow table, validated and completed with schema defaults;
-    its ``conditions`` view is then empty).
+    ``data``: a DuckDB connection that already has the views, a ``ResultsStore`` (any
+    :class:`Connectable`), a store folder, or result rows (DataFrame / Arrow table, validated and
+    completed with schema defaults; its ``conditions`` view is then empty).
     """
-    from mindgap_core.store.results import ResultsStore
-
     if isinstance(data, duckdb.DuckDBPyConnection):
         con, owned = data, False
-    elif isinstance(data, ResultsStore):
+    elif isinstance(data, Connectable):
         con, owned = data.connect(), True
     elif isinstance(data, str | Path):
         if not Path(data).is_dir():
             raise InputError(data, "results store folder not found")
-        con, owned = ResultsStore(data).connect(), True
+        con, owned = connect(data), True
     elif isinstance(data, pd.DataFrame | pa.Table):
         con, owned = duckdb.connect(), True
         con.register("_results_rows", sch.validate_results(data, source="results rows"))
@@ -161,11 +176,33 @@ def select_rows(
     return con.execute(f"SELECT {', '.join(map(_quote, names))} FROM results {where}", params).df()
 
 
+def distinct_values(
+    con: duckdb.DuckDBPyConnection, column: str, filters: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """The distinct values of a ``results`` column among the rows matching ``filters``, sorted."""
+    if column not in _RESULT_NAMES:
+        raise ConfigError(f"not a results column: {column!r}")
+    where, params = where_clause(filters)
+    sql = f"SELECT DISTINCT {_quote(column)} FROM results {where} ORDER BY 1"
+    return [r[0] for r in con.execute(sql, params).fetchall()]
+
+
+def catalog_values(con: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> dict[str, list[Any]] | None:
+    """Sorted distinct non-null values of each of ``columns`` in one scan of ``results``; None when the
+    store has no row."""
+    unknown = [c for c in columns if c not in _RESULT_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown results column(s) {unknown}")
+    lists = ", ".join(f"list_sort(list(DISTINCT {_quote(c)}))" for c in columns)
+    row = con.execute(f"SELECT count(*), {lists} FROM results").fetchone()
+    if not row[0]:
+        return None
+    return {c: [v for v in values if v is not None] for c, values in zip(columns, row[1:], strict=True)}
+
+
 def domains_present(con: duckdb.DuckDBPyConnection, filters: Mapping[str, Any] | None = None) -> list[str]:
     """The test domains present in ``results`` (sorted)."""
-    where, params = where_clause(filters)
-    rows = con.execute(f"SELECT DISTINCT test_domain FROM results {where} ORDER BY 1", params).fetchall()
-    return [r[0] for r in rows]
+    return distinct_values(con, "test_domain", filters)
 
 
 def gap_keys(group: Sequence[str]) -> list[str]:

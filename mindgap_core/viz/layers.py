@@ -2,7 +2,8 @@
 
 A tile has: its HR reference and its LR input in every domain (from the pair manifest); for each model
 in a results store, the SR mean, its uncertainty (per-pixel std over samples), its error map |SR − HR|
-and its LPIPS-Sat map when saved; the same for on-demand inference jobs. Each is a :class:`LayerSource`
+and its LPIPS-Sat map when saved; the same for on-demand inference jobs (whose scores are rows of a
+results store too, ``mindgap_core/inference/job_runner.py``). Each is a :class:`LayerSource`
 with a stable ``key`` (used in URLs) and a label (simulated inputs say so).
 
 Renderings (:func:`render_layers`): reflectance layers (LR, SR, HR) share one 2–98 % stretch taken from
@@ -13,7 +14,7 @@ kind (error and uncertainty: 0 to the 98th percentile over all shown maps of tha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,15 +117,15 @@ def store_layers(
     resolve_path,
     hr_path: Path | None = None,
     *,
-    key_prefix: str = "",
-    label_prefix: str = "",
+    labels: Mapping[str, str] | None = None,
 ) -> list[LayerSource]:
     """SR, uncertainty, error and LPIPS-Sat layers of one tile from results-store rows.
 
     ``rows``: the tile's rows (columns ``model``, ``test_domain``, ``metric``, ``sr_path``,
     ``uncertainty_path``, ``map_path``); ``resolve_path``: store-relative path → absolute path
     (``ResultsStore.resolve``). Files that do not exist are left out. ``hr_path``: the tile's HR, used
-    to compute an error map when none was saved.
+    to compute an error map when none was saved. ``labels``: how a model is named in the layers'
+    labels (default: its name; keys always use the name).
     """
     layers: list[LayerSource] = []
     if rows.empty:
@@ -136,8 +137,8 @@ def store_layers(
         sr = resolve_path(sr_rel)
         if not sr.is_file():
             continue
-        tag = f"{label_prefix}{model} ← {domain_label(domain)}"
-        key = f"{key_prefix}{model}|{domain}"
+        tag = f"{(labels or {}).get(model, model)} ← {domain_label(domain)}"
+        key = f"{model}|{domain}"
         layers.append(LayerSource(f"sr|{key}", f"SR {tag}", "reflectance", sr))
         unc_rel = next((p for p in part["uncertainty_path"] if p), "")
         if unc_rel and resolve_path(unc_rel).is_file():
@@ -155,29 +156,6 @@ def store_layers(
             layers.append(
                 LayerSource(f"lpips_sat|{key}", f"LPIPS-Sat map {tag}", "lpips_sat", resolve_path(lp_rel))
             )
-    return layers
-
-
-def job_layers(
-    job_id: int, model_label: str, domain: str, files: dict[str, Path | None]
-) -> list[LayerSource]:
-    """The layers of one on-demand inference job's output for a tile (pseudo-model ``job:<id>``).
-
-    ``files`` maps ``sr``, ``uncertainty``, ``error``, ``lpips_sat`` to paths (None or missing = absent).
-    """
-    tag = f"job:{job_id} ({model_label}) ← {domain_label(domain)}"
-    key = f"job:{job_id}|{domain}"
-    kinds = (
-        ("sr", "SR", "reflectance"),
-        ("uncertainty", "Uncertainty", "uncertainty"),
-        ("error", "Error", "error"),
-        ("lpips_sat", "LPIPS-Sat map", "lpips_sat"),
-    )
-    layers = []
-    for name, label, kind in kinds:
-        path = files.get(name)
-        if path is not None and Path(path).is_file():
-            layers.append(LayerSource(f"{name}|{key}", f"{label} {tag}", kind, Path(path)))
     return layers
 
 

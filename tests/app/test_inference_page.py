@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mindgap_core.inference.job_runner import InferenceExecutor
-from mindgap_core.inference.jobs import JobQueue, run_worker
+from mindgap_core.inference.job_runner import InferenceExecutor, job_scores, spec_of
+from mindgap_core.jobs import JobQueue, run_worker
 from tests.app.conftest import run_page
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,10 +39,11 @@ def test_submit_queues_the_tile_from_the_url(jobs_folder: Path) -> None:
     _submit(at)
     assert not at.exception, [e.value for e in at.exception]
     (job,) = JobQueue(jobs_folder).jobs()
+    spec = spec_of(job)
     assert [s.value for s in at.success] == [f"Job {job.id} queued."]
-    assert job.state == "queued" and job.spec.tiles == ("r1c2",) and job.spec.model == "bicubic"
-    assert job.spec.domain == "simulated_cross_sensor" and job.spec.manifest == str(MANIFEST)
-    assert (job.spec.samples, job.spec.steps) == (3, 5) and job.spec.submitted_by
+    assert job.state == "queued" and spec.tiles == ("r1c2",) and spec.model == "bicubic"
+    assert spec.domain == "simulated_cross_sensor" and spec.manifest == str(MANIFEST)
+    assert (spec.samples, spec.steps) == (3, 5) and job.owner
     bars = [p.proto.text.replace("\\", "") for p in at.get("progress")]  # markdown-escaped text
     assert any(text.startswith(f"Job {job.id} (queued): r1c2") for text in bars), bars
     assert "MINDGAP_WORKER=off" in at.caption[0].value  # says who will run it
@@ -56,8 +57,8 @@ def test_second_session_sees_the_same_queue_in_order(jobs_folder: Path) -> None:
     second = run_page("inference", None, tile="r0c1")
     _submit(second)
     jobs = JobQueue(jobs_folder).jobs()
-    assert [j.spec.tiles for j in jobs] == [("r0c0",), ("r0c1",)]
-    assert jobs[0].spec.submitted_by != jobs[1].spec.submitted_by  # two browser sessions
+    assert [spec_of(j).tiles for j in jobs] == [("r0c0",), ("r0c1",)]
+    assert jobs[0].owner != jobs[1].owner  # two browser sessions
     assert second.dataframe[0].value["job"].tolist() == [jobs[1].id, jobs[0].id]  # newest first
 
 
@@ -87,15 +88,15 @@ def test_finished_job_shows_its_scores(jobs_folder: Path) -> None:
     run_worker(queue, InferenceExecutor(device="cpu"), idle_exit_s=0)
     (job,) = queue.jobs()
     assert job.state == "done", job.error
-    (out,) = queue.outputs(job.id)
+    scores = job_scores(jobs_folder, [job.id]).set_index("metric")["value"]  # the jobs' results store
     at.run()
     summary = [m.value for m in at.markdown if m.value.startswith(f"Job {job.id}")]
     assert (
         summary
         and "done" in summary[0]
-        and f"PSNR {out.scores['psnr']:.4g}".replace(".", "\\.") in summary[0]
+        and f"PSNR {scores['psnr']:.4g}".replace(".", "\\.") in summary[0]
     )
     table = at.table[0].value
     assert table.loc[job.id, "input"] == "r4c4"
-    assert table.loc[job.id, "psnr"] == pytest.approx(round(out.scores["psnr"], 4))
-    assert table.loc[job.id, "ssim"] == pytest.approx(round(out.scores["ssim"], 4))
+    assert table.loc[job.id, "psnr"] == pytest.approx(round(scores["psnr"], 4))
+    assert table.loc[job.id, "ssim"] == pytest.approx(round(scores["ssim"], 4))

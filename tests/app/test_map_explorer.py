@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mindgap_core.data.manifest import read_manifest
-from mindgap_core.inference.job_runner import InferenceExecutor
-from mindgap_core.inference.jobs import JobQueue, JobSpec, run_worker
+from mindgap_core.inference.job_runner import InferenceExecutor, InferenceSpec, job_scores, submit
+from mindgap_core.jobs import JobQueue, run_worker
 from mindgap_core.paths import DATA_ROOTS_ENV
 from mindgap_core.store import ResultsStore
 from mindgap_core.viz.overlays import value_colour
@@ -138,17 +138,18 @@ def test_tile_in_the_url_shows_the_split_map(case, jobs_folder) -> None:
 
 def test_finished_job_is_a_pseudo_model(case, jobs_folder) -> None:
     queue = JobQueue(jobs_folder)
-    job_id = queue.submit(
-        JobSpec(
+    job_id = submit(
+        queue,
+        InferenceSpec(
             model="bicubic",
             model_label="bicubic",
             tiles=("r3c3",),
             manifest=str(MANIFEST),
             domain="synthetic",
-        )
+        ),
     )
     run_worker(queue, InferenceExecutor(device="cpu"), idle_exit_s=0)
-    (out,) = queue.outputs(job_id)
+    psnr = job_scores(jobs_folder, [job_id]).set_index("metric")["value"]["psnr"]
     at = run_page(
         "map_explorer",
         case,
@@ -159,13 +160,16 @@ def test_finished_job_is_a_pseudo_model(case, jobs_folder) -> None:
     )
     assert selected(at, "Model") == f"job:{job_id}"
     props = {f["properties"]["id"]: f["properties"] for f in _geojson(_maps(at)[0]["script"])["features"]}
-    assert props["r3c3"]["value"] == f"psnr: {out.scores['psnr']:.4g} dB"
+    assert props["r3c3"]["value"] == f"psnr: {psnr:.4g} dB"
     split = _maps(at)[1]["script"]
     assert _label(split, f"◀ SR job:{job_id} (bicubic) ← Synthetic LR (HR degraded)")
     assert _label(split, f"Error job:{job_id} (bicubic) ← Synthetic LR (HR degraded) ▶")
+    options = next(s for s in at.selectbox if s.label == "Left of the divider").options
+    # the LPIPS-Sat map the job saved is offered too
+    assert f"LPIPS-Sat map job:{job_id} (bicubic) ← Synthetic LR (HR degraded)" in options
     scores = at.dataframe[-1].value
     row = scores[scores["model"] == f"job:{job_id} (bicubic)"].iloc[0]
-    assert row["psnr"] == pytest.approx(out.scores["psnr"])
+    assert row["psnr"] == pytest.approx(psnr) and row["test_domain"] == "synthetic"
 
 
 def test_without_results_the_scene_and_grid_still_show(tmp_path_factory, jobs_folder) -> None:

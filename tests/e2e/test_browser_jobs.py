@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from mindgap_core.inference.jobs import JobQueue
+from mindgap_core.inference.job_runner import job_scores, spec_of
+from mindgap_core.jobs import JobQueue
 from tests.e2e.conftest import ARTIFACTS, REPO, streamlit_app
 from tests.e2e.test_browser_maps import FRAME, page_url
 
@@ -62,8 +63,8 @@ def test_bicubic_job_on_a_demo_tile_from_the_browser(page, jobs_server) -> None:
     text = _done_text(page)  # ≤ 90 s, first job includes loading torch and the LPIPS-Sat backbone
     assert text.startswith(f"Job {job_id} — done — bicubic") and "r1c2" in text
     job = JobQueue(folder).get(job_id)
-    (out,) = JobQueue(folder).outputs(job_id)
-    assert job.state == "done" and f"PSNR {out.scores['psnr']:.4g}" in text
+    psnr = job_scores(folder, [job_id]).set_index("metric")["value"]["psnr"]
+    assert job.state == "done" and f"PSNR {psnr:.4g}" in text
     table = page.locator('[data-testid="stTable"]')
     table.wait_for(timeout=30000)
     assert "r1c2" in table.inner_text()
@@ -159,5 +160,6 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
         line.wait_for(timeout=60000)
     job = JobQueue(folder).jobs()[-1]
     (out,) = JobQueue(folder).outputs(job.id)
-    assert job.state == "done" and job.spec.upload_name == "r2c2.tif" and out.scores == {}
+    assert job.state == "done" and spec_of(job).upload_name == "r2c2.tif" and out.kind == "sr"
+    assert job_scores(folder, [job.id]).empty
     assert page.outside_requests == []

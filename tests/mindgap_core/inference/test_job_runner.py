@@ -1,26 +1,35 @@
-"""The real job executor (inference + scoring) and upload validation, on the shipped demo tiles."""
+"""The real job executor (inference + scoring into the jobs folder's results store) and upload
+validation, on the shipped demo tiles."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import torch
 from affine import Affine
 
 from mindgap_core.data.manifest import read_manifest, resolve
-from mindgap_core.errors import InputError
+from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.inference.job_runner import (
     InferenceExecutor,
+    InferenceSpec,
+    job_run_id,
+    job_scores,
     model_choices,
     save_upload,
+    submit,
+    uploads_dir,
 )
-from mindgap_core.inference.jobs import JobQueue, JobSpec, run_worker
 from mindgap_core.io import read_raster
+from mindgap_core.jobs import JobContext, JobQueue, run_worker
 from mindgap_core.metrics.engine import Evaluator
+from mindgap_core.store import ResultsStore
 from mindgap_core.models.presets import resolve_config
 from mindgap_core.models.registry import build_model
 
@@ -39,23 +48,29 @@ def executor() -> InferenceExecutor:
     return InferenceExecutor(device="cpu")
 
 
+def _files(queue: JobQueue, job_id: int) -> dict[tuple[str, str], str]:
+    return {(o.item, o.kind): o.path for o in queue.outputs(job_id)}
+
+
 def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: InferenceExecutor) -> None:
     queue = JobQueue(tmp_path)
-    job_id = queue.submit(
-        JobSpec(
+    job_id = submit(
+        queue,
+        InferenceSpec(
             model="bicubic", tiles=("r1c2", "r4c4"), manifest=str(MANIFEST), domain="simulated_cross_sensor"
-        )
+        ),
     )
     report = run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert report.ran == (job_id,) and job.state == "done", job.error
     assert job.progress_done == job.progress_total == 4  # one inference window + one scoring step per tile
-    outputs = {o.item: o for o in queue.outputs(job_id)}
-    assert set(outputs) == {"r1c2", "r4c4"}
+    files = _files(queue, job_id)
+    assert set(files) == {(t, k) for t in ("r1c2", "r4c4") for k in ("sr", "abs_error", "lpips_sat")}
+    assert files[("r1c2", "sr")] == f"outputs/{job_id}/sr/r1c2.tif"
     row = _row("r1c2", "simulated_cross_sensor")
     lr = read_raster(resolve(MANIFEST, row["lr_path"]))
     hr = read_raster(resolve(MANIFEST, row["hr_path"]))
-    sr = read_raster(queue.resolve(outputs["r1c2"].sr_path))
+    sr = read_raster(queue.resolve(files[("r1c2", "sr")]))
     # the SR is the model's output on the HR grid, georeferenced like the HR tile
     model = build_model("bicubic", None, scale=2)
     direct = model.sample(torch.from_numpy(lr.array[None]), num_samples=1)[:, 0].numpy()
@@ -64,13 +79,45 @@ def test_tile_job_scores_equal_direct_evaluation(tmp_path: Path, executor: Infer
     expected = Evaluator(["psnr", "ssim", "sam"]).score_arrays(
         direct, hr.array[None], lr.array[None], band_names=hr.band_names, tile_ids=["r1c2"]
     )
-    want = {r.metric: r.value for r in expected if r.band == "all"}
-    assert outputs["r1c2"].scores.keys() >= want.keys()
-    for metric, value in want.items():
-        assert outputs["r1c2"].scores[metric] == pytest.approx(value, rel=1e-5)
-    error = read_raster(queue.resolve(outputs["r1c2"].error_path))
+    # the scores are rows of the jobs folder's results store (the experiments' schema)
+    scores = job_scores(tmp_path, [job_id])
+    got = scores[scores["item"] == "r1c2"].set_index("metric")["value"].to_dict()
+    assert set(got) == {"psnr", "ssim", "sam", "lpips_sat"}
+    for r in expected:
+        if r.band == "all":
+            assert got[r.metric] == pytest.approx(r.value, rel=1e-5)
+    rows = ResultsStore(tmp_path).rows({"run_id": job_run_id(job_id)})
+    assert len(rows) == 2 * (5 + 5 + 1 + 1)  # PSNR and SSIM per band and overall, SAM, LPIPS-Sat
+    first = rows[rows["tile_id"] == "r1c2"].iloc[0]
+    assert (first["experiment"], first["model"], first["method"], first["regime"], first["split"]) == (
+        "on-demand", "bicubic", "bicubic", "none", "test"
+    )
+    assert set(rows["test_domain"]) == {"simulated_cross_sensor"} and set(rows["sr_path"]) == {
+        files[("r1c2", "sr")], files[("r4c4", "sr")]
+    }
+    lp = rows[(rows["metric"] == "lpips_sat") & (rows["tile_id"] == "r1c2")].iloc[0]
+    assert lp["map_path"] == files[("r1c2", "lpips_sat")]
+    assert ResultsStore(tmp_path).run(job_run_id(job_id)).finished_at is not None
+    error = read_raster(queue.resolve(files[("r1c2", "abs_error")]))
     np.testing.assert_allclose(error.array, np.abs(sr.array - hr.array), atol=1e-6)
-    assert outputs["r1c2"].uncertainty_path == ""  # one sample of a deterministic model
+    assert ("r1c2", "uncertainty") not in files  # one sample of a deterministic model
+
+
+def test_a_rerun_of_a_job_keeps_its_scores(tmp_path: Path, executor: InferenceExecutor) -> None:
+    """A worker that dies after a job wrote its scores but before it was marked done: the job runs again
+    (same id) and writes the same rows again, which the append-only store accepts as a no-op."""
+    queue = JobQueue(tmp_path)
+    job_id = submit(queue, InferenceSpec(model="bicubic", tiles=("r0c0",), manifest=str(MANIFEST),
+                                         domain="synthetic"))
+    job = queue.claim("first-worker")
+    executor(job, JobContext(queue, job))  # ... then the worker "dies"
+    shard = ResultsStore(tmp_path).shard_path("job=" + str(job_id))
+    assert shard.is_file()
+    before = ResultsStore(tmp_path).rows({"run_id": job_run_id(job_id)})
+    report = run_worker(queue, executor, idle_exit_s=0)
+    assert report.requeued == (job_id,) and queue.get(job_id).state == "done"
+    after = ResultsStore(tmp_path).rows({"run_id": job_run_id(job_id)})
+    pd.testing.assert_frame_equal(before, after)
 
 
 def test_saved_stochastic_model_writes_uncertainty(tmp_path: Path, executor: InferenceExecutor) -> None:
@@ -82,26 +129,30 @@ def test_saved_stochastic_model_writes_uncertainty(tmp_path: Path, executor: Inf
     assert [c.model for c in choices] == ["bicubic", str(folder)]
     assert choices[1].label == "sr3/synthetic-only"
     queue = JobQueue(tmp_path / "jobs")
-    job_id = queue.submit(
-        JobSpec(
+    job_id = submit(
+        queue,
+        InferenceSpec(
             model=str(folder), tiles=("r0c2",), manifest=str(MANIFEST), domain="synthetic", samples=2, steps=2
-        )
+        ),
     )
     run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert job.state == "done", job.error
-    (out,) = queue.outputs(job_id)
-    std = read_raster(queue.resolve(out.uncertainty_path))
+    files = _files(queue, job_id)
+    std = read_raster(queue.resolve(files[("r0c2", "uncertainty")]))
     assert std.shape == (64, 64) and float(std.array.max()) > 0  # two different samples
-    with rasterio.open(queue.resolve(out.sr_path)) as ds:
+    with rasterio.open(queue.resolve(files[("r0c2", "sr")])) as ds:
         assert ds.tags()["model_path"] == str(folder) and ds.tags()["num_samples"] == "2"
+    rows = ResultsStore(tmp_path / "jobs").rows({"run_id": job_run_id(job_id), "metric": "psnr"})
+    assert set(rows["model"]) == {"sr3/synthetic-only"} and set(rows["method"]) == {"sr3"}
+    assert set(rows["uncertainty_path"]) == {files[("r0c2", "uncertainty")]}
+    assert {json.loads(o)["samples"] for o in rows["options"]} == {2}
 
 
 def test_unknown_tile_fails_the_job_with_a_clear_message(tmp_path: Path, executor: InferenceExecutor) -> None:
     queue = JobQueue(tmp_path)
-    job_id = queue.submit(
-        JobSpec(model="bicubic", tiles=("r99c99",), manifest=str(MANIFEST), domain="synthetic")
-    )
+    job_id = submit(queue, InferenceSpec(model="bicubic", tiles=("r99c99",), manifest=str(MANIFEST),
+                                         domain="synthetic"))
     run_worker(queue, executor, idle_exit_s=0)
     job = queue.get(job_id)
     assert job.state == "failed" and "r99c99" in job.error and str(MANIFEST) in job.error
@@ -162,16 +213,37 @@ def test_upload_job_runs_without_scores(tmp_path: Path, executor: InferenceExecu
     row = _row("r2c2", "simulated_cross_sensor")
     src = resolve(MANIFEST, row["lr_path"])
     queue = JobQueue(tmp_path)
-    info = save_upload(queue.uploads_dir, "scene.tif", src.read_bytes())
-    assert info.path.parent == queue.uploads_dir and (info.rows, info.cols) == (32, 32)
+    info = save_upload(uploads_dir(tmp_path), "scene.tif", src.read_bytes())
+    assert info.path.parent == tmp_path / "uploads" and (info.rows, info.cols) == (32, 32)
     assert info.crs == "EPSG:32618"
-    job_id = queue.submit(JobSpec(model="bicubic", upload=str(info.path), upload_name="scene.tif"))
+    job_id = submit(queue, InferenceSpec(model="bicubic", upload=str(info.path), upload_name="scene.tif"))
     run_worker(queue, executor, idle_exit_s=0)
     assert queue.get(job_id).state == "done", queue.get(job_id).error
     (out,) = queue.outputs(job_id)
-    assert out.item == "scene.tif" and out.scores == {} and out.error_path == ""
-    assert read_raster(queue.resolve(out.sr_path)).shape == (64, 64)
+    assert (out.item, out.kind) == ("scene.tif", "sr")
+    assert job_scores(tmp_path, [job_id]).empty  # no HR, no score
+    assert read_raster(queue.resolve(out.path)).shape == (64, 64)
     shutil.rmtree(queue.output_dir(job_id))
+
+
+def test_spec_checks_and_payload_round_trip(tmp_path: Path) -> None:
+    spec = InferenceSpec(model="bicubic", tiles=("r0c0", "r0c1"), manifest="m", domain="synthetic", steps=3)
+    assert InferenceSpec.from_payload(spec.payload()) == spec
+    queue = JobQueue(tmp_path)
+    job = queue.get(submit(queue, spec, owner="s1"))
+    assert job.owner == "s1" and InferenceSpec.from_payload(job.payload) == spec
+    assert spec.input_label == "r0c0, r0c1 (synthetic)" and spec.label == "bicubic"
+    for bad, message in [
+        (InferenceSpec(model="bicubic"), "either tiles or one uploaded file"),
+        (InferenceSpec(model="bicubic", tiles=("a",)), "manifest and the LR domain"),
+        (InferenceSpec(model="bicubic", tiles=("a", "a"), manifest="m", domain="d"), "tiles repeat"),
+        (InferenceSpec(model="bicubic", upload="u", samples=0), "samples"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            submit(queue, bad)
+    with pytest.raises(ConfigError, match="not an inference job payload"):
+        InferenceSpec.from_payload({"item": "x"})
+    assert len(queue.jobs()) == 1
 
 
 @pytest.mark.slow  # two `mindgap worker` processes (torch import, model, LPIPS-Sat backbone)
@@ -179,11 +251,11 @@ def test_worker_command_runs_the_queue_then_exits(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from mindgap_core.inference.jobs import WorkerLock
+    from mindgap_core.jobs import WorkerLock
 
     queue = JobQueue(tmp_path)
     ids = [
-        queue.submit(JobSpec(model="bicubic", tiles=(t,), manifest=str(MANIFEST), domain="synthetic"))
+        submit(queue, InferenceSpec(model="bicubic", tiles=(t,), manifest=str(MANIFEST), domain="synthetic"))
         for t in ("r0c2", "r0c3")
     ]
     command = [sys.executable, "-m", "mindgap_core", "worker", "--jobs-dir", str(tmp_path), "--device", "cpu"]

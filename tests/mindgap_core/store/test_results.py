@@ -165,6 +165,25 @@ def test_rows_filters_and_materialized_connection(tmp_path):
     assert mcon.execute("SELECT count(*) FROM results").fetchone()[0] == 4 * 2 * 2 * 3
 
 
+def test_distinct_and_catalog_values_on_a_connection(tmp_path):
+    store = ResultsStore(tmp_path)
+    assert views.catalog_values(views.connect(tmp_path), ["model"]) is None  # no row yet
+    store.write_shard("a", result_rows(tiles=3, methods=("sr3", "sinsr")))
+    store.write_shard("b", result_rows(tiles=2, methods=("bicubic",), regime="none", run_id="r2"))
+    with views.connected(tmp_path) as con:
+        models = ["bicubic/none", "sinsr/synthetic-only", "sr3/synthetic-only"]
+        assert views.distinct_values(con, "model") == models
+        assert views.distinct_values(con, "tile_id", {"run_id": "r2"}) == ["t000", "t001"]
+        assert views.domains_present(con, {"metric": "psnr"}) == ["simulated_cross_sensor", "synthetic"]
+        found = views.catalog_values(con, ["run_id", "method", "metric"])
+        with pytest.raises(ConfigError, match="not a results column"):
+            views.distinct_values(con, "value; DROP TABLE results")
+        with pytest.raises(ConfigError, match="unknown results column"):
+            views.catalog_values(con, ["nope"])
+    assert found == {"run_id": ["r1", "r2"], "method": ["bicubic", "sinsr", "sr3"],
+                     "metric": ["lpips", "psnr", "sam"]}
+
+
 def test_runs_start_resume_conflict_finish_and_view(tmp_path):
     store = ResultsStore(tmp_path)
     first = store.start_run("demo-1", experiment="demo", spec_hash="h1", extra={"device": "cpu"})

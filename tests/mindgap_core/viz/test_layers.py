@@ -112,16 +112,17 @@ def test_render_layers_share_one_stretch_per_kind(store) -> None:
     assert drawn["lpips_sat|bicubic|synthetic"].value_range[0] > 0  # 2nd percentile, not 0
 
 
-def test_job_layers() -> None:
-    hr = _hr()
-    layers = lyr.job_layers(
-        7,
-        "bicubic",
-        "simulated_cross_sensor",
-        {"sr": hr, "uncertainty": None, "error": hr, "lpips_sat": hr.parent / "missing.tif"},
-    )
+def test_job_rows_give_the_same_layers_with_their_labels(tmp_path: Path) -> None:
+    """On-demand jobs write rows of the same schema, files under ``outputs/<job>/<kind>/``."""
+    hr = read_raster(_hr())
+    for kind in ("sr", "abs_error"):
+        write_cog(hr, tmp_path / f"outputs/7/{kind}/{TILE}.tif")
+    rows = pd.DataFrame({"model": ["job:7"], "test_domain": ["simulated_cross_sensor"], "metric": ["psnr"],
+                         "sr_path": [f"outputs/7/sr/{TILE}.tif"], "uncertainty_path": [""], "map_path": [""]})
+    layers = lyr.store_layers(rows, lambda rel: tmp_path / rel, _hr(), labels={"job:7": "job:7 (bicubic)"})
     assert lyr.keys(layers) == ["sr|job:7|simulated_cross_sensor", "error|job:7|simulated_cross_sensor"]
     assert layers[0].label == "SR job:7 (bicubic) ← Simulated cross-sensor LR"
+    assert layers[1].path == tmp_path / f"outputs/7/abs_error/{TILE}.tif" and layers[1].reference is None
 
 
 def test_hr_mosaic_is_the_scene() -> None:
