@@ -183,7 +183,7 @@ def adapter_label(index: dict[str, Any]) -> str:
 def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> ModelEntry:
     from dataclasses import replace
 
-    from mindgap_core.adapters.base import read_adapter_index
+    from mindgap_core.adapters.registry import read_adapter_index
 
     if raw.get("adapter") is None:
         return entry

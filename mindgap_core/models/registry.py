@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers.models.modeling_utils import ModelMixin
 
-from mindgap_core.errors import InputError
-from mindgap_core.models.base import (
-    CONFIG_NAME,
-    MODEL_INDEX_NAME,
-    PICKLE_WEIGHT_SUFFIXES,
-    SCHEDULER_CONFIG_NAME,
-    WEIGHTS_NAME,
-    SRModel,
-)
+from mindgap_core.errors import ConfigError, InputError
+from mindgap_core.models.base import MODEL_INDEX_NAME, SHARED_SETTINGS, SRModel
 from mindgap_core.models.bicubic import BicubicModel
+from mindgap_core.models.checkpoint import load_component, read_json_object
 from mindgap_core.models.ldm_sr import LDMSRModel
 from mindgap_core.models.regression import RegressionModel
 from mindgap_core.models.resshift import ResShiftModel
@@ -57,7 +49,8 @@ def build_model(
     method: str, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
     stats: Mapping[str, Sequence[float]] | None = None,
 ) -> SRModel:
-    """A fresh randomly initialised model of ``method`` (config: see ``presets.py``)."""
+    """A fresh randomly initialised model of ``method`` (``config``: overrides of its ``demo`` preset,
+    see :attr:`SRModel.presets` and ``presets.py``)."""
     return model_class(method).build(config, scale=scale, band_names=band_names, stats=stats)
 
 
@@ -75,51 +68,14 @@ def read_model_index(path: str | Path) -> dict[str, Any]:
             f"missing checkpoint file {MODEL_INDEX_NAME}: not a MindGap model folder, "
             "or its saving did not finish",
         )
-    try:
-        index = json.loads(index_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(index_path, f"not valid JSON ({exc})") from None
-    required = (
-        "method", "scale", "band_names", "band_mean", "band_std", "default_steps", "options", "components",
-    )
-    missing = [k for k in required if k not in index] if isinstance(index, dict) else list(required)
+    index = read_json_object(index_path)
+    required = ("method", *SHARED_SETTINGS, "options", "components")
+    missing = [k for k in required if k not in index]
     if missing:
         raise InputError(index_path, f"not a MindGap model index: missing keys {missing}")
+    if not isinstance(index["options"], dict):
+        raise InputError(index_path, f"'options' must be a JSON object, got {index['options']!r}")
     return index
-
-
-def _check_weights(sub: Path) -> None:
-    """InputError when a network subfolder lacks its config or safetensors weights."""
-    if not sub.is_dir():
-        raise InputError(sub, "missing checkpoint folder")
-    if not (sub / CONFIG_NAME).is_file():
-        raise InputError(sub, f"missing checkpoint file {CONFIG_NAME}")
-    if not (sub / WEIGHTS_NAME).is_file():
-        pickles = sorted(p.name for p in sub.iterdir() if p.suffix in PICKLE_WEIGHT_SUFFIXES)
-        if pickles:
-            raise InputError(
-                sub,
-                f"holds non-safetensors weights ({', '.join(pickles)}); MindGap loads only {WEIGHTS_NAME} "
-                "(pickle files can run code when loaded): convert them with safetensors first",
-            )
-        raise InputError(sub, f"missing checkpoint file {WEIGHTS_NAME}")
-
-
-def _load_component(cls: type, sub: Path, dtype: torch.dtype | None) -> Any:
-    if issubclass(cls, ModelMixin):
-        _check_weights(sub)
-        # weights stored in float16 (shipped demo checkpoints) compute in float32 unless asked otherwise
-        loader: dict[str, Any] = dict(local_files_only=True, use_safetensors=True,
-                                      torch_dtype=dtype if dtype is not None else torch.float32)
-    else:
-        if not (sub / SCHEDULER_CONFIG_NAME).is_file():
-            raise InputError(sub, f"missing checkpoint file {SCHEDULER_CONFIG_NAME}")
-        loader = {}
-    try:
-        return cls.from_pretrained(sub, **loader)
-    except (OSError, ValueError, RuntimeError, TypeError, KeyError, EnvironmentError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(sub, f"cannot load {cls.__name__} ({first})") from None
 
 
 def load_model(
@@ -148,10 +104,10 @@ def load_model(
             raise InputError(
                 folder / MODEL_INDEX_NAME, f"component {name!r} must be a {comp_cls.__name__}, got {entry!r}"
             )
-        components[name] = _load_component(comp_cls, folder / name, dtype)
+        components[name] = load_component(comp_cls, folder / name, dtype)
     try:
-        model = cls.from_parts(index, components)
-    except (KeyError, TypeError, ValueError) as exc:
+        model = cls.from_index(index, components)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise InputError(folder / MODEL_INDEX_NAME, f"inconsistent model settings ({exc})") from None
     model.to(device=device)
     return model.eval()

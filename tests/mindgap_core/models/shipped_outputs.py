@@ -77,7 +77,7 @@ def model_output(folder: Path, lr: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def adapter_output(folder: Path, lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """``load_adapter(folder).adapt`` on ``lr`` (with the HR reference when it co-registers)."""
-    from mindgap_core.adapters.base import load_adapter
+    from mindgap_core.adapters.registry import load_adapter
 
     adapter = load_adapter(folder)
     return adapter.adapt(lr, hr if adapter.uses_reference else None)
@@ -92,7 +92,8 @@ def current_outputs() -> dict[str, dict[str, Any]]:
     with torch.no_grad():
         for folder in shipped_folders("model_index.json"):
             sample, default_steps = model_output(folder, lr)
-            out[folder.relative_to(MODELS_ROOT).as_posix()] = {**summary(sample), "default_steps": default_steps}
+            name = folder.relative_to(MODELS_ROOT).as_posix()
+            out[name] = {**summary(sample), "default_steps": default_steps}
         for folder in shipped_folders("adapter_index.json"):
             out[folder.relative_to(MODELS_ROOT).as_posix()] = summary(
                 adapter_output(folder, adapter_lr, adapter_hr)

@@ -57,3 +57,20 @@ def test_shipped_model_output_is_unchanged(name: str, tiles: dict) -> None:
 def test_shipped_adapter_output_is_unchanged(name: str, tiles: dict) -> None:
     lr, hr = tiles[ADAPTER_DOMAIN]
     _check(name, adapter_output(MODELS_ROOT / name, lr, hr))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_model_index_is_rewritten_byte_for_byte(name: str) -> None:
+    """The config written back from a loaded model is the shipped ``model_index.json`` (run ids hash it)."""
+    from mindgap_core.models import load_model
+
+    folder = MODELS_ROOT / name
+    assert load_model(folder).to_json_string() == (folder / "model_index.json").read_text()
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_shipped_adapter_index_is_rewritten_byte_for_byte(name: str) -> None:
+    from mindgap_core.adapters.registry import load_adapter
+
+    folder = MODELS_ROOT / name
+    assert load_adapter(folder).to_json_string() == (folder / "adapter_index.json").read_text()
