@@ -191,6 +191,8 @@ class SRModel(ConfigMixin, ABC):
                 f"band_mean/band_std need {n} values (std > 0): {self.band_mean}, {self.band_std}"
             )
         self.default_steps = int(default_steps)
+        #: samples per tile when the caller does not say (a model card may ask for more)
+        self.default_samples = 1
         self.register_to_config(
             scale=self.scale, band_names=list(self.band_names), band_mean=list(self.band_mean),
             band_std=list(self.band_std), default_steps=self.default_steps,
