@@ -7,19 +7,26 @@ takes LR reflectance ``(N, C, h, w)`` and returns the same shape. On disk an ada
     <folder>/adapter_index.json   kind, bands, options (written last: no index = not an adapter)
     <folder>/...                  the kind's own files (JSON statistics, or a diffusers-style network)
     <folder>/training.json        how it was fitted: data, steps, wall time, device
+
+Settings go through diffusers' ``ConfigMixin`` as for SR models (:mod:`mindgap_core.models.base`):
+the keywords of a kind's ``@register_to_config`` ``__init__`` are its config, written to
+``adapter_index.json`` (bands at the top level, the rest under ``options``) and read back into
+``__init__``; the keywords named in :attr:`LRAdapter.file_parts` are stored in the kind's own
+files instead. Loading (kind allow-list first) is :func:`mindgap_core.adapters.registry.load_adapter`.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
 import torch
+from diffusers.configuration_utils import ConfigMixin
 
 from mindgap_core.data.manifest import read_manifest
 from mindgap_core.errors import InputError
@@ -29,32 +36,51 @@ from mindgap_core.types import CANONICAL_BANDS
 ADAPTER_INDEX = "adapter_index.json"
 
 
-class LRAdapter(ABC):
-    """Maps LR reflectance of one domain toward another, at LR size."""
+class LRAdapter(ConfigMixin, ABC):
+    """Maps LR reflectance of one domain toward another, at LR size (module docstring)."""
 
+    config_name = ADAPTER_INDEX
     kind: ClassVar[str]
+    #: ``__init__`` keywords stored in the kind's own files (:meth:`_save_files`, :meth:`_load_files`)
+    file_parts: ClassVar[tuple[str, ...]] = ()
     #: whether :meth:`adapt` uses a co-registration reference (the HR tile: oracle geometry)
     uses_reference: bool = False
 
-    def __init__(self, band_names: tuple[str, ...] = CANONICAL_BANDS) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.ignore_for_config = list(cls.file_parts)
+
+    def __init__(self, *, band_names: Sequence[str] = CANONICAL_BANDS) -> None:
         self.band_names = tuple(band_names)
+        self.register_to_config(band_names=list(self.band_names))
 
     @abstractmethod
     def adapt(self, lr: torch.Tensor, reference_hr: torch.Tensor | None = None) -> torch.Tensor:
         """Adapted LR reflectance, same shape and device as ``lr``."""
 
     @abstractmethod
-    def options(self) -> dict[str, Any]:
-        """JSON-safe settings stored in ``adapter_index.json``."""
-
-    @abstractmethod
     def _save_files(self, folder: Path) -> None:
-        """Write the kind's own files into ``folder``."""
+        """Write the kind's own files (the :attr:`file_parts`) into ``folder``."""
 
     @classmethod
     @abstractmethod
-    def _load(cls, folder: Path, index: Mapping[str, Any], device: str) -> LRAdapter:
-        """Rebuild from ``folder`` and its index."""
+    def _load_files(cls, folder: Path) -> dict[str, Any]:
+        """The :attr:`file_parts` read back from ``folder`` (InputError naming a bad file)."""
+
+    def options(self) -> dict[str, Any]:
+        """This kind's own settings: the config without the bands (``options`` on disk)."""
+        return {k: v for k, v in self.config.items() if not k.startswith("_") and k != "band_names"}
+
+    def to_json_string(self) -> str:
+        """``adapter_index.json``: kind, bands and options (overrides ``ConfigMixin.to_json_string``,
+        whose flat layout would change the shipped adapters' index)."""
+        index = {"kind": self.kind, "bands": self.config["band_names"], "options": self.options()}
+        return json.dumps(index, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_index(cls, folder: Path, index: Mapping[str, Any]) -> LRAdapter:
+        """The adapter an ``adapter_index.json`` describes, with its files read from ``folder``."""
+        return cls(**cls._load_files(folder), band_names=index["bands"], **index["options"])
 
     def to(self, device: str | torch.device) -> LRAdapter:
         """Move to ``device`` (no-op for adapters without tensors)."""
@@ -65,41 +91,14 @@ class LRAdapter(ABC):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._save_files(folder)
-        index = {"kind": self.kind, "bands": list(self.band_names), "options": self.options()}
         with atomic_path(folder / ADAPTER_INDEX) as tmp:
-            tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+            tmp.write_text(self.to_json_string())
         return folder
 
     def check_bands(self, lr: torch.Tensor, source: str | Path = "input") -> None:
         if lr.ndim != 4 or lr.shape[1] != len(self.band_names):
             raise InputError(source, f"LR has shape {tuple(lr.shape)}; this {self.kind} adapter takes "
                                      f"(N, {len(self.band_names)}, h, w) ({', '.join(self.band_names)})")
-
-
-def read_adapter_index(folder: str | Path) -> dict[str, Any]:
-    """The adapter's index; one clear error when the folder is not an adapter."""
-    folder = Path(folder)
-    path = folder / ADAPTER_INDEX
-    if not path.is_file():
-        raise InputError(folder, f"not an adapter folder (no {ADAPTER_INDEX}); fit one with `mindgap adapter`")
-    try:
-        index = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})") from None
-    if not isinstance(index, dict) or "kind" not in index:
-        raise InputError(path, "has no 'kind'")
-    return index
-
-
-def load_adapter(folder: str | Path, device: str = "cpu") -> LRAdapter:
-    """Load an adapter folder written by :meth:`LRAdapter.save`."""
-    from mindgap_core.adapters.registry import ADAPTERS
-
-    folder = Path(folder)
-    index = read_adapter_index(folder)
-    if index["kind"] not in ADAPTERS:
-        raise InputError(folder / ADAPTER_INDEX, f"unknown adapter kind {index['kind']!r}; known: {list(ADAPTERS)}")
-    return ADAPTERS[index["kind"]]._load(folder, index, device)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +115,8 @@ class AdapterPairs:
 def _domain_rows(table: pd.DataFrame, domain: str, split: str, manifest: Path) -> pd.DataFrame:
     rows = table[(table["domain"] == domain) & (table["split"] == split)].sort_values("tile_id")
     if rows.empty:
-        raise InputError(manifest, f"no {split!r} rows of domain {domain!r} (domains: {sorted(set(table['domain']))})")
+        domains = sorted(set(table["domain"]))
+        raise InputError(manifest, f"no {split!r} rows of domain {domain!r} (domains: {domains})")
     return rows
 
 

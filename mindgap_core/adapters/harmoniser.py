@@ -18,16 +18,17 @@ of the same HR tiles):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
 
 from mindgap_core.adapters.base import AdapterPairs, LRAdapter
 from mindgap_core.data.coregister import apply_shift, estimate_shift
+from mindgap_core.errors import InputError
 from mindgap_core.io.atomic import atomic_path
 from mindgap_core.types import CANONICAL_BANDS
 
@@ -70,10 +71,12 @@ class Harmoniser(LRAdapter):
     """Histogram matching + optional co-registration + MTF matching (module docstring)."""
 
     kind: ClassVar[str] = "harmoniser"
+    file_parts: ClassVar[tuple[str, ...]] = ("src_quantiles", "tgt_quantiles", "filter_gain")
 
-    def __init__(self, src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, filter_gain: np.ndarray, *,
-                 coregister: bool = False, band_names: tuple[str, ...] = CANONICAL_BANDS) -> None:
-        super().__init__(band_names)
+    @register_to_config
+    def __init__(self, *, src_quantiles: np.ndarray, tgt_quantiles: np.ndarray, filter_gain: np.ndarray,
+                 coregister: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.src_quantiles = np.asarray(src_quantiles, dtype=np.float64)  # (C, Q)
         self.tgt_quantiles = np.asarray(tgt_quantiles, dtype=np.float64)
         self.filter_gain = np.asarray(filter_gain, dtype=np.float64)  # (C, bins)
@@ -95,14 +98,16 @@ class Harmoniser(LRAdapter):
         if coregister:
             mapped = np.stack([_register(m, t) for m, t in zip(mapped, tgt, strict=True)])
         gain = cls._wiener_gain(mapped, tgt, max_gain)
-        return cls(src_q, tgt_q, gain, coregister=coregister, band_names=band_names)
+        return cls(src_quantiles=src_q, tgt_quantiles=tgt_q, filter_gain=gain, coregister=coregister,
+                   band_names=band_names)
 
     @staticmethod
     def _wiener_gain(source: np.ndarray, target: np.ndarray, max_gain: float) -> np.ndarray:
         """Per band and radial bin: Σ Re(T S*) / Σ |S|² over tiles (Hann-windowed, mean removed)."""
         _, channels, rows, cols = source.shape
         window = np.outer(np.hanning(rows), np.hanning(cols))
-        bins = np.minimum((_radial_frequency(rows, cols) / MAX_RADIUS * N_FREQ_BINS).astype(int), N_FREQ_BINS - 1)
+        radius_bins = (_radial_frequency(rows, cols) / MAX_RADIUS * N_FREQ_BINS).astype(int)
+        bins = np.minimum(radius_bins, N_FREQ_BINS - 1)
         gain = np.ones((channels, N_FREQ_BINS))
         for c in range(channels):
             s = np.fft.fft2((source[:, c] - source[:, c].mean(axis=(1, 2), keepdims=True)) * window)
@@ -146,9 +151,6 @@ class Harmoniser(LRAdapter):
         return self._filter(out).to(lr.dtype)
 
     # --- persistence ---------------------------------------------------------------------------------
-    def options(self) -> dict[str, Any]:
-        return {"coregister": self.coregister}
-
     def _save_files(self, folder: Path) -> None:
         data = {"src_quantiles": self.src_quantiles.tolist(), "tgt_quantiles": self.tgt_quantiles.tolist(),
                 "filter_gain": self.filter_gain.tolist(), "filter_bin_centres": _bin_centres().tolist()}
@@ -156,14 +158,10 @@ class Harmoniser(LRAdapter):
             tmp.write_text(json.dumps(data))
 
     @classmethod
-    def _load(cls, folder: Path, index: Mapping[str, Any], device: str) -> Harmoniser:
-        from mindgap_core.errors import InputError
-
+    def _load_files(cls, folder: Path) -> dict[str, Any]:
         path = folder / HARMONISER_FILE
         try:
             data = json.loads(path.read_text())
-            return cls(np.array(data["src_quantiles"]), np.array(data["tgt_quantiles"]),
-                       np.array(data["filter_gain"]), coregister=bool(index["options"]["coregister"]),
-                       band_names=tuple(index["bands"]))
+            return {name: np.array(data[name]) for name in cls.file_parts}
         except (OSError, KeyError, json.JSONDecodeError) as exc:
             raise InputError(path, f"missing or unreadable harmoniser statistics ({exc})") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,8 +23,9 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from mindgap_core.adapters.base import AdapterPairs, LRAdapter
-from mindgap_core.errors import InputError
-from mindgap_core.types import CANONICAL_BANDS, ProgressFn, no_progress
+from mindgap_core.models.base import per_band
+from mindgap_core.models.checkpoint import load_component
+from mindgap_core.types import ProgressFn, no_progress
 
 NETWORK_FOLDER = "network"
 
@@ -56,18 +57,19 @@ class LearnedAdapter(LRAdapter):
     """:class:`AdapterNetwork` in the target LR's normalised space."""
 
     kind: ClassVar[str] = "learned"
+    file_parts: ClassVar[tuple[str, ...]] = ("network",)
 
-    def __init__(self, network: AdapterNetwork, band_mean: list[float], band_std: list[float],
-                 band_names: tuple[str, ...] = CANONICAL_BANDS) -> None:
-        super().__init__(band_names)
+    @register_to_config
+    def __init__(self, *, network: AdapterNetwork, band_mean: Sequence[float], band_std: Sequence[float],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.network = network.eval()
         self.band_mean = [float(v) for v in band_mean]
         self.band_std = [float(v) for v in band_std]
+        self.register_to_config(band_mean=self.band_mean, band_std=self.band_std)
 
     def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        view = (1, -1, 1, 1)
-        return (torch.tensor(self.band_mean, device=x.device, dtype=torch.float32).view(view),
-                torch.tensor(self.band_std, device=x.device, dtype=torch.float32).view(view))
+        return per_band(self.band_mean, x), per_band(self.band_std, x)
 
     def forward_normalised(self, lr: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(lr)
@@ -83,20 +85,12 @@ class LearnedAdapter(LRAdapter):
         self.network.to(device)
         return self
 
-    def options(self) -> dict[str, Any]:
-        return {"band_mean": self.band_mean, "band_std": self.band_std}
-
     def _save_files(self, folder: Path) -> None:
         self.network.save_pretrained(folder / NETWORK_FOLDER, safe_serialization=True)
 
     @classmethod
-    def _load(cls, folder: Path, index: Mapping[str, Any], device: str) -> LearnedAdapter:
-        net_dir = folder / NETWORK_FOLDER
-        if not (net_dir / "config.json").is_file() or not any(net_dir.glob("*.safetensors")):
-            raise InputError(net_dir, "missing config.json or safetensors weights of the learned adapter")
-        network = AdapterNetwork.from_pretrained(net_dir, local_files_only=True, use_safetensors=True)
-        opts = index["options"]
-        return cls(network.to(device), opts["band_mean"], opts["band_std"], tuple(index["bands"]))
+    def _load_files(cls, folder: Path) -> dict[str, Any]:
+        return {"network": load_component(AdapterNetwork, folder / NETWORK_FOLDER)}
 
 
 def _learning_rate(step: int, steps: int, base: float) -> float:
@@ -116,7 +110,8 @@ def train_learned_adapter(
     target = train.target
     mean = target.mean(dim=(0, 2, 3)).tolist()
     std = target.std(dim=(0, 2, 3)).clamp_min(1e-4).tolist()
-    adapter = LearnedAdapter(AdapterNetwork(target.shape[1], features, blocks), mean, std).to(device)
+    network = AdapterNetwork(channels=target.shape[1], features=features, blocks=blocks)
+    adapter = LearnedAdapter(network=network, band_mean=mean, band_std=std).to(device)
     net = adapter.network.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     batches = SeededBatches(len(train.tile_ids), batch_size, seed)
@@ -163,7 +158,8 @@ def write_loss_log(folder: Path, rows: list[tuple[int, float, float, float]]) ->
     from mindgap_core.io.atomic import atomic_path
 
     with atomic_path(folder / "loss.csv") as tmp:
-        tmp.write_text("step,loss,lr,wall_s\n" + "".join(f"{a},{b:.8g},{c:.8g},{d:.3f}\n" for a, b, c, d in rows))
+        lines = "".join(f"{a},{b:.8g},{c:.8g},{d:.3f}\n" for a, b, c, d in rows)
+        tmp.write_text("step,loss,lr,wall_s\n" + lines)
     return folder / "loss.csv"
 
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "pairs": "mindgap_core.cli.pairs",
     "degrade": "mindgap_core.cli.degrade",
     "infer": "mindgap_core.cli.infer",
+    "export": "mindgap_core.cli.export",
     "gap": "mindgap_core.cli.gap",
     "train": "mindgap_core.cli.train",
     "score": "mindgap_core.cli.score",

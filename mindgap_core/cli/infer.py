@@ -18,10 +18,17 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model folder (model_index.json + components)")
+    parser.add_argument(
+        "--model", required=True,
+        help="model folder (model_index.json + components) or model card (a YAML/JSON file, or a folder "
+        "with model_card.yaml) of a TorchScript, ONNX or entry-point model",
+    )  # fmt: skip
     parser.add_argument("--input", required=True, help="LR raster (GeoTIFF/COG) with the model's bands")
     parser.add_argument("--out", required=True, help="output SR COG path")
-    parser.add_argument("--samples", type=_positive_int, default=1, help="samples per tile (mean = output)")
+    parser.add_argument(
+        "--samples", type=_positive_int, default=None,
+        help="samples per tile (mean = output; default: the model's, 1 unless its card says more)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=_positive_int, default=None, help="sampling steps (default: model's)")
     parser.add_argument("--tile", type=int, default=64, help="tile size in LR pixels (default 64)")
     parser.add_argument(
@@ -83,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_inference(
             model, args.input, args.out,
-            num_samples=args.samples, steps=args.steps, tile=args.tile, overlap=args.overlap,
+            num_samples=args.samples or model.default_samples, steps=args.steps, tile=args.tile,
+            overlap=args.overlap,
             uncertainty_path=args.uncertainty, seed=args.seed, batch_size=args.batch_size, device=device,
             allow_no_crs=args.allow_no_crs, band_names=bands, dn_scale=args.dn_scale,
             dn_offset=args.dn_offset, model_path=args.model, on_progress=on_progress,

@@ -91,7 +91,7 @@ def _load(entry: ModelEntry, scale: int, device: str):
         model = load_model(entry.checkpoint, device=device)
     if entry.adapter is None:
         return model
-    from mindgap_core.adapters.base import load_adapter
+    from mindgap_core.adapters.registry import load_adapter
     from mindgap_core.adapters.pipeline import AdaptedSRModel
 
     return AdaptedSRModel(load_adapter(entry.adapter, device=device), model)

@@ -11,6 +11,7 @@ Example (paths relative to the YAML file)::
       - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
       - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic, steps: 20}  # per-model steps
       - {name: harmoniser+sr3/synthetic, checkpoint: ../models/sr3_synthetic, adapter: ../adapters/h}
+      - {name: my-edsr, checkpoint: ../byo/edsr/model_card.yaml}  # any model with a card (models/card.py)
     metrics: [psnr, ssim, sam, ergas, cpsnr, lpips_sat]
     samples: 4                        # diffusion samples per tile (scored as their per-pixel mean)
     steps: null                       # sampler steps (null: each model's default)
@@ -59,7 +60,8 @@ class TestDomain:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the matrix: a checkpoint folder, or a weight-free baseline by method name."""
+    """One model of the matrix: a checkpoint (a model folder or a model card), or a weight-free
+    baseline by method name. A card's model has its card's name as ``method``."""
 
     name: str
     method: str
@@ -139,13 +141,19 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def folder_fingerprint(folder: Path) -> str:
-    """Content fingerprint of a model or adapter folder: every JSON/CSV file's bytes (configs, index,
-    ``training.json`` with its finish time, loss log) and every other file's size (the weights; hashing
-    gigabytes on each experiment load would be slow, and a retraining always rewrites training.json)."""
+    """Content fingerprint of a model or adapter folder, or of a model card: every JSON/CSV/YAML file's
+    bytes (configs, index, card, ``training.json`` with its finish time, loss log) and every other
+    file's size (the weights; hashing gigabytes on each experiment load would be slow, and a retraining
+    always rewrites training.json). A card counts with the model file it names
+    (:func:`~mindgap_core.models.registry.model_files`)."""
+    from mindgap_core.models.registry import model_files
+
+    folder = Path(folder)
+    base = folder if folder.is_dir() else folder.parent
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        if path.suffix in (".json", ".csv"):
+    for path in model_files(folder):
+        digest.update(Path(os.path.relpath(path, base)).as_posix().encode() + b"\0")
+        if path.suffix in (".json", ".csv", ".yaml", ".yml"):
             digest.update(file_sha256(path).encode())
         else:
             digest.update(str(path.stat().st_size).encode())
@@ -159,19 +167,13 @@ def _require(raw: dict, key: str, source: Path) -> Any:
 
 
 def training_info(checkpoint: Path) -> dict[str, Any]:
-    """method/regime/domains of a trained checkpoint (its training.json and model_index.json)."""
-    from mindgap_core.models.registry import read_model_index
+    """method/regime/domains of a checkpoint (a model folder's model_index.json and training.json, or
+    a model card)."""
+    from mindgap_core.models.registry import describe_model
 
-    index = read_model_index(checkpoint)
-    info: dict[str, Any] = {"method": index["method"]}
-    training = checkpoint / "training.json"
-    if training.is_file():
-        data = json.loads(training.read_text())
-        info["regime"] = data.get("regime", "unknown")
-        domains = data.get("train_domains") or []
-        info["train_domain"] = "+".join(domains) if domains else "unknown"
-        info["train_blocks"] = data.get("blocks")
-    return info
+    info = describe_model(checkpoint)
+    return {"method": info.method, "regime": info.regime, "train_domain": info.train_domain,
+            "train_blocks": info.train_blocks}
 
 
 def adapter_label(index: dict[str, Any]) -> str:
@@ -183,7 +185,7 @@ def adapter_label(index: dict[str, Any]) -> str:
 def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> ModelEntry:
     from dataclasses import replace
 
-    from mindgap_core.adapters.base import read_adapter_index
+    from mindgap_core.adapters.registry import read_adapter_index
 
     if raw.get("adapter") is None:
         return entry

@@ -5,6 +5,13 @@ scheduler, small ``ModelMixin`` networks of our own), like a diffusers pipeline.
 reflectance ``(N, C, h, w)`` and returns ``(N, num_samples, C, h*scale, w*scale)`` float32
 reflectance on the input's device.
 
+Settings go through diffusers' ``ConfigMixin``: every keyword of a model's ``__init__`` that is not
+a component is recorded in :attr:`SRModel.config` (``@register_to_config`` on the subclass'
+``__init__``; the shared scale, bands and normalisation by :class:`SRModel` itself), and
+``model_index.json`` is written from that config and read back into ``__init__``
+(:meth:`SRModel.to_json_string`, :meth:`SRModel.from_index`): a model keeps no hand-written
+list of its settings.
+
 On disk a model is a diffusers-style folder::
 
     <folder>/model_index.json          method, scale, bands, normalisation, options, components
@@ -13,7 +20,8 @@ On disk a model is a diffusers-style folder::
 
 ``model_index.json`` is written last: a folder without it is not a (complete) model. Components are
 loaded with ``from_pretrained(..., local_files_only=True, use_safetensors=True)``; the classes come
-from the method's own whitelist (:attr:`SRModel.component_classes`), never from the file.
+from the method's own allow-list (:attr:`SRModel.component_classes`), never from the file
+(:mod:`mindgap_core.models.checkpoint`).
 
 Models work in a normalised space: ``(reflectance - band_mean) / band_std`` per band, with the
 statistics of the training HR tiles stored in ``model_index.json``.
@@ -21,32 +29,32 @@ statistics of the training HR tiles stored in ``model_index.json``.
 
 from __future__ import annotations
 
-import copy
-
 import contextlib
 import json
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import diffusers
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin
 from torch import nn
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.atomic import atomic_path
-from mindgap_core.models.presets import PRESETS
+from mindgap_core.models.checkpoint import component_entry, save_component
 from mindgap_core.types import CANONICAL_BANDS
 
 MODEL_INDEX_NAME = "model_index.json"
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-CONFIG_NAME = "config.json"
-SCHEDULER_CONFIG_NAME = "scheduler_config.json"
-#: Pickle-based weight files we refuse to load (they can run code when unpickled).
-PICKLE_WEIGHT_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+#: ``_class_name`` of every ``model_index.json`` (the method is the ``method`` key)
+INDEX_CLASS_NAME = "MindGapSRModel"
+#: config keys every model has; they sit at the top level of ``model_index.json``, the rest under
+#: ``options``
+SHARED_SETTINGS: tuple[str, ...] = ("scale", "band_names", "band_mean", "band_std", "default_steps")
+#: the presets every method defines (see :attr:`SRModel.presets`)
+PRESET_NAMES: tuple[str, ...] = ("tiny", "demo")
 MIXED_PRECISION_MODES: tuple[str, ...] = ("no", "fp16", "bf16")
 
 #: ``on_step(done, total)``: called after each sampling step.
@@ -87,6 +95,22 @@ def merge_config(
     return merged
 
 
+#: the ``unet`` part of the method configs, by preset (UNet2DModel 4/8 for tests, 32/64/64 for the demo)
+UNET_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"block_out_channels": [4, 8], "layers_per_block": 1, "norm_num_groups": 2},
+    "demo": {"block_out_channels": [32, 64, 64], "layers_per_block": 1, "norm_num_groups": 32},
+}
+
+
+def unet_presets(
+    varying: Mapping[str, Mapping[str, Any]] | None = None, **common: Any
+) -> dict[str, dict[str, Any]]:
+    """A method's :attr:`SRModel.presets`: for each preset name, its :data:`UNET_PRESETS` ``unet``,
+    the ``common`` settings, and that preset's entry of ``varying`` (preset name -> settings)."""
+    varying = varying or {}
+    return {name: {"unet": UNET_PRESETS[name], **common, **varying.get(name, {})} for name in PRESET_NAMES}
+
+
 def build_unet(
     in_channels: int, out_channels: int, block_out_channels: Sequence[int], layers_per_block: int,
     norm_num_groups: int, attention: bool = False,
@@ -122,15 +146,33 @@ def unet_size_multiple(unet: nn.Module) -> int:
     return 2 ** (len(unet.config.block_out_channels) - 1)
 
 
-class SRModel(ABC):
-    """Base class of all super-resolution models (see the module docstring)."""
+class SRModel(ConfigMixin, ABC):
+    """Base class of all super-resolution models (see the module docstring).
 
+    A subclass names its :attr:`method`, :attr:`component_classes` and :attr:`presets`, takes its
+    components and settings as keywords in an ``__init__`` decorated with diffusers'
+    ``@register_to_config`` (passing the shared ones on with ``**kwargs``), builds fresh components in
+    :meth:`fresh_parts`, and implements ``_sample`` and ``training_loss``.
+    """
+
+    config_name = MODEL_INDEX_NAME
     #: registry name, also written to ``model_index.json``
     method: ClassVar[str]
     #: True when samples differ between calls (diffusion); False for deterministic models
     stochastic: ClassVar[bool]
-    #: component name -> class; loading accepts exactly these
+    #: component name -> class; loading accepts exactly these (the allow-list)
     component_classes: ClassVar[dict[str, type]] = {}
+    #: method config of each preset in :data:`PRESET_NAMES` (``tiny``: tests, a few thousand
+    #: parameters; ``demo``: the shipped models); ``build`` merges overrides into ``demo``
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: training stage -> the modules trained in it (keys of :meth:`training_modules`); a stage not
+    #: listed trains every module
+    stage_modules: ClassVar[dict[str, list[str]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # components are saved in folders of their own, not in the config (they are passed by keyword)
+        cls.ignore_for_config = list(cls.component_classes)
 
     def __init__(
         self, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
@@ -149,80 +191,83 @@ class SRModel(ABC):
                 f"band_mean/band_std need {n} values (std > 0): {self.band_mean}, {self.band_std}"
             )
         self.default_steps = int(default_steps)
+        #: samples per tile when the caller does not say (a model card may ask for more)
+        self.default_samples = 1
+        self.register_to_config(
+            scale=self.scale, band_names=list(self.band_names), band_mean=list(self.band_mean),
+            band_std=list(self.band_std), default_steps=self.default_steps,
+        )
         #: autocast mode for sampling on CUDA ("no", "fp16", "bf16"); ignored on CPU
         self.mixed_precision = "no"
 
     # ----------------------------------------------------------------------------------------------
-    # components and options
+    # components, config and fresh models
     def components(self) -> dict[str, Any]:
         """Saved components by name (networks and schedulers): the attributes named in
         :attr:`component_classes`."""
         return {name: getattr(self, name) for name in self.component_classes}
 
-    def options(self) -> dict[str, Any]:
-        """Method-specific settings written to ``model_index.json`` (JSON values)."""
-        return {}
-
-    @classmethod
-    @abstractmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SRModel:
-        """Rebuild a model from ``model_index.json`` settings and loaded components."""
-
-    @classmethod
-    @abstractmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> SRModel:
-        """A fresh, randomly initialised model from a config dict (see ``presets.py``).
-
-        ``stats`` holds training-data statistics: ``band_mean``, ``band_std`` (HR, per band) and
-        ``residual_std`` (of normalised HR - up(LR), per band).
-        """
-
-    @classmethod
-    def method_config(cls, config: Mapping[str, Any] | None) -> dict[str, Any]:
-        """This method's ``demo`` preset updated by ``config`` (see :func:`merge_config`)."""
-        return merge_config(PRESETS["demo"][cls.method], config, cls.method)
-
-    @staticmethod
-    def build_kwargs(
-        scale: int, band_names: Sequence[str], stats: Mapping[str, Sequence[float]] | None
-    ) -> dict[str, Any]:
-        """Constructor keywords shared by all models, for a fresh model (see :meth:`build`)."""
-        stats = stats or {}
-        return {
-            "scale": scale, "band_names": band_names, "band_mean": stats.get("band_mean"),
-            "band_std": stats.get("band_std"),
-        }
-
     def networks(self) -> dict[str, nn.Module]:
         """The components that are torch modules."""
         return {k: v for k, v in self.components().items() if isinstance(v, nn.Module)}
 
-    def settings(self) -> dict[str, Any]:
-        """Everything ``model_index.json`` holds besides the component list."""
-        return {
-            "method": self.method,
-            "scale": self.scale,
-            "band_names": list(self.band_names),
-            "band_mean": list(self.band_mean),
-            "band_std": list(self.band_std),
-            "default_steps": self.default_steps,
-            "stochastic": self.stochastic,
-            "options": self.options(),
-        }
+    def options(self) -> dict[str, Any]:
+        """This method's own settings: the config without the shared ones (``options`` on disk)."""
+        return {k: v for k, v in self.config.items() if not k.startswith("_") and k not in SHARED_SETTINGS}
 
-    @staticmethod
-    def base_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
-        """Constructor keywords shared by all models, read from ``model_index.json`` settings."""
-        return {
-            "scale": int(settings["scale"]),
-            "band_names": tuple(settings["band_names"]),
-            "band_mean": tuple(settings["band_mean"]),
-            "band_std": tuple(settings["band_std"]),
-            "default_steps": int(settings["default_steps"]),
+    def to_json_string(self) -> str:
+        """``model_index.json``: the shared settings of :attr:`config` at the top level, the rest
+        under ``options``, and the method, its stochasticity and its component classes (overrides
+        ``ConfigMixin.to_json_string``, whose flat layout would change every shipped index)."""
+        payload = {
+            "_class_name": INDEX_CLASS_NAME,
+            "_diffusers_version": diffusers.__version__,
+            "method": self.method,
+            "stochastic": self.stochastic,
+            **{key: self.config[key] for key in SHARED_SETTINGS},
+            "options": self.options(),
+            "components": {name: component_entry(comp) for name, comp in self.components().items()},
         }
+        return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+    def data_settings(self) -> dict[str, Any]:
+        """Scale, bands and normalisation (``__init__`` keywords): what a model of the same data shares."""
+        return {key: self.config[key] for key in ("scale", "band_names", "band_mean", "band_std")}
+
+    @classmethod
+    def from_index(cls, index: Mapping[str, Any], components: Mapping[str, Any]) -> SRModel:
+        """The model a ``model_index.json`` describes, around its loaded ``components``: every
+        setting goes back into ``__init__`` (settings an older index lacks take their defaults)."""
+        settings = {key: index[key] for key in SHARED_SETTINGS}
+        return cls(**components, **settings, **index["options"])
+
+    @classmethod
+    def build(
+        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
+        stats: Mapping[str, Sequence[float]] | None = None,
+    ) -> SRModel:
+        """A fresh, randomly initialised model: the ``demo`` preset updated by ``config``
+        (:func:`merge_config`), networks from :meth:`fresh_parts`.
+
+        ``stats`` holds training-data statistics: ``band_mean``, ``band_std`` (HR, per band) and
+        ``residual_std`` (of normalised HR - up(LR), per band).
+        """
+        cfg = merge_config(cls.presets["demo"], config, cls.method)
+        stats = stats or {}
+        steps = {"default_steps": cfg["default_steps"]} if "default_steps" in cfg else {}
+        return cls(
+            **cls.fresh_parts(cfg, len(band_names), stats), scale=scale, band_names=band_names,
+            band_mean=stats.get("band_mean"), band_std=stats.get("band_std"), **steps,
+        )
+
+    @classmethod
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        """``__init__`` keywords of a fresh model besides the shared ones (a ``default_steps`` key of
+        the config is passed on by :meth:`build`): new components and settings from the merged method
+        ``config`` (``channels`` bands; ``stats`` as in :meth:`build`)."""
+        return {}
 
     # ----------------------------------------------------------------------------------------------
     # device, dtype, mode
@@ -381,8 +426,9 @@ class SRModel(ABC):
         return 1.0
 
     def trainable(self, stage: str) -> list[str]:
-        """Names (keys of :meth:`training_modules`) trained in ``stage``."""
-        return list(self.training_modules())
+        """Names (keys of :meth:`training_modules`) trained in ``stage``: :attr:`stage_modules`, or
+        every module for a stage not listed there."""
+        return list(self.stage_modules.get(stage, self.training_modules()))
 
     @abstractmethod
     def training_loss(
@@ -407,39 +453,8 @@ class SRModel(ABC):
         index = folder / MODEL_INDEX_NAME
         if index.exists():  # the folder stops being a complete model while components change
             index.unlink()
-        entries: dict[str, list[str]] = {}
         for name, comp in self.components().items():
-            _save_component(comp, folder / name, storage_dtype)
-            module = type(comp).__module__
-            entries[name] = ["diffusers" if module.startswith("diffusers") else module, type(comp).__name__]
-        payload = {"_class_name": "MindGapSRModel", **self.settings(), "components": entries}
-        payload["_diffusers_version"] = _diffusers_version()
+            save_component(comp, folder / name, storage_dtype)
         with atomic_path(index) as tmp:
-            tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+            tmp.write_text(self.to_json_string())
         return folder
-
-
-def _diffusers_version() -> str:
-    import diffusers
-
-    return diffusers.__version__
-
-
-def _save_component(comp: Any, dest: Path, storage_dtype: torch.dtype | None = None) -> None:
-    """``comp.save_pretrained`` into a temporary sibling folder, then swapped in place of ``dest``."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        if isinstance(comp, nn.Module):
-            stored = copy.deepcopy(comp).to(storage_dtype) if storage_dtype is not None else comp
-            stored.save_pretrained(tmp, safe_serialization=True)
-        else:
-            comp.save_pretrained(tmp)
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-            shutil.rmtree(old)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

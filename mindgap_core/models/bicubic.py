@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 
-from mindgap_core.models.base import SRModel, StepFn, upsample
-from mindgap_core.types import CANONICAL_BANDS
+from mindgap_core.models.base import PRESET_NAMES, SRModel, StepFn, upsample
 
 
 class BicubicModel(SRModel):
@@ -17,18 +15,7 @@ class BicubicModel(SRModel):
     method: ClassVar[str] = "bicubic"
     stochastic: ClassVar[bool] = False
     component_classes: ClassVar[dict[str, type]] = {}
-
-    @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> BicubicModel:
-        return cls(**cls.base_kwargs(settings))
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> BicubicModel:
-        cls.method_config(config)  # validates the (empty) config
-        return cls(**cls.build_kwargs(scale, band_names, stats))
+    presets: ClassVar[dict[str, dict[str, Any]]] = {name: {} for name in PRESET_NAMES}
 
     def _sample(
         self, lr: torch.Tensor, steps: int, generator: torch.Generator | None, on_step: StepFn

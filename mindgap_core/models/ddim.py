@@ -12,6 +12,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from mindgap_core.errors import ConfigError
 
 PREDICTION_TYPES: tuple[str, ...] = ("sample", "epsilon")
+#: the ``scheduler`` part of the SR3 / SRDiff / LDM-SR configs, less the method's ``clip_range``
+DDIM_SCHEDULE: dict[str, Any] = {
+    "num_train_timesteps": 1000, "beta_schedule": "linear", "prediction_type": "sample",
+}
 
 
 def make_ddim_scheduler(config: Mapping[str, Any]) -> DDIMScheduler:

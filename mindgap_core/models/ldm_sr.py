@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+from diffusers.configuration_utils import register_to_config
 
 from mindgap_core.errors import ConfigError
 from mindgap_core.models.base import (
@@ -33,12 +34,24 @@ from mindgap_core.models.base import (
     resize_to,
     two_stages,
     unet_from_config,
+    unet_presets,
     unet_size_multiple,
 )
-from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
-from mindgap_core.types import CANONICAL_BANDS
+from mindgap_core.models.ddim import DDIM_SCHEDULE, ddim_sample, diffusion_loss, make_ddim_scheduler
 
 LATENT_CHANNELS = 4
+#: the parts of the ldm_sr config that differ between presets (the demo's f = 2: at x2 the latent
+#: grid is the LR grid; the VAE bounds the PSNR LDM-SR can reach)
+_PRESET_PARTS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "vae": {"block_out_channels": [4, 8, 8], "layers_per_block": 1, "norm_num_groups": 2},
+        "autoencoder_fraction": 0.3, "autoencoder_lr_scale": 1.0, "vae_logvar_init": None,
+    },
+    "demo": {
+        "vae": {"block_out_channels": [32, 32], "layers_per_block": 1, "norm_num_groups": 16},
+        "autoencoder_fraction": 0.6, "autoencoder_lr_scale": 5.0, "vae_logvar_init": -6.0,
+    },
+}
 
 
 class LDMSRModel(SRModel):
@@ -49,13 +62,19 @@ class LDMSRModel(SRModel):
     component_classes: ClassVar[dict[str, type]] = {
         "vae": AutoencoderKL, "unet": UNet2DModel, "scheduler": DDIMScheduler,
     }
+    presets: ClassVar[dict[str, dict[str, Any]]] = unet_presets(
+        _PRESET_PARTS, scheduler={**DDIM_SCHEDULE, "clip_range": 4.0}, default_steps=50, kl_weight=1e-6
+    )
+    stage_modules: ClassVar[dict[str, list[str]]] = {"autoencoder": ["vae"], "diffusion": ["unet"]}
 
+    @register_to_config
     def __init__(
-        self, vae: AutoencoderKL, unet: UNet2DModel, scheduler: DDIMScheduler, *,
-        kl_weight: float = 1e-6, autoencoder_fraction: float = 0.3, autoencoder_lr_scale: float = 1.0,
-        **base: Any,
+        self, *, vae: AutoencoderKL, unet: UNet2DModel, scheduler: DDIMScheduler, kl_weight: float = 1e-6,
+        autoencoder_fraction: float = 0.3, autoencoder_lr_scale: float = 1.0, **kwargs: Any,
     ) -> None:
-        super().__init__(**base)
+        super().__init__(**kwargs)
+        if not 0 < autoencoder_fraction < 1:
+            raise ConfigError(f"ldm_sr autoencoder_fraction must be in (0, 1), got {autoencoder_fraction}")
         self.vae = vae
         self.unet = unet
         self.scheduler = scheduler
@@ -63,51 +82,30 @@ class LDMSRModel(SRModel):
         self.autoencoder_fraction = float(autoencoder_fraction)
         self.autoencoder_lr_scale = float(autoencoder_lr_scale)
 
-    def options(self) -> dict[str, Any]:
-        return {"kl_weight": self.kl_weight, "autoencoder_fraction": self.autoencoder_fraction,
-                "autoencoder_lr_scale": self.autoencoder_lr_scale}
-
     def stage_lr_scale(self, stage: str) -> float:
         return self.autoencoder_lr_scale if stage == "autoencoder" else 1.0
 
     @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> LDMSRModel:
-        opts = settings["options"]
-        return cls(
-            components["vae"], components["unet"], components["scheduler"], kl_weight=opts["kl_weight"],
-            autoencoder_fraction=opts["autoencoder_fraction"],
-            autoencoder_lr_scale=opts.get("autoencoder_lr_scale", 1.0), **cls.base_kwargs(settings),
-        )
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> LDMSRModel:
-        cfg = cls.method_config(config)
-        c = len(band_names)
-        v = cfg["vae"]
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        v = config["vae"]
         n = len(v["block_out_channels"])
         vae = AutoencoderKL(
-            in_channels=c, out_channels=c, down_block_types=("DownEncoderBlock2D",) * n,
+            in_channels=channels, out_channels=channels, down_block_types=("DownEncoderBlock2D",) * n,
             up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=tuple(v["block_out_channels"]),
             layers_per_block=v["layers_per_block"], latent_channels=LATENT_CHANNELS,
             norm_num_groups=v["norm_num_groups"], mid_block_add_attention=False, scaling_factor=1.0,
         )
-        if cfg["vae_logvar_init"] is not None:  # start with a near-deterministic posterior (see docstring)
+        if config["vae_logvar_init"] is not None:  # start with a near-deterministic posterior (docstring)
             with torch.no_grad():
-                vae.quant_conv.bias[LATENT_CHANNELS:] = float(cfg["vae_logvar_init"])
-        unet = unet_from_config(LATENT_CHANNELS + c, LATENT_CHANNELS, cfg["unet"])
-        if not 0 < cfg["autoencoder_fraction"] < 1:
-            raise ConfigError(
-                f"ldm_sr autoencoder_fraction must be in (0, 1), got {cfg['autoencoder_fraction']}"
-            )
-        return cls(
-            vae, unet, make_ddim_scheduler(cfg["scheduler"]), kl_weight=cfg["kl_weight"],
-            autoencoder_fraction=cfg["autoencoder_fraction"], autoencoder_lr_scale=cfg["autoencoder_lr_scale"],
-            default_steps=cfg["default_steps"],
-            **cls.build_kwargs(scale, band_names, stats),
-        )
+                vae.quant_conv.bias[LATENT_CHANNELS:] = float(config["vae_logvar_init"])
+        return {
+            "vae": vae, "unet": unet_from_config(LATENT_CHANNELS + channels, LATENT_CHANNELS, config["unet"]),
+            "scheduler": make_ddim_scheduler(config["scheduler"]), "kl_weight": config["kl_weight"],
+            "autoencoder_fraction": config["autoencoder_fraction"],
+            "autoencoder_lr_scale": config["autoencoder_lr_scale"],
+        }
 
     @property
     def latent_factor(self) -> int:
@@ -150,9 +148,6 @@ class LDMSRModel(SRModel):
         if pretrained:
             return [("diffusion", total_steps)]
         return two_stages(total_steps, self.autoencoder_fraction, "autoencoder", "diffusion")
-
-    def trainable(self, stage: str) -> list[str]:
-        return ["vae"] if stage == "autoencoder" else ["unet"]
 
     def training_loss(
         self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator

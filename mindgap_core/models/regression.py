@@ -18,7 +18,6 @@ from torch import nn
 
 from mindgap_core.models.base import SRModel, StepFn
 from mindgap_core.models.blocks import ResBlock
-from mindgap_core.types import CANONICAL_BANDS
 
 
 class ResidualCNN(ModelMixin, ConfigMixin):
@@ -43,26 +42,22 @@ class RegressionModel(SRModel):
     method: ClassVar[str] = "regression"
     stochastic: ClassVar[bool] = False
     component_classes: ClassVar[dict[str, type]] = {"net": ResidualCNN}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"features": 8, "blocks": 1}, "demo": {"features": 32, "blocks": 2},
+    }
 
-    def __init__(self, net: ResidualCNN, **base: Any) -> None:
-        super().__init__(**base)
+    @register_to_config
+    def __init__(self, *, net: ResidualCNN, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.net = net
 
     @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> RegressionModel:
-        return cls(components["net"], **cls.base_kwargs(settings))
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> RegressionModel:
-        cfg = cls.method_config(config)
-        c = len(band_names)
-        return cls(
-            ResidualCNN(in_channels=c, out_channels=c, features=cfg["features"], blocks=cfg["blocks"]),
-            **cls.build_kwargs(scale, band_names, stats),
-        )
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        net = ResidualCNN(in_channels=channels, out_channels=channels, features=config["features"],
+                          blocks=config["blocks"])
+        return {"net": net}
 
     def _predict(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         up = self.upsample_normalized(lr)

@@ -17,9 +17,16 @@ import torch
 from diffusers import UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from mindgap_core.models.base import SRModel, StepFn
+from mindgap_core.models.base import SRModel, StepFn, unet_presets
 from mindgap_core.models.unet_scheduler import UNetSchedulerModel
 from mindgap_core.schedulers.resshift import ResShiftScheduler
+
+#: the ``scheduler`` part of the resshift and sinsr configs (the official 15-step schedule; x_0 clipped
+#: to +-5 in model space)
+RESSHIFT_SCHEDULE: dict[str, Any] = {
+    "num_train_timesteps": 15, "kappa": 2.0, "min_noise_level": 0.04, "etas_end": 0.99, "power": 0.3,
+    "clip_range": 5.0,
+}
 
 
 def make_resshift_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
@@ -54,6 +61,9 @@ class ResShiftModel(UNetSchedulerModel):
     method: ClassVar[str] = "resshift"
     stochastic: ClassVar[bool] = True
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
+    presets: ClassVar[dict[str, dict[str, Any]]] = unet_presets(
+        scheduler=RESSHIFT_SCHEDULE, default_steps=15, residual_output="residual"
+    )
 
     @staticmethod
     def make_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:

@@ -26,14 +26,20 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from diffusers import UNet2DModel
+from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from mindgap_core.errors import ConfigError
-from mindgap_core.models.base import StepFn, two_stages
-from mindgap_core.models.resshift import ResShiftModel, make_resshift_scheduler, predict_x0, prior_inputs
+from mindgap_core.models.base import StepFn, merge_config, two_stages, unet_presets
+from mindgap_core.models.resshift import (
+    RESSHIFT_SCHEDULE,
+    ResShiftModel,
+    make_resshift_scheduler,
+    predict_x0,
+    prior_inputs,
+)
 from mindgap_core.models.unet_scheduler import UNetSchedulerModel
 from mindgap_core.schedulers.resshift import ResShiftScheduler
-from mindgap_core.types import CANONICAL_BANDS
 
 
 def _public(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,69 +53,60 @@ class SinSRModel(UNetSchedulerModel):
     method: ClassVar[str] = "sinsr"
     stochastic: ClassVar[bool] = True
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": ResShiftScheduler}
+    presets: ClassVar[dict[str, dict[str, Any]]] = unet_presets(
+        scheduler=RESSHIFT_SCHEDULE, teacher_fraction=0.5, xt_weight=1.0, gt_weight=1.0,
+        residual_output="residual",
+    )
+    stage_modules: ClassVar[dict[str, list[str]]] = {"teacher": ["teacher_unet"], "distill": ["unet"]}
 
+    @register_to_config
     def __init__(
-        self, unet: UNet2DModel, scheduler: ResShiftScheduler, *, xt_weight: float = 1.0,
-        gt_weight: float = 1.0, teacher_fraction: float = 0.5, teacher: ResShiftModel | None = None,
-        teacher_trained: bool = False, **base: Any,
+        self, *, unet: UNet2DModel, scheduler: ResShiftScheduler, xt_weight: float = 1.0,
+        gt_weight: float = 1.0, teacher_fraction: float = 0.5, **kwargs: Any,
     ) -> None:
-        base.setdefault("default_steps", 1)
-        super().__init__(unet, scheduler, **base)
+        kwargs.setdefault("default_steps", 1)
+        super().__init__(unet=unet, scheduler=scheduler, **kwargs)
         self.xt_weight = float(xt_weight)
         self.gt_weight = float(gt_weight)
         self.teacher_fraction = float(teacher_fraction)
         #: the ResShift teacher (training only; not saved)
-        self.teacher = teacher
+        self.teacher: ResShiftModel | None = None
         #: True when the teacher is already trained (given with --teacher): no teacher stage
-        self.teacher_trained = teacher_trained
+        self.teacher_trained = False
 
     @staticmethod
     def make_scheduler(config: Mapping[str, Any]) -> ResShiftScheduler:
         return make_resshift_scheduler(config)
 
-    def options(self) -> dict[str, Any]:
-        return {
-            **super().options(), "xt_weight": self.xt_weight, "gt_weight": self.gt_weight,
-            "teacher_fraction": self.teacher_fraction,
-        }
+    @classmethod
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        weights = {k: config[k] for k in ("xt_weight", "gt_weight", "teacher_fraction")}
+        return {**super().fresh_parts(config, channels, stats), **weights}
 
     @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SinSRModel:
-        opts = settings["options"]
-        return cls(
-            components["unet"], components["scheduler"], xt_weight=opts["xt_weight"],
-            gt_weight=opts["gt_weight"], teacher_fraction=opts["teacher_fraction"],
-            residual_scale=cls.saved_residual_scale(settings), **cls.base_kwargs(settings),
+    def build(cls, config: Mapping[str, Any] | None, **kwargs: Any) -> SinSRModel:
+        """A fresh student and a fresh teacher with the same weights (trained in stage ``teacher``)."""
+        student = super().build(config, **kwargs)
+        student.teacher = ResShiftModel(
+            unet=copy.deepcopy(student.unet),
+            scheduler=ResShiftScheduler.from_config(student.scheduler.config),
+            residual_scale=student.residual_scale,
+            default_steps=student.scheduler.config.num_train_timesteps,
+            **student.data_settings(),
         )
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> SinSRModel:
-        """A fresh student and a fresh teacher of the same architecture (trained in stage ``teacher``)."""
-        cfg = cls.method_config(config)
-        base = cls.build_kwargs(scale, band_names, stats)
-        residual_scale = cls.residual_scale_from(cfg, band_names, stats)
-        teacher = ResShiftModel(
-            cls.make_unet(cfg["unet"], len(band_names)), cls.make_scheduler(cfg["scheduler"]),
-            default_steps=cfg["scheduler"]["num_train_timesteps"], residual_scale=residual_scale, **base,
-        )
-        return cls(
-            copy.deepcopy(teacher.unet), cls.make_scheduler(cfg["scheduler"]),
-            xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
-            teacher=teacher, residual_scale=residual_scale, **base,
-        )
+        return student
 
     @classmethod
     def from_teacher(cls, teacher: ResShiftModel, config: Mapping[str, Any] | None = None) -> SinSRModel:
         """A student initialised from a trained ResShift model (weights, schedule, normalisation)."""
-        cfg = cls.method_config(config)
+        cfg = merge_config(cls.presets["demo"], config, cls.method)
         student = cls(
-            copy.deepcopy(teacher.unet), ResShiftScheduler.from_config(teacher.scheduler.config),
+            unet=copy.deepcopy(teacher.unet),
+            scheduler=ResShiftScheduler.from_config(teacher.scheduler.config),
             xt_weight=cfg["xt_weight"], gt_weight=cfg["gt_weight"], teacher_fraction=cfg["teacher_fraction"],
-            scale=teacher.scale, band_names=teacher.band_names, band_mean=teacher.band_mean,
-            band_std=teacher.band_std, residual_scale=teacher.residual_scale,
+            residual_scale=teacher.residual_scale, **teacher.data_settings(),
         )
         student.attach_teacher(teacher)
         return student
@@ -177,9 +174,6 @@ class SinSRModel(UNetSchedulerModel):
         if pretrained:
             raise ConfigError("fine-tuning sinsr needs --teacher: a ResShift model trained on the same data")
         return two_stages(total_steps, self.teacher_fraction, "teacher", "distill")
-
-    def trainable(self, stage: str) -> list[str]:
-        return ["teacher_unet"] if stage == "teacher" else ["unet"]
 
     def training_loss(
         self, stage: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator

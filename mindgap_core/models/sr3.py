@@ -18,8 +18,8 @@ import torch
 from diffusers import DDIMScheduler, UNet2DModel
 
 from mindgap_core.errors import ConfigError
-from mindgap_core.models.base import StepFn
-from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
+from mindgap_core.models.base import StepFn, unet_presets
+from mindgap_core.models.ddim import DDIM_SCHEDULE, ddim_sample, diffusion_loss, make_ddim_scheduler
 from mindgap_core.models.unet_scheduler import UNetSchedulerModel
 
 
@@ -29,9 +29,12 @@ class SR3Model(UNetSchedulerModel):
     method: ClassVar[str] = "sr3"
     stochastic: ClassVar[bool] = True
     component_classes: ClassVar[dict[str, type]] = {"unet": UNet2DModel, "scheduler": DDIMScheduler}
+    presets: ClassVar[dict[str, dict[str, Any]]] = unet_presets(
+        scheduler={**DDIM_SCHEDULE, "clip_range": 5.0}, default_steps=50, residual_output="residual"
+    )
 
-    def __init__(self, unet: UNet2DModel, scheduler: DDIMScheduler, **kwargs: Any) -> None:
-        super().__init__(unet, scheduler, **kwargs)
+    def __init__(self, *, unet: UNet2DModel, scheduler: DDIMScheduler, **kwargs: Any) -> None:
+        super().__init__(unet=unet, scheduler=scheduler, **kwargs)
         if self.residual_scale is not None and scheduler.config.prediction_type != "sample":
             raise ConfigError(
                 'sr3: residual_output "residual" needs prediction_type "sample" (x_0); '

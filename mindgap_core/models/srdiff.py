@@ -20,10 +20,21 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from mindgap_core.models.base import SRModel, StepFn, per_band, unet_from_config, unet_size_multiple
+from mindgap_core.models.base import (
+    SRModel,
+    StepFn,
+    per_band,
+    unet_from_config,
+    unet_presets,
+    unet_size_multiple,
+)
 from mindgap_core.models.blocks import ResBlock
-from mindgap_core.models.ddim import ddim_sample, diffusion_loss, make_ddim_scheduler
-from mindgap_core.types import CANONICAL_BANDS
+from mindgap_core.models.ddim import DDIM_SCHEDULE, ddim_sample, diffusion_loss, make_ddim_scheduler
+
+#: the ``encoder`` part of the srdiff config, by preset
+ENCODER_PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"features": 4, "blocks": 1}, "demo": {"features": 32, "blocks": 2},
+}
 
 
 class LREncoder(ModelMixin, ConfigMixin):
@@ -49,40 +60,36 @@ class SRDiffModel(SRModel):
     component_classes: ClassVar[dict[str, type]] = {
         "unet": UNet2DModel, "lr_encoder": LREncoder, "scheduler": DDIMScheduler,
     }
+    presets: ClassVar[dict[str, dict[str, Any]]] = unet_presets(
+        {name: {"encoder": encoder} for name, encoder in ENCODER_PRESETS.items()},
+        scheduler={**DDIM_SCHEDULE, "clip_range": 4.0}, default_steps=50,
+    )
 
+    @register_to_config
     def __init__(
-        self, unet: UNet2DModel, lr_encoder: LREncoder, scheduler: DDIMScheduler,
-        residual_std: Sequence[float] | None = None, **base: Any,
+        self, *, unet: UNet2DModel, lr_encoder: LREncoder, scheduler: DDIMScheduler,
+        residual_std: Sequence[float] | None = None, **kwargs: Any,
     ) -> None:
-        super().__init__(**base)
+        super().__init__(**kwargs)
         self.unet = unet
         self.lr_encoder = lr_encoder
         self.scheduler = scheduler
         self.residual_std = tuple(float(v) for v in (residual_std or (1.0,) * len(self.band_names)))
-
-    def options(self) -> dict[str, Any]:
-        return {"residual_std": list(self.residual_std)}
+        self.register_to_config(residual_std=list(self.residual_std))
 
     @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> SRDiffModel:
-        return cls(
-            components["unet"], components["lr_encoder"], components["scheduler"],
-            residual_std=settings["options"]["residual_std"], **cls.base_kwargs(settings),
-        )
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> SRDiffModel:
-        cfg = cls.method_config(config)
-        c = len(band_names)
-        enc = LREncoder(in_channels=c, features=cfg["encoder"]["features"], blocks=cfg["encoder"]["blocks"])
-        unet = unet_from_config(2 * c + cfg["encoder"]["features"], c, cfg["unet"])
-        return cls(
-            unet, enc, make_ddim_scheduler(cfg["scheduler"]), residual_std=(stats or {}).get("residual_std"),
-            default_steps=cfg["default_steps"], **cls.build_kwargs(scale, band_names, stats),
-        )
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        encoder = config["encoder"]
+        return {
+            "lr_encoder": LREncoder(
+                in_channels=channels, features=encoder["features"], blocks=encoder["blocks"]
+            ),
+            "unet": unet_from_config(2 * channels + encoder["features"], channels, config["unet"]),
+            "scheduler": make_ddim_scheduler(config["scheduler"]),
+            "residual_std": stats.get("residual_std"),
+        }
 
     @property
     def size_multiple(self) -> int:

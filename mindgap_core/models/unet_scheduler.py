@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 from diffusers import UNet2DModel
+from diffusers.configuration_utils import register_to_config
 
 from mindgap_core.errors import ConfigError
 from mindgap_core.models.base import SRModel, per_band, unet_from_config, unet_size_multiple
-from mindgap_core.types import CANONICAL_BANDS
 
 OUTPUT_PARAMETERISATIONS: tuple[str, ...] = ("image", "residual")
 
@@ -32,11 +32,12 @@ OUTPUT_PARAMETERISATIONS: tuple[str, ...] = ("image", "residual")
 class UNetSchedulerModel(SRModel):
     """A model made of a UNet on concat(state, bicubic-upsampled LR) and a scheduler."""
 
+    @register_to_config
     def __init__(
-        self, unet: UNet2DModel, scheduler: Any, *, residual_scale: Sequence[float] | None = None,
-        **base: Any,
+        self, *, unet: UNet2DModel, scheduler: Any, residual_scale: Sequence[float] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**base)
+        super().__init__(**kwargs)
         self.unet = unet
         self.scheduler = scheduler
         if residual_scale is not None and (
@@ -49,6 +50,7 @@ class UNetSchedulerModel(SRModel):
         self.residual_scale: tuple[float, ...] | None = (
             None if residual_scale is None else tuple(float(v) for v in residual_scale)
         )
+        self.register_to_config(residual_scale=None if residual_scale is None else list(self.residual_scale))
 
     @staticmethod
     @abstractmethod
@@ -62,7 +64,7 @@ class UNetSchedulerModel(SRModel):
 
     @staticmethod
     def residual_scale_from(
-        config: Mapping[str, Any], band_names: Sequence[str], stats: Mapping[str, Sequence[float]] | None
+        config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
     ) -> tuple[float, ...] | None:
         """The residual scale a fresh model gets: the training residual std, or None for "image"."""
         mode = config["residual_output"]
@@ -70,35 +72,17 @@ class UNetSchedulerModel(SRModel):
             raise ConfigError(f"residual_output must be one of {OUTPUT_PARAMETERISATIONS}, got {mode!r}")
         if mode == "image":
             return None
-        return tuple((stats or {}).get("residual_std") or (1.0,) * len(band_names))
-
-    def options(self) -> dict[str, Any]:
-        scale = None if self.residual_scale is None else list(self.residual_scale)
-        return {"residual_scale": scale}
-
-    @staticmethod
-    def saved_residual_scale(settings: Mapping[str, Any]) -> list[float] | None:
-        """The residual scale recorded in ``model_index.json`` settings (None in older checkpoints)."""
-        return settings.get("options", {}).get("residual_scale")
+        return tuple(stats.get("residual_std") or (1.0,) * channels)
 
     @classmethod
-    def from_parts(cls, settings: Mapping[str, Any], components: Mapping[str, Any]) -> UNetSchedulerModel:
-        return cls(
-            components["unet"], components["scheduler"], residual_scale=cls.saved_residual_scale(settings),
-            **cls.base_kwargs(settings),
-        )
-
-    @classmethod
-    def build(
-        cls, config: Mapping[str, Any] | None, *, scale: int, band_names: Sequence[str] = CANONICAL_BANDS,
-        stats: Mapping[str, Sequence[float]] | None = None,
-    ) -> UNetSchedulerModel:
-        cfg = cls.method_config(config)
-        return cls(
-            cls.make_unet(cfg["unet"], len(band_names)), cls.make_scheduler(cfg["scheduler"]),
-            residual_scale=cls.residual_scale_from(cfg, band_names, stats),
-            default_steps=cfg["default_steps"], **cls.build_kwargs(scale, band_names, stats),
-        )
+    def fresh_parts(
+        cls, config: Mapping[str, Any], channels: int, stats: Mapping[str, Sequence[float]]
+    ) -> dict[str, Any]:
+        return {
+            "unet": cls.make_unet(config["unet"], channels),
+            "scheduler": cls.make_scheduler(config["scheduler"]),
+            "residual_scale": cls.residual_scale_from(config, channels, stats),
+        }
 
     def unet_state(self, x_in: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The UNet on ``concat(x_in, y)`` at timesteps ``t``, read as a state in model space."""

@@ -9,9 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mindgap_core.adapters.base import AdapterPairs, load_adapter
+from mindgap_core.adapters.base import AdapterPairs
 from mindgap_core.adapters.harmoniser import Harmoniser
 from mindgap_core.adapters.learned import train_learned_adapter
+from mindgap_core.adapters.registry import load_adapter
 from mindgap_core.attribution.remedies import remedy_table, training_minutes
 from mindgap_core.cli import main
 from mindgap_core.data.coregister import apply_shift
@@ -45,8 +46,8 @@ def test_harmoniser_undoes_a_radiometric_transform_and_a_blur(demo_pairs: Adapte
     adapted = harmoniser.adapt(source)
     assert adapted.shape == source.shape
     assert _mae(adapted, target) < 0.25 * _mae(source, target)
-    radiometry_only = Harmoniser(harmoniser.src_quantiles, harmoniser.tgt_quantiles,
-                                 np.ones_like(harmoniser.filter_gain)).adapt(source)
+    radiometry_only = Harmoniser(src_quantiles=harmoniser.src_quantiles, tgt_quantiles=harmoniser.tgt_quantiles,
+                                 filter_gain=np.ones_like(harmoniser.filter_gain)).adapt(source)
     assert _mae(adapted, target) < 0.8 * _mae(radiometry_only, target)  # the MTF matching sharpens
     assert harmoniser.filter_gain[:, -4:].mean() > 1.2
 

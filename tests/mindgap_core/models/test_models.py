@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from mindgap_core.errors import InputError
 from mindgap_core.models import MODEL_REGISTRY, build_model, load_model
-from mindgap_core.models.base import MODEL_INDEX_NAME, WEIGHTS_NAME
+from mindgap_core.models.base import MODEL_INDEX_NAME
+from mindgap_core.models.checkpoint import WEIGHTS_NAME
 from mindgap_core.models.presets import resolve_config
 
 METHODS = sorted(MODEL_REGISTRY)

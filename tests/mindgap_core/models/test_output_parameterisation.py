@@ -91,7 +91,7 @@ def test_bad_parameterisation_settings_are_config_errors() -> None:
         _tiny("sr3", scheduler={**resolve_config("sr3", "tiny")["scheduler"], "prediction_type": "epsilon"})
     model = _tiny("sr3")
     with pytest.raises(ConfigError, match="residual_scale needs 4 positive values"):
-        type(model)(model.unet, model.scheduler, residual_scale=[0.3, 0.3], scale=2)
+        type(model)(unet=model.unet, scheduler=model.scheduler, residual_scale=[0.3, 0.3], scale=2)
 
 
 def test_sinsr_student_inherits_and_checks_the_teachers_parameterisation() -> None:
