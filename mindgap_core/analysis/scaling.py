@@ -89,9 +89,9 @@ def _scaling_tiles(
     tiles["train_pairs"] = tiles["model"].map(pairs).astype(float)
     frames = []
     for _, part in tiles.groupby(keys, dropna=False, sort=True):
-        models = part[["model", "train_blocks", "train_pairs"]].drop_duplicates("model")
+        models = part[["model", "train_blocks", "train_pairs"]].drop_duplicates(["model", "train_blocks"])
         for series, factor, fixed, chosen in _series_of(models):
-            rows = part.merge(chosen[["model", "level"]], on="model")
+            rows = part.merge(chosen[["model", "train_blocks", "level"]], on=["model", "train_blocks"])
             frames.append(rows.assign(series=series, factor=factor, fixed=fixed))
     columns = [*keys, "model", "train_blocks", "train_pairs", "tile_id", "value", "higher_better", "level",
                *DESIGN_COLUMNS]
