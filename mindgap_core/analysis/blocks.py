@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -121,9 +120,3 @@ def block_map(data: Any, blocks: BlockMap | Mapping[str, str] | str | Path | Non
         return store_blocks(data)
     return BlockMap()
 
-
-def block_counts(blocks: BlockMap, tile_ids: Sequence[str]) -> pd.Series:
-    """Tiles per block among ``tile_ids`` (index: block id); for reports."""
-    labels = [blocks.blocks.get(t, t) for t in tile_ids] if blocks else list(tile_ids)
-    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
-    return pd.Series(counts, index=values, name="tiles")
