@@ -42,7 +42,8 @@ class BlockMap:
             return Clusters.from_labels(None, len(tile_ids))
         missing = [t for t in tile_ids if t not in self.blocks]
         if missing:
-            raise InputError(self.source, f"no block for tiles {missing[:5]}{' …' if len(missing) > 5 else ''}")
+            more = " …" if len(missing) > 5 else ""
+            raise InputError(self.source, f"no block for tiles {missing[:5]}{more}")
         return Clusters.from_labels([self.blocks[t] for t in tile_ids], len(tile_ids))
 
     def unit_ids(self, tile_ids: Sequence[str]) -> list[str]:
@@ -64,7 +65,8 @@ def manifest_blocks(paths: Sequence[str | Path]) -> BlockMap:
     conflict = pairs[pairs["tile_id"].duplicated(keep=False)]
     if not conflict.empty:
         tile = conflict["tile_id"].iloc[0]
-        raise InputError(paths[0], f"tile {tile!r} belongs to blocks {sorted(conflict.loc[conflict.tile_id == tile, 'block_id'])}")
+        found = sorted(conflict.loc[conflict["tile_id"] == tile, "block_id"])
+        raise InputError(paths[0], f"tile {tile!r} belongs to blocks {found}")
     return BlockMap(dict(zip(pairs["tile_id"].astype(str), pairs["block_id"].astype(str), strict=True)),
                     " + ".join(str(p) for p in paths))
 

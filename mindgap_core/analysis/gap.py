@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from mindgap_core.analysis.blocks import BlockMap, block_map
-from mindgap_core.analysis.inference import Clusters, check_interval, cluster_mean, cluster_ratio, holm, unit_rng
+from mindgap_core.analysis.inference import (
+    Clusters,
+    check_interval,
+    cluster_mean,
+    cluster_ratio,
+    holm,
+    unit_rng,
+)
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.experiments.spec import is_adapter_regime
 from mindgap_core.store import views
@@ -90,7 +97,8 @@ def mse_from_psnr(psnr: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     return data_range**2 * np.power(10.0, -np.asarray(psnr, dtype=np.float64) / 10.0)
 
 
-def _ratio_inputs(metric: str, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _ratio_inputs(metric: str, source: np.ndarray, target: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
     kind = ratio_metric(metric)
     if kind == "mse":
         return mse_from_psnr(target), mse_from_psnr(source)
@@ -104,7 +112,8 @@ def verdicts(low: np.ndarray, high: np.ndarray, p_adjusted: np.ndarray, *, ci: f
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     p = np.asarray(p_adjusted, dtype=float)
     significant = np.isfinite(p) & (p < 1.0 - ci)
-    out = np.where(significant & (high < 0), negative, np.where(significant & (low > 0), positive, INCONCLUSIVE))
+    out = np.where(significant & (high < 0), negative,
+                   np.where(significant & (low > 0), positive, INCONCLUSIVE))
     return np.where(np.isfinite(low) & np.isfinite(high), out, "no CI").astype(object)
 
 
@@ -154,8 +163,8 @@ class TileSetGroups:
             {**dict(zip(keys, key, strict=True)), **stat} for key, stat in zip(self.keys, stats, strict=True)
         ]
         table = pd.DataFrame.from_records(records, columns=columns)
-        return table.astype({c: t for c, t in (("train_blocks", "Int64"), ("n_tiles", "int64"),
-                                                 ("n_units", "int64"), ("higher_better", "bool")) if c in table})
+        types = {"train_blocks": "Int64", "n_tiles": "int64", "n_units": "int64", "higher_better": "bool"}
+        return table.astype({c: t for c, t in types.items() if c in table})
 
 
 def group_by_tile_set(frame: pd.DataFrame, keys: Sequence[str]) -> TileSetGroups:
@@ -203,7 +212,8 @@ class Inference:
         return cluster_mean(values, clusters, ci=self.ci, interval=self.interval, n_boot=self.n_boot,
                             rng=unit_rng(self.seed, tile_ids))
 
-    def ratio(self, numerator: np.ndarray, denominator: np.ndarray, clusters: Clusters, tile_ids: Sequence[str]):
+    def ratio(self, numerator: np.ndarray, denominator: np.ndarray, clusters: Clusters,
+              tile_ids: Sequence[str]):
         """:func:`cluster_ratio` with this table's settings."""
         return cluster_ratio(numerator, denominator, clusters, ci=self.ci, interval=self.interval,
                              n_boot=self.n_boot, rng=unit_rng(self.seed, tile_ids))

@@ -145,8 +145,8 @@ def scaling_findings(trend: pd.DataFrame, *, metric_label: str, unit: str = "") 
     for row in trend.itertuples(index=False):
         more = "training pairs" if row.factor == "pairs" else "training blocks"
         verdict = {"better": f"improves with more {more}", "worse": f"gets worse with more {more}",
-                   INCONCLUSIVE: f"shows no change with more {more} beyond the uncertainty (inconclusive)"}.get(
-            row.verdict, "has too few spatial blocks for a confidence interval")
+                   INCONCLUSIVE: f"shows no change with more {more} beyond the uncertainty (inconclusive)"}
+        verdict = verdict.get(row.verdict, "has too few spatial blocks for a confidence interval")
         name = " / ".join(str(getattr(row, c)) for c in ("method", "regime") if hasattr(row, c))
         fixed = "" if not np.isfinite(row.fixed) else \
             f" at {int(row.fixed)} {'training pairs' if row.factor == 'blocks' else 'blocks'}"
@@ -154,7 +154,7 @@ def scaling_findings(trend: pd.DataFrame, *, metric_label: str, unit: str = "") 
             f"{name} on {domain_label(row.test_domain)}, {SERIES_LABELS[row.series]}{fixed}: {metric_label} "
             f"{verdict}; improvement per doubling {format_value(row.improvement_per_doubling, unit, True)} "
             f"(95 % CI [{format_value(row.improvement_ci_low, '', True)}, "
-            f"{format_value(row.improvement_ci_high, '', True)}], levels {row.levels}, {row.n_tiles} tiles in "
-            f"{row.n_units} {row.unit}s)."
+            f"{format_value(row.improvement_ci_high, '', True)}], levels {row.levels}, {row.n_tiles} tiles "
+            f"in {row.n_units} {row.unit}s)."
         )
     return sentences

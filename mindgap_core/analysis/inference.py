@@ -34,11 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mindgap_core.analysis import INTERVALS, MIN_BOOTSTRAP_BLOCKS
 from mindgap_core.errors import ConfigError
 
-INTERVALS = ("t", "bootstrap")
-#: the cluster bootstrap needs at least this many blocks (G = 4 has 35 distinct resamples)
-MIN_BOOTSTRAP_BLOCKS = 5
 #: at most this many count-matrix cells are held at once (bootstrap replicates are drawn in chunks)
 _MAX_CELLS = 4_000_000
 
@@ -159,7 +157,7 @@ def cluster_mean(
 ) -> Estimate:
     """Column means of ``values`` (tiles × k) with cluster-robust CIs and t-test p-values (see the module
     docstring). NaN CIs and p with fewer than 2 units."""
-    from scipy import stats  # here, not at import: `mindgap --help` reads INTERVALS
+    from scipy import stats
 
     check_interval(ci, interval)
     x = _as_matrix(values)

@@ -131,8 +131,8 @@ def scaling_curve(
 
 TREND_COLUMNS = (
     *DESIGN_COLUMNS[:2], "fixed", "n_levels", "levels", *UNIT_COLUMNS, "slope_per_doubling",
-    "improvement_per_doubling", "improvement_ci_low", "improvement_ci_high", "p_value", "p_adjusted", "verdict",
-    "ci_method", "higher_better",
+    "improvement_per_doubling", "improvement_ci_low", "improvement_ci_high", "p_value", "p_adjusted",
+    "verdict", "ci_method", "higher_better",
 )
 
 
@@ -185,6 +185,6 @@ def scaling_trend(
         })
     table = pd.DataFrame.from_records(records, columns=columns)
     table["p_adjusted"] = holm(table["p_value"].to_numpy(float))
-    table["verdict"] = verdicts(table["improvement_ci_low"], table["improvement_ci_high"], table["p_adjusted"],
-                                ci=ci, negative="worse", positive="better")
+    table["verdict"] = verdicts(table["improvement_ci_low"], table["improvement_ci_high"],
+                                table["p_adjusted"], ci=ci, negative="worse", positive="better")
     return table

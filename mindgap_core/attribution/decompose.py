@@ -46,8 +46,8 @@ TERM_KINDS = ("total", "baseline", "shapley", "single", "leave_one_out", "intera
 #: the linear pixel-error scale of the Shapley split, derived per tile from PSNR
 MSE = "mse"
 ATTRIBUTION_COLUMNS = (
-    "model", "method", "regime", "metric", "term", "kind", "effect", "value", "ci_low", "ci_high", "share_pct",
-    "p_value", "p_adjusted", "verdict", *UNIT_COLUMNS, "ci_method", "higher_better",
+    "model", "method", "regime", "metric", "term", "kind", "effect", "value", "ci_low", "ci_high",
+    "share_pct", "p_value", "p_adjusted", "verdict", *UNIT_COLUMNS, "ci_method", "higher_better",
 )
 
 
@@ -83,8 +83,9 @@ class AttributionDomains:
     @property
     def all_domains(self) -> tuple[str, ...]:
         """The domains of the total, baseline and secondary views."""
-        return tuple(dict.fromkeys((self.reference, self.target, self.none, *(self.only(e) for e in self.effects),
-                                    *(self.without(e) for e in self.effects))))
+        secondary = (self.reference, self.target, self.none, *(self.only(e) for e in self.effects),
+                 *(self.without(e) for e in self.effects))
+        return tuple(dict.fromkeys(secondary))
 
     @property
     def coalition_domains(self) -> tuple[str, ...]:
@@ -124,7 +125,8 @@ def shapley_weights(domains: AttributionDomains) -> dict[str, Weights]:
             if player in coalition:
                 continue
             w = math.factorial(len(coalition)) * math.factorial(n - len(coalition) - 1) / math.factorial(n)
-            _add(weights, _difference(domains.coalition(coalition | {player}), domains.coalition(coalition), w))
+            joined = domains.coalition(coalition | {player})
+            _add(weights, _difference(joined, domains.coalition(coalition), w))
         out[player] = weights
     return out
 
@@ -163,8 +165,9 @@ def _decompose(wide: pd.DataFrame, terms: dict[str, tuple[str, str | None, Weigh
 
 
 def attribute_scores(
-    tile_scores: pd.DataFrame, domains: AttributionDomains, *, blocks: BlockMap | Mapping[str, str] | None = None,
-    n_boot: int = 2000, seed: int = 0, ci: float = 0.95, interval: str = "t",
+    tile_scores: pd.DataFrame, domains: AttributionDomains, *,
+    blocks: BlockMap | Mapping[str, str] | None = None, n_boot: int = 2000, seed: int = 0, ci: float = 0.95,
+    interval: str = "t",
 ) -> pd.DataFrame:
     """The decomposition of per-tile scores (columns model, method, regime, metric, test_domain, tile_id,
     value, higher_better) into :data:`ATTRIBUTION_COLUMNS`, one row per model × metric × term.
@@ -203,11 +206,11 @@ def attribute_scores(
 def _records(names: dict[str, Any], terms: dict[str, tuple[str, str | None, Weights]], est: Any,
              info: dict[str, Any], higher_better: bool) -> list[dict[str, Any]]:
     total = float(est.mean[0])
+    columns = zip(terms.items(), est.mean, est.low, est.high, est.p, strict=True)
     return [{**names, "term": term, "kind": kind, "effect": effect, "value": float(m), "ci_low": float(lo),
              "ci_high": float(hi), "share_pct": 100.0 * m / total if total != 0 else float("nan"),
              "p_value": float(p), **info, "higher_better": higher_better}
-            for (term, (kind, effect, _)), m, lo, hi, p in zip(terms.items(), est.mean, est.low, est.high, est.p,
-                                                               strict=True)]
+            for (term, (kind, effect, _)), m, lo, hi, p in columns]
 
 
 def _mse_records(names: dict[str, Any], psnr: pd.DataFrame, domains: AttributionDomains, total_db: float,
@@ -269,7 +272,8 @@ def attribution_table(
         if missing:
             raise InputError("results", f"attribution test domains {missing} are not in the store; "
                                         "run `mindgap attribute` first")
-        scores = views.tile_means(con, keys=["model", "method", "regime", "metric", "test_domain"], filters=flt)
+        keys = ["model", "method", "regime", "metric", "test_domain"]
+        scores = views.tile_means(con, keys=keys, filters=flt)
         data_range = _data_range(con, flt)
     table = attribute_scores(scores, domains, blocks=block_map(results, blocks), n_boot=n_boot, seed=seed,
                              ci=ci, interval=interval)

@@ -119,4 +119,5 @@ def write_variant_domains(
                       "params_json": json.dumps(record, sort_keys=True)}
             records.append(PairRecord(**values))
             on_progress(j * len(chosen) + i + 1, total)
-    return write_manifest(records, out_dir / "manifest.parquet"), chosen, players(config.enabled_effects, effects)
+    game = players(config.enabled_effects, effects)
+    return write_manifest(records, out_dir / "manifest.parquet"), chosen, game

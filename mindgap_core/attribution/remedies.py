@@ -49,7 +49,8 @@ def remedy_kind(regime: str) -> str:
 def remedy_table(
     results: Any, *, metric: str, source_domain: str = "synthetic", target_domain: str | None = None,
     band: str = "all", filters: Mapping[str, Any] | None = None,
-    train_minutes: Mapping[str, float] | None = None, blocks: BlockMap | Mapping[str, str] | str | None = None,
+    train_minutes: Mapping[str, float] | None = None,
+    blocks: BlockMap | Mapping[str, str] | str | None = None,
     n_boot: int = 2000, seed: int = 0, ci: float = 0.95, interval: str = "t",
 ) -> pd.DataFrame:
     """:data:`REMEDY_COLUMNS` per model of every method that has a synthetic-trained model.
@@ -83,14 +84,17 @@ def remedy_table(
             higher_better = bool(mine["higher_better"].iloc[0])
             sign = 1.0 if higher_better else -1.0
             clusters, info = inference.units(common)
-            diff = sign * (mine.loc[common, "value"].to_numpy(np.float64) - base_tiles.loc[common].to_numpy(np.float64))
+            values = mine.loc[common, "value"].to_numpy(np.float64)
+            diff = sign * (values - base_tiles.loc[common].to_numpy(np.float64))
             est = inference.mean(diff, clusters, common)
             own = gap_of.loc[model] if model in gap_of.index else None
             records.append({
                 "method": method, "model": model, "regime": regime, "remedy": remedy_kind(regime), **info,
-                "mean_target": float(mine.loc[common, "value"].mean()),
-                **{c: (float(own[c]) if own is not None else np.nan) for c in ("gap", "gap_ci_low", "gap_ci_high")},
-                "delta": float(est.mean[0]), "delta_ci_low": float(est.low[0]), "delta_ci_high": float(est.high[0]),
+                "mean_target": float(values.mean()),
+                **{c: float(own[c]) if own is not None else np.nan
+                   for c in ("gap", "gap_ci_low", "gap_ci_high")},
+                "delta": float(est.mean[0]), "delta_ci_low": float(est.low[0]),
+                "delta_ci_high": float(est.high[0]),
                 "p_value": float(est.p[0]) if model != base_model else np.nan,
                 "recovered_pct": 100.0 * float(est.mean[0]) / abs(base_gap) if base_gap < 0 else float("nan"),
                 "train_minutes": (train_minutes or {}).get(model, float("nan")),

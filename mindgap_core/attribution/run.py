@@ -20,7 +20,6 @@ from mindgap_core.experiments.spec import Experiment, TestDomain
 from mindgap_core.types import ProgressFn, no_progress
 
 
-
 def variant_folder(results: str | Path, experiment_name: str) -> Path:
     """Where the simulated variant tiles and their manifest of an experiment go."""
     return Path(results) / "attribution" / experiment_name
@@ -48,8 +47,9 @@ def attribution_experiment(experiment: Experiment, results: str | Path,
     reference, target = by_name[spec.reference], by_name[spec.target]
     out_dir = variant_folder(results, experiment.name)
     shapley = [m.name for m in experiment.models if spec.shapley_for(m.name)]
-    manifest, variants, players = write_variant_domains(target.manifest, target.domain, experiment.split, out_dir,
-                                                        spec.effects, on_progress, shapley=bool(shapley))
+    manifest, variants, players = write_variant_domains(
+        target.manifest, target.domain, experiment.split, out_dir, spec.effects, on_progress,
+        shapley=bool(shapley))
     variant_domains = tuple(TestDomain(v.domain, manifest.resolve(), v.domain) for v in variants)
     domains = AttributionDomains(reference.name, target.name, players.effects, players.others)
     secondary = domains.all_domains

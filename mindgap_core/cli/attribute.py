@@ -21,7 +21,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mindgap_core.analysis.inference import INTERVALS
+    from mindgap_core.analysis import INTERVALS
     from mindgap_core.cli.gap import add_format_arguments
 
     parser.add_argument("--experiment", required=True, help="experiment YAML with an 'attribution' section")
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-boot", type=int, default=2000,
                         help="cluster-bootstrap resamples (with --interval bootstrap; default: 2000)")
     parser.add_argument("--interval", choices=INTERVALS, default="t",
-                        help="t-interval over blocks (default) or cluster bootstrap (see `mindgap gap --help`)")
+                        help="t-interval over blocks (default) or cluster bootstrap (`mindgap gap --help`)")
     parser.add_argument("--discard-tiles", action="store_true",
                         help="delete the simulated variant tiles once every unit is scored (they are "
                              "re-simulated, identically, by the next run)")
@@ -104,17 +104,17 @@ def attribution_markdown(table: pd.DataFrame) -> str:
 
     lines: list[str] = []
     order = {m: i for i, m in enumerate(("mse", "psnr"))}
-    for metric, group in sorted(table.groupby("metric", sort=True), key=lambda kv: (order.get(kv[0], 9), kv[0])):
+    for metric, group in sorted(table.groupby("metric"), key=lambda kv: (order.get(kv[0], 9), kv[0])):
         models = list(dict.fromkeys(group["model"]))
         d = decimals_for(float(group["value"].abs().max() or 1.0))
         cells = group.set_index(["term", "model"])
         derived = " The PSNR Shapley rows are the MSE Shapley shares of the dB gap (no CI of their own)." \
             if metric == "psnr" and (group["kind"] == "shapley").any() else ""
-        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; {_methods(group)}, paired over "
-                  f"{int(group['n_tiles'].max())} tiles; * = CI excludes 0 and Holm-adjusted p < 0.05 over the "
-                  f"{int(group['p_value'].notna().sum())} terms of this table. total = kernel + Σ Shapley exactly "
-                  f"(order-free); single-effect, leave-one-out and interaction are order-dependent secondary views "
-                  f"(SIMULATED effects).{derived}",
+        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; {_methods(group)}, paired "
+                  f"over {int(group['n_tiles'].max())} tiles; * = CI excludes 0 and Holm-adjusted p < 0.05 "
+                  f"over the {int(group['p_value'].notna().sum())} terms of this table. total = kernel + Σ "
+                  "Shapley exactly (order-free); single-effect, leave-one-out and interaction are "
+                  f"order-dependent secondary views (SIMULATED effects).{derived}",
                   "", "| term | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
         terms = sorted(dict.fromkeys(group["term"]), key=lambda t: KIND_ORDER.get(t.split(":")[0], 9))
         for term in terms:

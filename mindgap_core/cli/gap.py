@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mindgap_core.analysis.inference import INTERVALS, MIN_BOOTSTRAP_BLOCKS
+from mindgap_core.analysis import INTERVALS, MIN_BOOTSTRAP_BLOCKS
 from mindgap_core.errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported only when the command runs (keeps `mindgap --help` fast)
@@ -40,10 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "manifests of the store's experiments; without any, tiles count as independent)")
     parser.add_argument(
         "--interval", choices=INTERVALS, default="t",
-        help="t: t-interval over blocks, CR2 cluster-robust SE, G-1 df (default); bootstrap: cluster bootstrap "
-             f"over blocks, expanded percentile (refused below {MIN_BOOTSTRAP_BLOCKS} blocks)",
+        help="t: t-interval over blocks, CR2 cluster-robust SE, G-1 df (default); bootstrap: cluster "
+             f"bootstrap over blocks, expanded percentile (refused below {MIN_BOOTSTRAP_BLOCKS} blocks)",
     )
-    parser.add_argument("--n-boot", type=int, default=2000, help="cluster-bootstrap resamples (default: 2000)")
+    parser.add_argument("--n-boot", type=int, default=2000,
+                        help="cluster-bootstrap resamples (default: 2000)")
     parser.add_argument("--seed", type=int, default=0, help="cluster-bootstrap seed (default: 0)")
     parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
     parser.add_argument(
@@ -63,7 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scaling", action="store_true",
-        help="print the diversity-scaling trend (score change per doubling of training blocks, with CI)",
+        help="print the diversity-scaling trends (score change per doubling of training blocks, or of "
+             "training pairs in the size control of a fixed-size series, with CI)",
+    )
+    parser.add_argument(
+        "--attribution", action="store_true",
+        help="print the gap attribution of the store's `mindgap attribute` runs (Shapley and secondary "
+             "terms; nothing is simulated or scored again); default metrics: every one scored, plus mse "
+             "from psnr",
     )
     add_format_arguments(parser)
 
@@ -90,14 +98,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
     chosen = {"method": args.method, "experiment": args.experiment, "band": args.band}
     filters = {k: v for k, v in chosen.items() if v}
-    if args.per_model and (args.remedies or args.scaling):
-        raise InputError("--per-model", "works with the gap and --matrix only (remedies are already per model; "
-                                        "a scaling series spans several models)")
+    if args.per_model and (args.remedies or args.scaling or args.attribution):
+        raise InputError("--per-model", "works with the gap and --matrix only (remedies and attribution are "
+                                        "already per model; a scaling series spans several models)")
     group = ("model", *DEFAULT_GROUP) if args.per_model else DEFAULT_GROUP
     stats = dict(blocks=block_map(args.results, args.blocks), n_boot=args.n_boot, seed=args.seed, ci=args.ci,
                  interval=args.interval)
     common = dict(metric=args.metric, split=args.split, filters=filters, group=group, **stats)
-    if args.remedies:
+    if args.attribution:
+        from mindgap_core.cli.attribute import attribution_markdown
+
+        table = _attribution(args, stats)
+        text = _render(table, args.format, attribution_markdown)
+    elif args.remedies:
         table = _remedies(args, stats)
         text = _render(table, args.format, lambda t: remedies_markdown(t, ci=args.ci))
     elif args.scaling:
@@ -137,13 +150,41 @@ def _remedies(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFrame:
         if spec is not None and (args.experiment is None or run.experiment == args.experiment):
             minutes.update(training_minutes(spec))
     filters = {k: v for k, v in {"method": args.method, "experiment": args.experiment}.items() if v}
-    frames = [remedy_table(args.results, metric=m, band=b, source_domain=args.source, target_domain=args.target,
-                           filters=filters, train_minutes=minutes, **stats).assign(metric=m, band=b)
+    frames = [remedy_table(args.results, metric=m, band=b, source_domain=args.source,
+                           target_domain=args.target, filters=filters, train_minutes=minutes, **stats)
+              .assign(metric=m, band=b)
               for m in (args.metric or ["psnr"]) for b in (args.band or ["all"])]
     table = pd.concat(frames, ignore_index=True)
     if table.empty:
         raise InputError(args.results, "no method has a synthetic-trained model and another model to compare")
     return adjust_remedies(table, ci=args.ci)
+
+
+def _attribution(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFrame:
+    """The attribution table of every attribution run of the store (of ``--experiment``'s runs only)."""
+    import pandas as pd
+
+    from mindgap_core.attribution.decompose import MSE, attribution_table, stored_attribution_domains
+    from mindgap_core.store.results import ResultsStore
+
+    runs = {r.run_id: r.experiment for r in ResultsStore(args.results).runs()}
+    found = {run_id: roles for run_id, roles in stored_attribution_domains(args.results).items()
+             if args.experiment is None or runs.get(run_id) == args.experiment}
+    if not found:
+        raise InputError(args.results, "no `mindgap attribute` run in this store" +
+                         (f" for experiment {args.experiment!r}" if args.experiment else ""))
+    frames = []
+    for run_id, roles in sorted(found.items()):
+        metrics = args.metric
+        if metrics is None:
+            rows = ResultsStore(args.results).rows({"run_id": run_id}, columns=["metric"])
+            scored = sorted(set(rows["metric"]))
+            metrics = [*scored, *([MSE] if "psnr" in scored else [])]
+        for band in args.band or ["all"]:
+            table = attribution_table(args.results, roles, metric=metrics, band=band,
+                                      filters={"run_id": run_id}, **stats)
+            frames.append(table.assign(run_id=run_id, band=band))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _units(n_tiles: int, n_units: int, unit: str) -> str:
@@ -161,26 +202,27 @@ def remedies_markdown(table: pd.DataFrame, *, ci: float = 0.95) -> str:
     pct = f"{100 * ci:g} %"
     tests = int(table["p_value"].notna().sum())
     lines = [
-        f"Remedies on the cross-sensor test domain: change vs the method's synthetic-trained model, paired "
-        f"over tiles (positive = better), {pct} CI over spatial blocks ({_methods(table)}); Holm-adjusted p over "
-        f"the {tests} comparisons; recovered = change / |gap of the synthetic-trained model|; adapter pipelines "
-        "are scored on the cross-sensor domain only (no gap of their own); training = SR model + adapter wall "
-        "minutes.", "",
-        "| metric | method | model | remedy | tiles / units | mean on target | change [CI] | adj. p | verdict "
-        "| recovered | training (min) |",
+        f"Remedies on the cross-sensor test domain: change vs the method's synthetic-trained model, "
+        f"paired over tiles (positive = better), {pct} CI over spatial blocks ({_methods(table)}); "
+        f"Holm-adjusted p over the {tests} comparisons; recovered = change / |gap of the synthetic-trained "
+        "model|; adapter pipelines are scored on the cross-sensor domain only (no gap of their own); "
+        "training = SR model + adapter wall minutes.", "",
+        "| metric | method | model | remedy | tiles / units | mean on target | change [CI] | adj. p "
+        "| verdict | recovered | training (min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
         if r.verdict == "baseline":
             change, rec, p = "baseline", "–", "–"
         else:
-            d = decimals_for(max(abs(r.delta_ci_low), abs(r.delta_ci_high), 1e-9)) if math.isfinite(r.delta_ci_low) \
-                else decimals_for(abs(r.delta))
+            finite = math.isfinite(r.delta_ci_low)
+            d = decimals_for(max(abs(r.delta_ci_low), abs(r.delta_ci_high), 1e-9) if finite else abs(r.delta))
             change = _ci(r.delta, r.delta_ci_low, r.delta_ci_high, d, signed=True)
             rec = "–" if _missing(r.recovered_pct) else f"{r.recovered_pct:.0f} %"
             p = format_p(r.p_adjusted)
         minutes = "–" if _missing(r.train_minutes) else f"{r.train_minutes:.1f}"
-        lines.append(f"| {r.metric} | {r.method} | {r.model} | {r.remedy} | {_units(r.n_tiles, r.n_units, r.unit)} | "
+        units = _units(r.n_tiles, r.n_units, r.unit)
+        lines.append(f"| {r.metric} | {r.method} | {r.model} | {r.remedy} | {units} | "
                      f"{format_mean(r.mean_target)} | {change} | {p} | {r.verdict} | {rec} | {minutes} |")
     return "\n".join(lines) + "\n"
 
@@ -207,12 +249,14 @@ def scaling_markdown(table: pd.DataFrame, *, ci: float) -> str:
     for r in table.itertuples(index=False):
         d = decimals_for(max(abs(r.improvement_ci_low), abs(r.improvement_ci_high))) \
             if math.isfinite(r.improvement_ci_low) else 3
-        fixed = "–" if _missing(r.fixed) else f"{int(r.fixed)} {'pairs' if r.factor == 'blocks' else 'blocks'}"
+        other = "pairs" if r.factor == "blocks" else "blocks"
+        fixed = "–" if _missing(r.fixed) else f"{int(r.fixed)} {other}"
+        trend = _ci(r.improvement_per_doubling, r.improvement_ci_low, r.improvement_ci_high, d, signed=True)
         lines.append(
-            f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} | {SERIES_LABELS[r.series]} | "
-            f"{fixed} | {r.levels} {r.factor} | {_units(r.n_tiles, r.n_units, r.unit)} | "
-            f"{_ci(r.improvement_per_doubling, r.improvement_ci_low, r.improvement_ci_high, d, signed=True)} | "
-            f"{format_p(r.p_adjusted)} | {r.verdict} |"
+            f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} "
+            f"| {SERIES_LABELS[r.series]} | {fixed} | {r.levels} {r.factor} "
+            f"| {_units(r.n_tiles, r.n_units, r.unit)} | {trend} "
+            f"| {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -315,9 +359,11 @@ def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
         rows.append([
             *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band,
             *[_cell(getattr(r, k)) for k in extra], _units(r.n_tiles, r.n_units, r.unit),
-            _num(r.mean_source, d), _num(r.mean_target, d), _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d, signed=True),
-            format_p(r.p_adjusted), r.verdict, _ratio(r),
-            _ci(r.excess_gap, r.excess_ci_low, r.excess_ci_high, d, signed=True), format_p(r.excess_p_adjusted),
+            _num(r.mean_source, d), _num(r.mean_target, d),
+            _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d, signed=True), format_p(r.p_adjusted), r.verdict,
+            _ratio(r),
+            _ci(r.excess_gap, r.excess_ci_low, r.excess_ci_high, d, signed=True),
+            format_p(r.excess_p_adjusted),
             r.excess_verdict or ("reference" if r.method == REFERENCE_METHOD else "–"),
         ])
     tests = int(table["p_value"].notna().sum() + table["excess_p"].notna().sum())
@@ -326,12 +372,13 @@ def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
         f"Domain gap, {target} vs {source}" + (f" ({split} split)" if split else "") + ". "
         f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: negative = worse on "
         f"{target}. Paired over tiles; {pct} CI over the tiles' spatial blocks, the independent units "
-        f"({_methods(table)}); two-sided t-test p, Holm-adjusted over the {tests} tests of this table (gap and "
-        f"excess gap); verdict 'inconclusive' when the CI includes 0 or the adjusted p ≥ {1 - ci:.2g} "
+        f"({_methods(table)}); two-sided t-test p, Holm-adjusted over the {tests} tests of this table "
+        f"(gap and excess gap); verdict 'inconclusive' when the CI includes 0 or the adjusted p "
+        f"≥ {1 - ci:.2g} "
         f"({inconclusive} of {len(table)} gap rows). Error ratio = mean {target} / mean {source} of an "
         "error-type metric (MSE from PSNR per tile), CI on the log scale; none for dB or similarity metrics. "
-        f"Excess gap = the model's gap − {REFERENCE_METHOD}'s on the same tiles (negative = more fragile than "
-        "interpolation). Adapter pipelines are remedies scored on the cross-sensor domain only "
+        f"Excess gap = the model's gap − {REFERENCE_METHOD}'s on the same tiles (negative = more fragile "
+        "than interpolation). Adapter pipelines are remedies scored on the cross-sensor domain only "
         "(`mindgap gap --remedies`).",
     ]
     if "simulated" in target or "simulated" in source:

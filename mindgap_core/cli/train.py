@@ -7,7 +7,7 @@ Examples (M = data/demo/manifest.parquet)::
         --out runs/resshift/finetune
     mindgap train --method sinsr --regime real --teacher runs/resshift/real --data M --out runs/sinsr/real
     mindgap train --method srdiff --regime real --blocks-series --data M --out runs/scaling/srdiff
-    mindgap train --method regression --regime real --fixed-size-series --data M --out runs/scaling_fixed/regression
+    mindgap train --method regression --regime real --fixed-size-series --data M --out runs/fixed/regression
     accelerate launch --multi_gpu --num_processes 2 -m mindgap_core train ...   # several processes
 
 Regimes: synthetic | real (the cross-sensor domain in the manifest: real_cross_sensor, or

@@ -266,7 +266,8 @@ def _scored_domains(entry: ModelEntry, raw: dict, domains: list[TestDomain], sou
         chosen = [str(n) for n in raw["test_domains"]]
         unknown = [n for n in chosen if n not in names]
         if unknown or not chosen:
-            raise InputError(source, f"model {entry.name!r}: test_domains {chosen} must name test domains {names}")
+            problem = f"model {entry.name!r}: test_domains {chosen} must name test domains {names}"
+            raise InputError(source, problem)
         return replace(entry, test_domains=tuple(chosen))
     if entry.adapter is None:
         return entry
@@ -302,8 +303,8 @@ def _attribution(raw: Any, domains: list[TestDomain], models: tuple[ModelEntry, 
     if raw is None:
         return None
     if not isinstance(raw, dict) or not {"reference", "target"} <= set(raw) or set(raw) - ATTRIBUTION_KEYS:
-        raise InputError(source, f"attribution needs 'reference' and 'target' (optional 'effects', 'shapley'), "
-                                 f"got {raw!r}")
+        raise InputError(source, "attribution needs 'reference' and 'target' (optional 'effects', "
+                                 f"'shapley'), got {raw!r}")
     names = [d.name for d in domains]
     for role in ("reference", "target"):
         if raw[role] not in names:
@@ -326,8 +327,8 @@ def _attribution(raw: Any, domains: list[TestDomain], models: tuple[ModelEntry, 
 
 def load_experiment(path: str | Path) -> Experiment:
     """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`."""
-    from mindgap_core.metrics.registry import METRICS
     from mindgap_core.metrics.maps import MAP_KINDS
+    from mindgap_core.metrics.registry import METRICS
 
     source = Path(path)
     if not source.is_file():

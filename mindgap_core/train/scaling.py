@@ -73,7 +73,8 @@ def run_dir(out: Path, blocks: int, tiles: int | None = None) -> Path:
 
 
 def _write_summary(opts: TrainOptions, runs: list[dict]) -> None:
-    summary = {"method": opts.method, "regime": opts.regime, "steps": opts.steps, "seed": opts.seed, "runs": runs}
+    summary = {"method": opts.method, "regime": opts.regime, "steps": opts.steps, "seed": opts.seed,
+               "runs": runs}
     with atomic_path(Path(opts.out) / SCALING_JSON) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
@@ -85,7 +86,8 @@ def run_scaling_series(
     if opts.blocks is not None:
         raise ConfigError("a scaling series chooses the block counts itself; drop --blocks")
     counts = list(counts) if counts is not None else scaling_counts(len(available_blocks(opts)))
-    results = [train(replace(opts, blocks=k, out=run_dir(opts.out, k)), on_progress=on_progress) for k in counts]
+    results = [train(replace(opts, blocks=k, out=run_dir(opts.out, k)), on_progress=on_progress)
+               for k in counts]
     _write_summary(opts, [{"blocks": k, "out": str(r.out), "final_loss": r.final_loss, "wall_s": r.wall_s}
                           for k, r in zip(counts, results, strict=True)])
     return results
@@ -172,9 +174,9 @@ def run_fixed_size_series(
         design = fixed_size_design(len(per_block), int(per_block.min()))
     results, runs = [], []
     for run in design:
-        manifest = write_subset_manifest(
-            opts, run, Path(opts.out) / "manifests" / f"{run_dir(Path(), run.blocks, run.tiles).name}.parquet")
-        result = train(replace(opts, manifest=manifest, blocks=run.blocks, out=run_dir(opts.out, run.blocks, run.tiles)),
+        folder = run_dir(opts.out, run.blocks, run.tiles)
+        manifest = write_subset_manifest(opts, run, Path(opts.out) / "manifests" / f"{folder.name}.parquet")
+        result = train(replace(opts, manifest=manifest, blocks=run.blocks, out=folder),
                        on_progress=on_progress)
         results.append(result)
         runs.append({"blocks": run.blocks, "tiles_per_block": run.tiles_per_block, "tiles": run.tiles,

@@ -301,8 +301,9 @@ def scaling_figure(curve: pd.DataFrame, *, metric_label: str, unit: str = "") ->
     for k, (key, part) in enumerate(curve.groupby(keys, sort=True, dropna=False)):
         key = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         domain = key.get("test_domain", "")
+        fixed_unit = "pairs" if key.get("series") == "diversity" else "blocks"
         series = "" if key.get("series") in (None, "confounded") else \
-            f", {key['series']} at {int(key['fixed'])} {'pairs' if key['series'] == 'diversity' else 'blocks'}"
+            f", {key['series']} at {int(key['fixed'])} {fixed_unit}"
         name = esc(" / ".join(str(key[c]) for c in ("method", "regime") if c in key)
                    + f" on {domain_label(domain)}{series}")
         part = part.sort_values(x_column)

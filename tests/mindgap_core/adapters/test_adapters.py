@@ -128,14 +128,15 @@ def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: P
     from mindgap_core.store.results import ResultsStore
 
     scored = ResultsStore(tmp_path / "results").rows(columns=["model", "test_domain"]).drop_duplicates()
-    assert set(scored.loc[scored["model"] == "harm+regression/random", "test_domain"]) == {"simulated_cross_sensor"}
+    adapted_domains = set(scored.loc[scored["model"] == "harm+regression/random", "test_domain"])
+    assert adapted_domains == {"simulated_cross_sensor"}
     table = remedy_table(tmp_path / "results", metric="psnr", n_boot=200,
                          train_minutes=training_minutes(path)).set_index("model")
     assert sorted(table.index) == ["harm+regression/random", "regression/random"]
     base, adapted = table.loc["regression/random"], table.loc["harm+regression/random"]
     assert base.delta == 0 and base.remedy.startswith("synthetic-trained")
     assert adapted.remedy == "harmoniser_coreg + synthetic-trained"
-    assert np.isnan(adapted.gap) and base.verdict == "baseline"  # no synthetic-input gap of an adapter pipeline
+    assert np.isnan(adapted.gap) and base.verdict == "baseline"  # an adapter pipeline: no synthetic-input gap
     assert adapted.n_units == 3 and adapted.unit == "block"
     # delta = adapted − baseline on the cross-sensor domain, = difference of their target means
     assert adapted.delta == pytest.approx(adapted.mean_target - base.mean_target, abs=1e-9)

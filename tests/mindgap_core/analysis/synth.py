@@ -73,8 +73,9 @@ def write_block_store(root, rows: pd.DataFrame, per_block: int, run_id: str = "r
     for (model, domain), part in rows.groupby(["model", "test_domain"]):
         store.write_shard(shard_key(run=run_id, model=model, domain=domain), part.assign(run_id=run_id))
     records = [PairRecord(
-        pair_id=f"{domain}/{tile}", tile_id=tile, domain=domain, split="test", block_id=block_of(tile, per_block),
-        row=0, col=i, lr_path=f"lr/{tile}.tif", hr_path=f"hr/{tile}.tif", scale=2, tile_size_hr=64,
+        pair_id=f"{domain}/{tile}", tile_id=tile, domain=domain, split="test",
+        block_id=block_of(tile, per_block), row=0, col=i, lr_path=f"lr/{tile}.tif", hr_path=f"hr/{tile}.tif",
+        scale=2, tile_size_hr=64,
         crs="EPSG:32633", hr_left=0.0, hr_bottom=0.0, hr_right=1.0, hr_top=1.0, dt_days=0.0, shift_x_lr=0.0,
         shift_y_lr=0.0, shift_corrected=False, valid_fraction=1.0, source_lr="test", source_hr="test",
         degradation="", params_json="{}", seed=0)

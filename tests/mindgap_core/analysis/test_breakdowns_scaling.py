@@ -145,11 +145,13 @@ def fixed_size_rows(diversity_effect: float, size_effect: float, seed: int = 0) 
     design = {(1, 4): "k1n4", (2, 4): "k2n4", (4, 4): "k4n4", (4, 8): "k4n8", (4, 16): "k4n16"}
     frames = []
     for (k, n), name in design.items():
-        value = 22 + diversity_effect * np.log2(k) + size_effect * np.log2(n / 4) + block + rng.normal(0, 0.05, N)
+        effect = diversity_effect * np.log2(k) + size_effect * np.log2(n / 4)
+        value = 22 + effect + block + rng.normal(0, 0.05, N)
         frames.append(pd.DataFrame({
             "run_id": "scale", "model": f"regression/{name}", "method": "regression", "regime": "real",
-            "train_domain": "simulated_cross_sensor", "train_blocks": k, "test_domain": "simulated_cross_sensor",
-            "tile_id": TILES, "split": "test", "band": "all", "metric": "psnr", "value": value, "higher_better": True,
+            "train_domain": "simulated_cross_sensor", "train_blocks": k,
+            "test_domain": "simulated_cross_sensor", "tile_id": TILES, "split": "test", "band": "all",
+            "metric": "psnr", "value": value, "higher_better": True,
         }))
     return pd.concat(frames, ignore_index=True), {f"regression/{name}": n for (_, n), name in design.items()}
 

@@ -33,7 +33,8 @@ def test_equal_blocks_give_exactly_the_t_interval_over_block_means():
     means = values.reshape(3, 4).mean(axis=1)  # independent: the t-interval of 3 block means
     half = stats.t.ppf(0.975, 2) * means.std(ddof=1) / np.sqrt(3)
     assert est.mean[0] == pytest.approx(means.mean())
-    assert est.low[0] == pytest.approx(means.mean() - half) and est.high[0] == pytest.approx(means.mean() + half)
+    assert est.low[0] == pytest.approx(means.mean() - half)
+    assert est.high[0] == pytest.approx(means.mean() + half)
     assert est.df == 2
     assert est.p[0] == pytest.approx(stats.ttest_1samp(means, 0.0).pvalue)
 
@@ -103,7 +104,8 @@ def test_cluster_bootstrap_is_refused_below_five_blocks_and_close_to_t_with_many
     three = Clusters.from_labels(labels, len(values))
     refused = cluster_mean(values, three, interval="bootstrap", rng=np.random.default_rng(0))
     assert np.isnan(refused.low[0]) and np.isfinite(refused.p[0])
-    assert "refused" in three.describe("bootstrap") and str(MIN_BOOTSTRAP_BLOCKS) in three.describe("bootstrap")
+    text = three.describe("bootstrap")
+    assert "refused" in text and str(MIN_BOOTSTRAP_BLOCKS) in text
     values, labels = block_data(np.random.default_rng(2), blocks=40, per_block=3)
     many = Clusters.from_labels(labels, len(values))
     boot = cluster_mean(values, many, interval="bootstrap", n_boot=4000, rng=np.random.default_rng(0))
@@ -146,4 +148,5 @@ def test_resample_counts_and_unit_rng():
     assert counts.shape == (500, 7) and (counts.sum(axis=1) == 7).all()
     a = unit_rng(0, ["b2", "b1"]).integers(0, 10**9)
     assert a == unit_rng(0, ["b1", "b2"]).integers(0, 10**9)
-    assert a != unit_rng(0, ["b1", "b3"]).integers(0, 10**9) and a != unit_rng(1, ["b1", "b2"]).integers(0, 10**9)
+    assert a != unit_rng(0, ["b1", "b3"]).integers(0, 10**9)
+    assert a != unit_rng(1, ["b1", "b2"]).integers(0, 10**9)

@@ -66,7 +66,8 @@ def test_decomposition_is_exact_and_recovers_known_effects(higher_better: bool) 
     assert value["total"] == pytest.approx(shapley, abs=1e-12)  # efficiency
     assert value["total"] == pytest.approx(-0.5 - 2.7 - 0.4, abs=0.05)
     for e, size in sizes.items():
-        single, loo, phi = table.loc[f"single:{e}"], table.loc[f"leave_one_out:{e}"], table.loc[f"shapley:{e}"]
+        single, loo = table.loc[f"single:{e}"], table.loc[f"leave_one_out:{e}"]
+        phi = table.loc[f"shapley:{e}"]
         assert single.value == pytest.approx(size, abs=0.05)
         # the three-way interaction sits in the full target only: each effect's Shapley value takes a third
         assert phi.value == pytest.approx(size - 0.4 / 3, abs=0.05)
@@ -98,7 +99,8 @@ def test_two_interacting_effects_get_the_textbook_shapley_split() -> None:
     table = attribute_scores(pd.DataFrame(rows), domains).set_index("term")["value"]
     assert table["shapley:mtf"] == pytest.approx(-1.3, abs=1e-12)
     assert table["shapley:noise"] == pytest.approx(-2.3, abs=1e-12)
-    assert table["baseline"] + table["shapley:mtf"] + table["shapley:noise"] == pytest.approx(table["total"], abs=1e-12)
+    split = table["baseline"] + table["shapley:mtf"] + table["shapley:noise"]
+    assert split == pytest.approx(table["total"], abs=1e-12)
     assert table["single:mtf"] == pytest.approx(-1.0) and table["leave_one_out:mtf"] == pytest.approx(-1.6)
     weights = shapley_weights(domains)["mtf"]
     assert weights == pytest.approx({"attr-only-mtf": 0.5, "attr-none": -0.5, "simulated": 0.5,
@@ -113,14 +115,16 @@ def test_psnr_shapley_is_split_on_the_mse_scale_and_shown_in_db() -> None:
     psnr = table[table["metric"] == "psnr"].set_index("term")
     wide = frame.pivot(index="tile_id", columns="test_domain", values="value")
     errors = pd.DataFrame(mse_from_psnr(wide.to_numpy()), index=wide.index, columns=wide.columns)
-    assert mse.at["total", "value"] == pytest.approx(-(errors["simulated"] - errors["synthetic"]).mean(), rel=1e-12)
-    assert mse.at["total", "value"] == pytest.approx(
-        mse.at["baseline", "value"] + mse.at["shapley:mtf", "value"] + mse.at["shapley:noise", "value"], abs=1e-15)
+    expected = -(errors["simulated"] - errors["synthetic"]).mean()
+    assert mse.at["total", "value"] == pytest.approx(expected, rel=1e-12)
+    phi = mse.at["shapley:mtf", "value"], mse.at["shapley:noise", "value"]
+    assert mse.at["total", "value"] == pytest.approx(mse.at["baseline", "value"] + sum(phi), abs=1e-15)
     assert mse["ci_low"].notna().all()
     derived = psnr[psnr["kind"] == "shapley"]
     assert derived["ci_low"].isna().all() and (derived["verdict"] == "no CI").all()
-    assert psnr.at["total", "value"] == pytest.approx(psnr.at["baseline", "value"] + derived["value"].sum(), abs=1e-12)
-    share = mse.at["shapley:mtf", "value"] / (mse.at["shapley:mtf", "value"] + mse.at["shapley:noise", "value"])
+    total = psnr.at["baseline", "value"] + derived["value"].sum()
+    assert psnr.at["total", "value"] == pytest.approx(total, abs=1e-12)
+    share = phi[0] / sum(phi)
     span = psnr.at["total", "value"] - psnr.at["baseline", "value"]
     assert derived.at["shapley:mtf", "value"] == pytest.approx(share * span)
 
@@ -135,7 +139,8 @@ def test_only_secondary_views_without_every_coalition() -> None:
     for e in old.effects:
         renamed[old.only(e)] = domains.only(e)
         renamed[old.without(e)] = domains.without(e)
-    kept = frame[frame["test_domain"].isin(renamed)].assign(test_domain=lambda f: f["test_domain"].map(renamed))
+    kept = frame[frame["test_domain"].isin(renamed)]
+    kept = kept.assign(test_domain=kept["test_domain"].map(renamed))
     table = attribute_scores(kept, domains)
     assert not (table["kind"] == "shapley").any()
     assert {"total", "baseline", "single", "leave_one_out", "interaction"} == set(table["kind"])
@@ -250,12 +255,18 @@ def test_toy_gap_from_misregistration_only_is_attributed_to_it(tmp_path: Path, c
                                   "shapley:misregistration"}
     assert "mtf" not in " ".join(table["term"])  # off in the target: nothing to attribute
     assert (table["unit"] == "block").all() and (table["n_units"] == 3).all()
+    # the same table from the store alone, without simulating or scoring again
+    assert main(["gap", "--results", str(tmp_path / "results"), "--attribution", "--csv"]) == 0
+    again = pd.read_csv(StringIO(capsys.readouterr().out))
+    pd.testing.assert_frame_equal(again.drop(columns=["run_id", "band"]), table)
+    assert main(["gap", "--results", str(tmp_path / "results"), "--attribution", "--metric", "mse"]) == 0
+    printed = capsys.readouterr().out
+    assert "**mse**" in printed and "(Shapley)" in printed and "total = kernel + Σ Shapley exactly" in printed
 
 
 def test_attribution_section_is_validated(tmp_path: Path) -> None:
-    from tests.fixtures.experiments import write_experiment
-
     from mindgap_core.experiments.spec import load_experiment
+    from tests.fixtures.experiments import write_experiment
 
     good = load_experiment(write_experiment(tmp_path, attribution={
         "reference": "synthetic", "target": "simulated_cross_sensor", "effects": ["mtf"]}))

@@ -68,7 +68,8 @@ def test_per_model_test_domains_restrict_the_work_and_the_run_id(tmp_path: Path)
 
     path = _project(tmp_path / "a")
     spec = yaml.safe_load(path.read_text())
-    spec["test_domains"].append({"name": "cross", "manifest": "manifest.parquet", "domain": "simulated_cross_sensor"})
+    cross = {"name": "cross", "manifest": "manifest.parquet", "domain": "simulated_cross_sensor"}
+    spec["test_domains"].append(cross)
     path.write_text(yaml.safe_dump(spec))
     both = load_experiment(path)
     assert all(m.test_domains is None for m in both.models)

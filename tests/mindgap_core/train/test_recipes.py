@@ -9,7 +9,13 @@ import pytest
 from mindgap_core.cli import train as train_cli
 from mindgap_core.errors import ConfigError
 from mindgap_core.models import MODEL_REGISTRY
-from mindgap_core.train.recipes import DEMO_RECIPES, SERIES_RUNS, estimated_minutes, recipe_argv, select_recipes
+from mindgap_core.train.recipes import (
+    DEMO_RECIPES,
+    SERIES_RUNS,
+    estimated_minutes,
+    recipe_argv,
+    select_recipes,
+)
 from mindgap_core.train.regimes import REGIMES
 
 

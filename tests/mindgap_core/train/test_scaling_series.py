@@ -24,16 +24,19 @@ def test_design_separates_blocks_from_tiles() -> None:
     size = [r for r in design if "size" in r.arms]
     assert {r.tiles for r in diversity} == {4} and len({r.blocks for r in diversity}) == 3
     assert {r.blocks for r in size} == {4} and [r.tiles for r in size] == [4, 8, 16]
-    assert {(r.blocks, r.tiles_per_block) for r in fixed_size_design(3, 6)} == {(1, 4), (2, 2), (2, 1), (2, 4)}
+    three = {(r.blocks, r.tiles_per_block) for r in fixed_size_design(3, 6)}
+    assert three == {(1, 4), (2, 2), (2, 1), (2, 4)}
     with pytest.raises(ConfigError, match="needs >= 2 train blocks of >= 2 tiles"):
         fixed_size_design(6, 1)
 
 
 def test_subset_manifests_pick_m_tiles_per_block_nested(tmp_path: Path) -> None:
     opts = TrainOptions(method="regression", regime="real", manifest=DEMO_MANIFEST, out=tmp_path)
-    small = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 1, ("size",)), tmp_path / "m" / "a.parquet"))
-    large = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 2, ("size",)), tmp_path / "m" / "b.parquet"))
-    assert (large["split"] == "train").all() and set(large["domain"]) == {"synthetic", "simulated_cross_sensor"}
+    folder = tmp_path / "m"
+    small = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 1, ("size",)), folder / "a.parquet"))
+    large = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 2, ("size",)), folder / "b.parquet"))
+    assert (large["split"] == "train").all()
+    assert set(large["domain"]) == {"synthetic", "simulated_cross_sensor"}
     assert large.groupby("block_id")["tile_id"].nunique().to_dict() == {"b0_0": 2, "b0_2": 2}
     assert set(small["tile_id"]) < set(large["tile_id"])  # nested: smaller selections inside larger ones
     for rel in large["lr_path"]:
@@ -60,7 +63,8 @@ def test_fixed_size_series_trains_and_the_analysis_reads_its_design(tmp_path: Pa
         assert info["blocks"] == k and len(info["train_blocks"]) == k and info["n_train_pairs"] == n
         assert info["train_domains"] == ["simulated_cross_sensor"]
         models.append({"name": f"scaling_fixed/k{k}n{n}", "checkpoint": run["out"]})
-    spec = {"name": "s", "test_domains": [{"name": "synthetic", "manifest": str(DEMO_MANIFEST)}], "models": models}
+    domains = [{"name": "synthetic", "manifest": str(DEMO_MANIFEST)}]
+    spec = {"name": "s", "test_domains": domains, "models": models}
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(spec))
     store = ResultsStore(tmp_path / "results")
     store.start_run("s-1", experiment="s", spec_hash="h", extra={"spec": "../experiment.yaml"})

@@ -19,7 +19,8 @@ def _gap_table() -> pd.DataFrame:
         "mean_source": [30.0, 29.0, 28.0], "mean_target": [27.0, 28.5, 27.0], "gap": [-3.0, -0.5, -1.0],
         "gap_ci_low": [-3.5, -1.0, -1.4], "gap_ci_high": [-2.5, 0.1, -0.6],
         "n_units": 3, "unit": "block", "ratio_of": "mse", "ratio": [2.0, 1.1, 1.3],
-        "p_adjusted": [0.001, 0.3, 0.01], "verdict": ["worse", "inconclusive", "worse"], "higher_better": True,
+        "p_adjusted": [0.001, 0.3, 0.01], "verdict": ["worse", "inconclusive", "worse"],
+        "higher_better": True,
     })
 
 
