@@ -210,8 +210,8 @@ def paired_scatter_figure(pairs: pd.DataFrame, *, metric_label: str, unit: str =
 
 def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
                    domains: Sequence[str] | None = None) -> go.Figure:
-    """Mean per test domain with its bootstrap CI (rows of ``mean_table``: test_domain, mean, ci_low,
-    ci_high, n_tiles), in the order of ``domains`` when given."""
+    """Mean per test domain with its CI (rows of ``mean_table``: test_domain, mean, ci_low, ci_high,
+    n_tiles, and ``ci_method`` when present), in the order of ``domains`` when given."""
     fig = go.Figure()
     if domains is not None:
         order = {d: i for i, d in enumerate(domains)}
@@ -227,7 +227,8 @@ def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
             hovertemplate=f"mean %{{y:.4g}}<br>95 % CI {ci}<br>{int(row.n_tiles)} tiles<extra></extra>",
         ))
     fig.update_yaxes(title=_axis_title(metric_label, unit))
-    fig.update_layout(title="Mean over tiles, 95 % bootstrap CI", height=360, showlegend=False,
+    method = f" ({esc(means['ci_method'].iloc[0])})" if "ci_method" in means and len(means) else ""
+    fig.update_layout(title=f"Mean over tiles, 95 % CI{method}", height=360, showlegend=False,
                       margin=_MARGIN)
     return fig
 
