@@ -50,10 +50,11 @@ if not gap.empty:
     g = gap.iloc[0]
     ci = f"[{format_value(g['gap_ci_low'], unit, True)}, {format_value(g['gap_ci_high'], unit, True)}]"
     columns[2].metric("gap (negative = worse on cross-sensor)", format_value(g["gap"], unit, signed=True),
-                      delta=format_value(g["rel_gap_pct"], "%", signed=True),
-                      help=f"95 % CI {ci}, Wilcoxon p {g['wilcoxon_p']:.3g}, {int(g['n_tiles'])} tiles")
-    st.caption(f"Gap 95 % CI {ci} from a paired bootstrap over {int(g['n_tiles'])} tiles "
-               f"({results.N_BOOT} resamples); Wilcoxon signed-rank p = {g['wilcoxon_p']:.3g}.")
+                      delta=g["verdict"], delta_color="off",
+                      help=f"95 % CI {ci}, Holm-adjusted p {g['p_adjusted']:.3g}, {int(g['n_tiles'])} tiles "
+                           f"in {int(g['n_units'])} {g['unit']}s")
+    st.caption(f"Gap 95 % CI {ci}, paired over {int(g['n_tiles'])} tiles, over their spatial blocks: "
+               f"{g['ci_method']}; t-test p = {g['p_value']:.3g} ({g['verdict']}).")
 
 dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit,
                                        domains=[source, target])

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mindgap_core.analysis.gap import DEFAULT_GROUP, STAT_COLUMNS, _paired_tiles, gap_from_pairs
+from mindgap_core.analysis.blocks import BlockMap, block_map
+from mindgap_core.analysis.gap import DEFAULT_GROUP, STAT_COLUMNS, Inference, _paired_tiles, gap_from_pairs
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.store import schema as sch
 from mindgap_core.store import views
@@ -65,18 +66,22 @@ def breakdown(
     split: str | None = "test",
     filters: Mapping[str, Any] | None = None,
     conditions: pd.DataFrame | None = None,
+    blocks: BlockMap | Mapping[str, str] | str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
     ci: float = 0.95,
-    interval: str = "percentile",
+    interval: str = "t",
 ) -> pd.DataFrame:
     """The paired gap per bin of the tile condition ``by``.
 
     ``bins``: a number of quantile bins (over the tiles' values) or explicit edges. ``condition_domain``:
     whose condition record to use (default: the target domain). ``conditions``: condition rows to use
     instead of the store's table. Tiles without a value are left out. Columns: ``condition``, ``bin``
-    (``"[lo, hi]"``), ``bin_low``, ``bin_high`` and those of :func:`~mindgap_core.analysis.gap.gap_table`.
+    (``"[lo, hi]"``), ``bin_low``, ``bin_high`` and those of :func:`~mindgap_core.analysis.gap.gap_table`
+    (CIs over the blocks of each bin's tiles; Holm over the whole breakdown table).
     """
+    inference = Inference(block_map(data, blocks), ci=ci, interval=interval, n_boot=n_boot, seed=seed)
+    group = list(dict.fromkeys([*group, "metric"]))
     with views.connected(data) as con:
         pairs, target = _paired_tiles(
             con, source_domain=source_domain, target_domain=target_domain, group=group, filters=filters,
@@ -104,7 +109,7 @@ def breakdown(
     index = np.where(pairs["condition_value"].to_numpy() == edges[-1], len(edges) - 2, index)
     inside = (index >= 0) & (index < len(edges) - 1)
     pairs = pairs.loc[inside].assign(bin_index=index[inside])
-    table = gap_from_pairs(pairs, ["bin_index", *keys], n_boot=n_boot, seed=seed, ci=ci, interval=interval)
+    table = gap_from_pairs(pairs, ["bin_index", *keys], inference)
     low = edges[table["bin_index"].to_numpy(int)]
     high = edges[table["bin_index"].to_numpy(int) + 1]
     table = table.drop(columns="bin_index")

@@ -2,7 +2,8 @@
 
 Input: rows of :func:`mindgap_core.analysis.gap.gap_table` for one metric (one band/aggregate), with
 ``method``, ``regime`` and, when grouped by it, ``train_domain``. Sign convention of the gap table:
-a negative gap means worse on the target (cross-sensor) domain.
+a negative gap means worse on the target (cross-sensor) domain. Every claim follows the table's
+verdict columns (cluster-robust CI over spatial blocks and Holm-adjusted p), never the point estimate.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from mindgap_core.analysis.gap import INCONCLUSIVE, REFERENCE_METHOD
+from mindgap_core.experiments.spec import is_adapter_regime
 
 #: how a train domain is grouped in the findings
 TRAIN_GROUPS = ("synthetic", "cross-sensor", "mixed", "untrained")
@@ -46,8 +50,30 @@ def _model_name(row: pd.Series) -> str:
     return f"{row['method']} / {row['regime']}"
 
 
+def _units(row: pd.Series) -> str:
+    n = int(row["n_units"]) if "n_units" in row and np.isfinite(row["n_units"]) else int(row["n_tiles"])
+    unit = row.get("unit", "tile")
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
+def _relative(row: pd.Series) -> str:
+    """The error ratio of a row (e.g. "MSE ×2.6 [1.9, 3.4]"), or "" when the metric has none."""
+    if not str(row.get("ratio_of", "")) or not np.isfinite(row.get("ratio", np.nan)):
+        return ""
+    ci = (f" [{format_value(row['ratio_ci_low'])}, {format_value(row['ratio_ci_high'])}]"
+          if np.isfinite(row.get("ratio_ci_low", np.nan)) else "")
+    return f"; {str(row['ratio_of']).upper().replace('_', '-')} ×{format_value(row['ratio'])}{ci}"
+
+
 def headline_findings(table: pd.DataFrame, *, metric_label: str, unit: str = "") -> list[str]:
-    """Sentences summarising ``table`` (one metric); empty when the table is."""
+    """Sentences summarising ``table`` (one metric); empty when the table is.
+
+    A gap counts as shown only when its row's ``verdict`` says so (CI excludes 0 and Holm-adjusted p
+    below 0.05, see :func:`mindgap_core.analysis.gap.verdicts`); adapter pipelines are never counted
+    (they are remedies, scored on the cross-sensor domain only).
+    """
+    if "regime" in table:
+        table = table[~table["regime"].map(is_adapter_regime).astype(bool)]
     if table.empty:
         return []
     target = domain_label(table["target_domain"].iloc[0]) if "target_domain" in table else "target"
@@ -55,24 +81,25 @@ def headline_findings(table: pd.DataFrame, *, metric_label: str, unit: str = "")
     gaps = table["gap"].to_numpy(float)
     n = len(table)
     worse = int(np.sum(gaps < 0))
-    significant = int(np.sum(table["gap_ci_high"].to_numpy(float) < 0))
+    shown = int(np.sum(table["verdict"] == "worse"))
     has_ci = bool(np.isfinite(table["gap_ci_high"].to_numpy(float)).any())
+    first = table.iloc[0]
     sentence = (f"{worse} of {n} model{'s' if n != 1 else ''} score worse on the {target} test tiles than "
                 f"on the {source} ones by {metric_label}")
-    sentence += (f"; for {significant} of them the 95 % CI of the gap lies entirely below zero."
-                 if has_ci else " (too few tiles for confidence intervals).")
+    sentence += (f"; for {shown} of them the gap is shown (95 % CI below zero over {_units(first)}, "
+                 f"Holm-adjusted p < 0.05 across the {n} rows); the others are inconclusive."
+                 if has_ci else " (too few spatial blocks for confidence intervals).")
     findings = [sentence]
     order = np.argsort(gaps, kind="stable")
     largest = table.iloc[order[0]]
     label = "Largest gap" if largest["gap"] < 0 else "Smallest improvement (no model is worse)"
     trained = f", trained on {domain_label(largest['train_domain'])}" if "train_domain" in table else ""
     ci = (f", 95 % CI [{format_value(largest['gap_ci_low'], signed=True)}, "
-          f"{format_value(largest['gap_ci_high'], signed=True)}]") if has_ci else ""
+          f"{format_value(largest['gap_ci_high'], signed=True)}], {largest['verdict']}") if has_ci else ""
     findings.append(
         f"{label}: {_model_name(largest)}{trained}: {format_value(largest['gap'], unit, signed=True)} "
-        f"({format_value(largest['rel_gap_pct'], '%', signed=True)}{ci}; "
-        f"{format_value(largest['mean_source'], unit)} on {source} vs "
-        f"{format_value(largest['mean_target'], unit)} on {target})."
+        f"({format_value(largest['mean_source'], unit)} on {source} vs "
+        f"{format_value(largest['mean_target'], unit)} on {target}{ci}{_relative(largest)})."
     )
     if "train_domain" in table:
         groups = table.assign(_group=table["train_domain"].map(train_group))
@@ -86,36 +113,48 @@ def headline_findings(table: pd.DataFrame, *, metric_label: str, unit: str = "")
                          f"mean score on {target} {format_value(rows['mean_target'].mean(), unit)}")
         if len(parts) >= 2:
             findings.append("By training data: " + "; ".join(parts) + ".")
-    baseline = table[table["method"] == "bicubic"]
+    baseline = table[table["method"] == REFERENCE_METHOD]
     if not baseline.empty:
         row = baseline.iloc[0]
         findings.append(
-            f"The untrained bicubic baseline's gap is {format_value(row['gap'], unit, signed=True)} "
-            f"({format_value(row['rel_gap_pct'], '%', signed=True)}): the difference between the two "
-            "kinds of input alone, before any learning."
+            f"The untrained bicubic baseline's gap is {format_value(row['gap'], unit, signed=True)}"
+            f"{_relative(row)}: the difference between the two kinds of input alone, before any learning."
         )
+        excess = table[table["excess_verdict"].isin(["more fragile", "less fragile"])]
+        measured = int(table["excess_gap"].notna().sum())
+        if measured:
+            named = "; ".join(f"{_model_name(r)} {r['excess_verdict']} "
+                              f"({format_value(r['excess_gap'], unit, signed=True)})"
+                              for _, r in excess.iterrows())
+            findings.append(
+                f"Against interpolation (excess gap = model's gap − bicubic's on the same tiles): "
+                f"{len(excess)} of {measured} models differ from bicubic beyond their CI and Holm-adjusted p"
+                + (f": {named}." if named else "; every other model is as fragile as interpolation, within "
+                                              "the uncertainty.")
+            )
     return findings
 
 
 def scaling_findings(trend: pd.DataFrame, *, metric_label: str, unit: str = "") -> list[str]:
-    """One sentence per diversity-scaling curve (rows of ``scaling_trend``): does more diverse training
-    data help, judged by the 95 % CI of the improvement per doubling of training blocks."""
+    """One sentence per scaling series (rows of ``scaling_trend``): does the score change with more
+    blocks (or, in the size control, more training pairs), judged by the row's verdict (CI over spatial
+    blocks and Holm-adjusted p)."""
+    from mindgap_core.analysis.scaling import SERIES_LABELS
+
     sentences = []
     for row in trend.itertuples(index=False):
-        low, high = row.improvement_ci_low, row.improvement_ci_high
-        if np.isfinite(low) and low > 0:
-            verdict = "improves with more diverse training data (CI above zero)"
-        elif np.isfinite(high) and high < 0:
-            verdict = "gets worse with more diverse training data (CI below zero)"
-        elif np.isfinite(low):
-            verdict = "shows no clear change with more diverse training data (CI includes zero)"
-        else:
-            verdict = "has too few tiles for a confidence interval"
+        more = "training pairs" if row.factor == "pairs" else "training blocks"
+        verdict = {"better": f"improves with more {more}", "worse": f"gets worse with more {more}",
+                   INCONCLUSIVE: f"shows no change with more {more} beyond the uncertainty (inconclusive)"}
+        verdict = verdict.get(row.verdict, "has too few spatial blocks for a confidence interval")
         name = " / ".join(str(getattr(row, c)) for c in ("method", "regime") if hasattr(row, c))
+        fixed = "" if not np.isfinite(row.fixed) else \
+            f" at {int(row.fixed)} {'training pairs' if row.factor == 'blocks' else 'blocks'}"
         sentences.append(
-            f"{name} on {domain_label(row.test_domain)}: {metric_label} {verdict}; improvement per doubling "
-            f"{format_value(row.improvement_per_doubling, unit, True)} "
-            f"(95 % CI [{format_value(low, '', True)}, {format_value(high, '', True)}], "
-            f"{row.n_levels} block counts, {row.n_tiles} tiles)."
+            f"{name} on {domain_label(row.test_domain)}, {SERIES_LABELS[row.series]}{fixed}: {metric_label} "
+            f"{verdict}; improvement per doubling {format_value(row.improvement_per_doubling, unit, True)} "
+            f"(95 % CI [{format_value(row.improvement_ci_low, '', True)}, "
+            f"{format_value(row.improvement_ci_high, '', True)}], levels {row.levels}, {row.n_tiles} tiles "
+            f"in {row.n_units} {row.unit}s)."
         )
     return sentences

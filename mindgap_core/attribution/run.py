@@ -20,7 +20,6 @@ from mindgap_core.experiments.spec import Experiment, TestDomain
 from mindgap_core.types import ProgressFn, no_progress
 
 
-
 def variant_folder(results: str | Path, experiment_name: str) -> Path:
     """Where the simulated variant tiles and their manifest of an experiment go."""
     return Path(results) / "attribution" / experiment_name
@@ -36,22 +35,31 @@ def discard_variant_tiles(results: str | Path, experiment_name: str) -> None:
 def attribution_experiment(experiment: Experiment, results: str | Path,
                            on_progress: ProgressFn = no_progress) -> tuple[Experiment, AttributionDomains]:
     """The experiment whose test domains are the reference, the target and every variant of the target
-    (variant tiles written under ``results``), and the roles of those domains."""
+    (variant tiles written under ``results``), and the roles of those domains.
+
+    Every coalition of effects is simulated when a model gets Shapley values (the spec's ``shapley``);
+    the other models are scored on the single-effect and leave-one-out variants only.
+    """
     spec = experiment.attribution
     if spec is None:
         raise InputError(experiment.source, "no 'attribution' section (reference, target, effects)")
     by_name = {d.name: d for d in experiment.test_domains}
     reference, target = by_name[spec.reference], by_name[spec.target]
     out_dir = variant_folder(results, experiment.name)
-    manifest, variants = write_variant_domains(target.manifest, target.domain, experiment.split, out_dir,
-                                               spec.effects, on_progress)
+    shapley = [m.name for m in experiment.models if spec.shapley_for(m.name)]
+    manifest, variants, players = write_variant_domains(
+        target.manifest, target.domain, experiment.split, out_dir, spec.effects, on_progress,
+        shapley=bool(shapley))
     variant_domains = tuple(TestDomain(v.domain, manifest.resolve(), v.domain) for v in variants)
-    effects = tuple(v.effect for v in variants if v.kind == "only")
+    domains = AttributionDomains(reference.name, target.name, players.effects, players.others)
+    secondary = domains.all_domains
+    models = tuple(m if m.name in shapley else dataclasses.replace(m, test_domains=secondary)
+                   for m in experiment.models)
     derived = dataclasses.replace(
         experiment, name=f"{RUN_PREFIX}{experiment.name}", test_domains=(reference, target, *variant_domains),
-        save_outputs=(), save_maps=(),
+        models=models, save_outputs=(), save_maps=(),
     )
-    return derived, AttributionDomains(reference.name, target.name, effects)
+    return derived, domains
 
 
 def run_attribution(experiment: Experiment, results: str | Path, *, device: str | None = None,

@@ -14,28 +14,33 @@ if TYPE_CHECKING:
 
 HELP = (
     "Attribute the synthetic -> cross-sensor gap to the simulator's effects: evaluate every model on "
-    "the target domain re-simulated with one effect on and with all-but-one on, then print single-effect, "
-    "leave-one-out and interaction terms with paired bootstrap CIs."
+    "the target domain re-simulated with every coalition of effects (Shapley values, on MSE from PSNR and "
+    "on each metric) and with one / all-but-one effect on (single-effect, leave-one-out and interaction "
+    "views), with CIs over the tiles' spatial blocks and Holm-adjusted p."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mindgap_core.analysis import INTERVALS
     from mindgap_core.cli.gap import add_format_arguments
 
     parser.add_argument("--experiment", required=True, help="experiment YAML with an 'attribution' section")
     parser.add_argument("--out", required=True, type=Path, help="results store folder")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--metric", action="append", help="print only this metric (repeatable)")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    parser.add_argument("--n-boot", type=int, default=2000,
+                        help="cluster-bootstrap resamples (with --interval bootstrap; default: 2000)")
+    parser.add_argument("--interval", choices=INTERVALS, default="t",
+                        help="t-interval over blocks (default) or cluster bootstrap (`mindgap gap --help`)")
     parser.add_argument("--discard-tiles", action="store_true",
                         help="delete the simulated variant tiles once every unit is scored (they are "
                              "re-simulated, identically, by the next run)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="cluster-bootstrap seed (default: 0)")
     add_format_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mindgap_core.attribution.decompose import attribution_table
+    from mindgap_core.attribution.decompose import MSE, attribution_table
     from mindgap_core.attribution.run import discard_variant_tiles, run_attribution
     from mindgap_core.cli.gap import _render
     from mindgap_core.cli.progress import tqdm_progress
@@ -59,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
         discard_variant_tiles(args.out, experiment.name)
     if world > 1 and rank != 0:
         return 0
-    table = attribution_table(args.out, domains, metric=args.metric or list(experiment.metrics),
-                              filters={"run_id": summary.run_id}, n_boot=args.n_boot, seed=args.seed)
+    metrics = args.metric or [*experiment.metrics, *([MSE] if "psnr" in experiment.metrics else [])]
+    table = attribution_table(args.out, domains, metric=metrics, filters={"run_id": summary.run_id},
+                              n_boot=args.n_boot, seed=args.seed, interval=args.interval)
     text = _render(table, args.format, attribution_markdown)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -68,11 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
 TERM_LABELS = {"total": "**total gap**", "baseline": "resampling kernel (simulator, all effects off)",
                "interaction": "interaction (total − kernel − Σ single)"}
+#: the order of the term kinds in a printed table: the exact, order-free split first
+KIND_ORDER = {"total": 0, "baseline": 1, "shapley": 2, "single": 3, "leave_one_out": 4, "interaction": 5}
 
 
 def term_label(term: str) -> str:
     """Readable row label of a decomposition term."""
     kind, _, effect = term.partition(":")
+    if kind == "shapley":
+        return f"{effect_label(effect)} (Shapley)"
     if kind == "single":
         return f"{effect_label(effect)} alone"
     if kind == "leave_one_out":
@@ -80,21 +90,35 @@ def term_label(term: str) -> str:
     return TERM_LABELS.get(term, term)
 
 
+def _cell(row: pd.Series, decimals: int) -> str:
+    from mindgap_core.cli.gap import _ci
+
+    text = _ci(row["value"], row["ci_low"], row["ci_high"], decimals, signed=True)
+    return text + (" *" if row["verdict"] in ("worse", "better") else "")
+
+
 def attribution_markdown(table: pd.DataFrame) -> str:
-    """One markdown table per metric: rows = terms, columns = models, cells = value [95 % CI]."""
-    from mindgap_core.cli.gap import decimals_for
+    """One markdown table per metric: rows = terms (Shapley split first), columns = models, cells =
+    value [CI], * where the CI excludes 0 and the Holm-adjusted p < 0.05."""
+    from mindgap_core.cli.gap import _methods, decimals_for
 
     lines: list[str] = []
-    for metric, group in table.groupby("metric", sort=True):
+    order = {m: i for i, m in enumerate(("mse", "psnr"))}
+    for metric, group in sorted(table.groupby("metric"), key=lambda kv: (order.get(kv[0], 9), kv[0])):
         models = list(dict.fromkeys(group["model"]))
         d = decimals_for(float(group["value"].abs().max() or 1.0))
         cells = group.set_index(["term", "model"])
-        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; 95 % paired bootstrap CI over "
-                  f"{int(group['n_tiles'].max())} tiles; total = kernel + Σ single + interaction (SIMULATED effects)",
+        derived = " The PSNR Shapley rows are the MSE Shapley shares of the dB gap (no CI of their own)." \
+            if metric == "psnr" and (group["kind"] == "shapley").any() else ""
+        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; {_methods(group)}, paired "
+                  f"over {int(group['n_tiles'].max())} tiles; * = CI excludes 0 and Holm-adjusted p < 0.05 "
+                  f"over the {int(group['p_value'].notna().sum())} terms of this table. total = kernel + Σ "
+                  "Shapley exactly (order-free); single-effect, leave-one-out and interaction are "
+                  f"order-dependent secondary views (SIMULATED effects).{derived}",
                   "", "| term | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-        for term in dict.fromkeys(group["term"]):
-            row = [f"{cells.at[(term, m), 'value']:.{d}f} [{cells.at[(term, m), 'ci_low']:.{d}f}, "
-                   f"{cells.at[(term, m), 'ci_high']:.{d}f}]" if (term, m) in cells.index else "–" for m in models]
+        terms = sorted(dict.fromkeys(group["term"]), key=lambda t: KIND_ORDER.get(t.split(":")[0], 9))
+        for term in terms:
+            row = [_cell(cells.loc[(term, m)], d) if (term, m) in cells.index else "–" for m in models]
             lines.append(f"| {term_label(term)} | " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)

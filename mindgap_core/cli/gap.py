@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mindgap_core.analysis import INTERVALS, MIN_BOOTSTRAP_BLOCKS
 from mindgap_core.errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported only when the command runs (keeps `mindgap --help` fast)
@@ -17,7 +18,8 @@ if TYPE_CHECKING:  # pandas is imported only when the command runs (keeps `mindg
 
 HELP = (
     "Domain-gap statistics of a results store: per metric × method × regime, mean on each test domain, "
-    "paired gap with bootstrap CI, relative gap and Wilcoxon p."
+    "paired gap with a CI over spatial blocks (the independent units), error ratio, excess gap vs bicubic, "
+    "Holm-adjusted p and a verdict (inconclusive when the CI includes 0)."
 )
 
 
@@ -33,13 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--target", help="target test domain (default: real_cross_sensor, else simulated_cross_sensor)"
     )
     parser.add_argument("--split", default="test", help="data split to use (default: test)")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default: 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
+    parser.add_argument("--blocks", type=Path, metavar="MANIFEST",
+                        help="manifest whose block_id column gives the tiles' spatial blocks (default: the "
+                             "manifests of the store's experiments; without any, tiles count as independent)")
     parser.add_argument(
-        "--interval", choices=("percentile", "expanded"), default="percentile",
-        help="bootstrap interval: percentile (default) or expanded percentile (better with < ~30 tiles)",
+        "--interval", choices=INTERVALS, default="t",
+        help="t: t-interval over blocks, CR2 cluster-robust SE, G-1 df (default); bootstrap: cluster "
+             f"bootstrap over blocks, expanded percentile (refused below {MIN_BOOTSTRAP_BLOCKS} blocks)",
     )
+    parser.add_argument("--n-boot", type=int, default=2000,
+                        help="cluster-bootstrap resamples (default: 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="cluster-bootstrap seed (default: 0)")
+    parser.add_argument("--ci", type=float, default=0.95, help="confidence level (default: 0.95)")
     parser.add_argument(
         "--per-model", action="store_true",
         help="one row per model name instead of per method × regime (e.g. several checkpoints of one "
@@ -57,7 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scaling", action="store_true",
-        help="print the diversity-scaling trend (score change per doubling of training blocks, with CI)",
+        help="print the diversity-scaling trends (score change per doubling of training blocks, or of "
+             "training pairs in the size control of a fixed-size series, with CI)",
+    )
+    parser.add_argument(
+        "--attribution", action="store_true",
+        help="print the gap attribution of the store's `mindgap attribute` runs (Shapley and secondary "
+             "terms; nothing is simulated or scored again); default metrics: every one scored, plus mse "
+             "from psnr",
     )
     add_format_arguments(parser)
 
@@ -73,6 +87,7 @@ def add_format_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mindgap_core.analysis.blocks import block_map
     from mindgap_core.analysis.gap import DEFAULT_GROUP, gap_table, train_test_matrix
 
     if not args.results.is_dir():
@@ -83,15 +98,21 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
     chosen = {"method": args.method, "experiment": args.experiment, "band": args.band}
     filters = {k: v for k, v in chosen.items() if v}
-    if args.per_model and (args.remedies or args.scaling):
-        raise InputError("--per-model", "works with the gap and --matrix only (remedies are already per model; "
-                                        "a scaling series spans several models)")
+    if args.per_model and (args.remedies or args.scaling or args.attribution):
+        raise InputError("--per-model", "works with the gap and --matrix only (remedies and attribution are "
+                                        "already per model; a scaling series spans several models)")
     group = ("model", *DEFAULT_GROUP) if args.per_model else DEFAULT_GROUP
-    common = dict(metric=args.metric, split=args.split, filters=filters, n_boot=args.n_boot, seed=args.seed,
-                  ci=args.ci, interval=args.interval, group=group)
-    if args.remedies:
-        table = _remedies(args)
-        text = _render(table, args.format, remedies_markdown)
+    stats = dict(blocks=block_map(args.results, args.blocks), n_boot=args.n_boot, seed=args.seed, ci=args.ci,
+                 interval=args.interval)
+    common = dict(metric=args.metric, split=args.split, filters=filters, group=group, **stats)
+    if args.attribution:
+        from mindgap_core.cli.attribute import attribution_markdown
+
+        table = _attribution(args, stats)
+        text = _render(table, args.format, attribution_markdown)
+    elif args.remedies:
+        table = _remedies(args, stats)
+        text = _render(table, args.format, lambda t: remedies_markdown(t, ci=args.ci))
     elif args.scaling:
         from mindgap_core.analysis.scaling import scaling_trend
 
@@ -109,18 +130,18 @@ def run(args: argparse.Namespace) -> int:
         if table.empty:
             problem = f"no tile was scored in both {args.source!r} and the target domain"
             raise InputError(args.results, problem)
-        text = _render(table, args.format, lambda t: gap_markdown(
-            t, ci=args.ci, n_boot=args.n_boot, seed=args.seed, split=args.split, interval=args.interval))
+        text = _render(table, args.format, lambda t: gap_markdown(t, ci=args.ci, split=args.split))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
-def _remedies(args: argparse.Namespace) -> pd.DataFrame:
-    """The remedy table of every chosen metric and band (training minutes from the runs' experiments)."""
+def _remedies(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFrame:
+    """The remedy table of every chosen metric and band (training minutes from the runs' experiments);
+    Holm over all of its rows."""
     import pandas as pd
 
     from mindgap_core.analysis.training_logs import spec_path
-    from mindgap_core.attribution.remedies import remedy_table, training_minutes
+    from mindgap_core.attribution.remedies import adjust_remedies, remedy_table, training_minutes
     from mindgap_core.store.results import ResultsStore
 
     minutes: dict[str, float] = {}
@@ -129,35 +150,80 @@ def _remedies(args: argparse.Namespace) -> pd.DataFrame:
         if spec is not None and (args.experiment is None or run.experiment == args.experiment):
             minutes.update(training_minutes(spec))
     filters = {k: v for k, v in {"method": args.method, "experiment": args.experiment}.items() if v}
-    frames = [remedy_table(args.results, metric=m, band=b, source_domain=args.source, target_domain=args.target,
-                           filters=filters, train_minutes=minutes, n_boot=args.n_boot, seed=args.seed, ci=args.ci)
+    frames = [remedy_table(args.results, metric=m, band=b, source_domain=args.source,
+                           target_domain=args.target, filters=filters, train_minutes=minutes, **stats)
               .assign(metric=m, band=b)
               for m in (args.metric or ["psnr"]) for b in (args.band or ["all"])]
     table = pd.concat(frames, ignore_index=True)
     if table.empty:
         raise InputError(args.results, "no method has a synthetic-trained model and another model to compare")
-    return table
+    return adjust_remedies(table, ci=args.ci)
 
 
-def remedies_markdown(table: pd.DataFrame) -> str:
+def _attribution(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFrame:
+    """The attribution table of every attribution run of the store (of ``--experiment``'s runs only)."""
+    import pandas as pd
+
+    from mindgap_core.attribution.decompose import MSE, attribution_table, stored_attribution_domains
+    from mindgap_core.store.results import ResultsStore
+
+    runs = {r.run_id: r.experiment for r in ResultsStore(args.results).runs()}
+    found = {run_id: roles for run_id, roles in stored_attribution_domains(args.results).items()
+             if args.experiment is None or runs.get(run_id) == args.experiment}
+    if not found:
+        raise InputError(args.results, "no `mindgap attribute` run in this store" +
+                         (f" for experiment {args.experiment!r}" if args.experiment else ""))
+    frames = []
+    for run_id, roles in sorted(found.items()):
+        metrics = args.metric
+        if metrics is None:
+            rows = ResultsStore(args.results).rows({"run_id": run_id}, columns=["metric"])
+            scored = sorted(set(rows["metric"]))
+            metrics = [*scored, *([MSE] if "psnr" in scored else [])]
+        for band in args.band or ["all"]:
+            table = attribution_table(args.results, roles, metric=metrics, band=band,
+                                      filters={"run_id": run_id}, **stats)
+            frames.append(table.assign(run_id=run_id, band=band))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _units(n_tiles: int, n_units: int, unit: str) -> str:
+    """``"12 / 3 blocks"`` (tiles / independent units)."""
+    return f"{n_tiles} / {n_units} {unit}s" if unit == "block" else f"{n_tiles} (tiles as units)"
+
+
+def _methods(table: pd.DataFrame) -> str:
+    methods = sorted(set(table["ci_method"].dropna()))
+    return "; ".join(methods) if methods else "no CI"
+
+
+def remedies_markdown(table: pd.DataFrame, *, ci: float = 0.95) -> str:
     """The remedies as a markdown table."""
+    pct = f"{100 * ci:g} %"
+    tests = int(table["p_value"].notna().sum())
     lines = [
-        "Remedies on the cross-sensor test domain: change vs the method's synthetic-trained model, paired "
-        "over tiles (positive = better), 95 % bootstrap CI; recovered = change / |gap of the synthetic-"
-        "trained model|; training = SR model + adapter wall minutes.", "",
-        "| metric | method | model | remedy | mean on target | change [95 % CI] | recovered | training (min) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"Remedies on the cross-sensor test domain: change vs the method's synthetic-trained model, "
+        f"paired over tiles (positive = better), {pct} CI over spatial blocks ({_methods(table)}); "
+        f"Holm-adjusted p over the {tests} comparisons; recovered = change / |gap of the synthetic-trained "
+        "model|; adapter pipelines are scored on the cross-sensor domain only (no gap of their own); "
+        "training = SR model + adapter wall minutes.", "",
+        "| metric | method | model | remedy | tiles / units | mean on target | change [CI] | adj. p "
+        "| verdict | recovered | training (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
-        if r.regime == "synthetic":
-            change, rec = "baseline", "–"
+        if r.verdict == "baseline":
+            change, rec, p = "baseline", "–", "–"
         else:
-            d = decimals_for(max(abs(r.delta_ci_low), abs(r.delta_ci_high), 1e-9))
-            change = f"{r.delta:+.{d}f} [{r.delta_ci_low:+.{d}f}, {r.delta_ci_high:+.{d}f}]"
+            finite = math.isfinite(r.delta_ci_low)
+            d = decimals_for(max(abs(r.delta_ci_low), abs(r.delta_ci_high), 1e-9) if finite else abs(r.delta))
+            change = _ci(r.delta, r.delta_ci_low, r.delta_ci_high, d, signed=True)
             rec = "–" if _missing(r.recovered_pct) else f"{r.recovered_pct:.0f} %"
+            p = format_p(r.p_adjusted)
         minutes = "–" if _missing(r.train_minutes) else f"{r.train_minutes:.1f}"
-        lines.append(f"| {r.metric} | {r.method} | {r.model} | {r.remedy} | {format_mean(r.mean_target)} | "
-                     f"{change} | {rec} | {minutes} |")
+        units = _units(r.n_tiles, r.n_units, r.unit)
+        lines.append(f"| {r.metric} | {r.method} | {r.model} | {r.remedy} | {units} | "
+                     f"{format_mean(r.mean_target)} | {change} | {p} | {r.verdict} | {rec} | {minutes} |")
     return "\n".join(lines) + "\n"
 
 
@@ -167,19 +233,30 @@ def format_mean(value: float) -> str:
 
 
 def scaling_markdown(table: pd.DataFrame, *, ci: float) -> str:
-    """The scaling trend as a markdown table: improvement per doubling of training blocks."""
+    """The scaling trends as a markdown table: improvement per doubling of blocks (or training pairs)."""
+    from mindgap_core.analysis.scaling import SERIES_LABELS
+
     lines = [
-        f"Diversity scaling: change of the score per doubling of the number of training blocks, signed so "
-        f"that positive = better with more diverse data; {ci:.0%} paired bootstrap CI over tiles.",
+        f"Diversity scaling: change of the score per doubling of the level (blocks, or training pairs in the "
+        f"size control), signed so that positive = better; {100 * ci:g} % CI paired over tiles, over their "
+        f"spatial blocks ({_methods(table)}); Holm-adjusted p over the {int(table['p_value'].notna().sum())} "
+        "trends. Only the 'diversity' series (same number of training pairs) tests diversity as such.",
         "",
-        "| method | regime | metric | band | test domain | block counts | n tiles | improvement per doubling [CI] |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | regime | metric | band | test domain | series | fixed at | levels | tiles / units "
+        "| improvement per doubling [CI] | adj. p | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.itertuples(index=False):
-        d = decimals_for(max(abs(r.improvement_ci_low), abs(r.improvement_ci_high)))
+        d = decimals_for(max(abs(r.improvement_ci_low), abs(r.improvement_ci_high))) \
+            if math.isfinite(r.improvement_ci_low) else 3
+        other = "pairs" if r.factor == "blocks" else "blocks"
+        fixed = "–" if _missing(r.fixed) else f"{int(r.fixed)} {other}"
+        trend = _ci(r.improvement_per_doubling, r.improvement_ci_low, r.improvement_ci_high, d, signed=True)
         lines.append(
-            f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} | {r.n_levels} | {r.n_tiles} | "
-            f"{r.improvement_per_doubling:.{d}f} [{r.improvement_ci_low:.{d}f}, {r.improvement_ci_high:.{d}f}] |"
+            f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} "
+            f"| {SERIES_LABELS[r.series]} | {fixed} | {r.levels} {r.factor} "
+            f"| {_units(r.n_tiles, r.n_units, r.unit)} | {trend} "
+            f"| {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -217,14 +294,17 @@ def decimals_for(reference: float) -> int:
     return int(min(6, max(1, 3 - math.floor(math.log10(abs(reference))))))
 
 
-def _num(value: float, decimals: int) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{decimals}f}"
+def _num(value: float, decimals: int, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
 
 
-def _ci(value: float, low: float, high: float, decimals: int) -> str:
+def _ci(value: float, low: float, high: float, decimals: int, signed: bool = False) -> str:
     if not math.isfinite(low) or not math.isfinite(high):
-        return _num(value, decimals)
-    return f"{_num(value, decimals)} [{_num(low, decimals)}, {_num(high, decimals)}]"
+        return _num(value, decimals, signed)
+    return (f"{_num(value, decimals, signed)} [{_num(low, decimals, signed)}, "
+            f"{_num(high, decimals, signed)}]")
 
 
 def format_p(p: float) -> str:
@@ -255,33 +335,51 @@ def _cell(value: Any) -> str:
     return "–" if _missing(value) else str(value)
 
 
-def gap_markdown(
-    table: pd.DataFrame, *, ci: float, n_boot: int, seed: int, split: str | None, interval: str = "percentile"
-) -> str:
+def _ratio(r: Any) -> str:
+    if not r.ratio_of or _missing(r.ratio):
+        return "–"
+    return f"{r.ratio_of.upper()} ×{_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high, 2)}"
+
+
+def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
     """The gap table as markdown, with a caption stating the domains, the sign rule and the statistics."""
+    from mindgap_core.analysis.gap import REFERENCE_METHOD
+
     source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
     pct = f"{100 * ci:g} %"
     extra = _optional_keys(table)
     lead = ["model"] if "model" in table else []
-    headers = [*lead, "method", "regime", "metric", "band", *extra, "n tiles", f"mean {source}",
-               f"mean {target}", f"gap [{pct} CI]", f"rel. gap % [{pct} CI]", "Wilcoxon p"]
+    headers = [*lead, "method", "regime", "metric", "band", *extra, "tiles / units", f"mean {source}",
+               f"mean {target}", f"gap [{pct} CI]", "adj. p", "verdict", "error ratio [CI]",
+               f"excess gap vs {REFERENCE_METHOD} [CI]", "excess adj. p", "vs interpolation"]
     rows = []
     for r in table.itertuples(index=False):
         d = decimals_for(r.mean_source)
         arrow = "↑" if r.higher_better else "↓"
         rows.append([
             *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band,
-            *[_cell(getattr(r, k)) for k in extra],
-            str(r.n_tiles), _num(r.mean_source, d), _num(r.mean_target, d),
-            _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d), _ci(r.rel_gap_pct, r.rel_ci_low, r.rel_ci_high, 1),
-            format_p(r.wilcoxon_p),
+            *[_cell(getattr(r, k)) for k in extra], _units(r.n_tiles, r.n_units, r.unit),
+            _num(r.mean_source, d), _num(r.mean_target, d),
+            _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d, signed=True), format_p(r.p_adjusted), r.verdict,
+            _ratio(r),
+            _ci(r.excess_gap, r.excess_ci_low, r.excess_ci_high, d, signed=True),
+            format_p(r.excess_p_adjusted),
+            r.excess_verdict or ("reference" if r.method == REFERENCE_METHOD else "–"),
         ])
+    tests = int(table["p_value"].notna().sum() + table["excess_p"].notna().sum())
+    inconclusive = int((~table["verdict"].isin(["worse", "better"])).sum())
     caption = [
         f"Domain gap, {target} vs {source}" + (f" ({split} split)" if split else "") + ". "
-        f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: "
-        f"negative = worse on {target}. Relative gap in % of the {source} mean. "
-        f"Paired over tiles; {pct} {interval} bootstrap CI ({n_boot} resamples, seed {seed}); "
-        "two-sided Wilcoxon signed-rank p.",
+        f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: negative = worse on "
+        f"{target}. Paired over tiles; {pct} CI over the tiles' spatial blocks, the independent units "
+        f"({_methods(table)}); two-sided t-test p, Holm-adjusted over the {tests} tests of this table "
+        f"(gap and excess gap); verdict 'inconclusive' when the CI includes 0 or the adjusted p "
+        f"≥ {1 - ci:.2g} "
+        f"({inconclusive} of {len(table)} gap rows). Error ratio = mean {target} / mean {source} of an "
+        "error-type metric (MSE from PSNR per tile), CI on the log scale; none for dB or similarity metrics. "
+        f"Excess gap = the model's gap − {REFERENCE_METHOD}'s on the same tiles (negative = more fragile "
+        "than interpolation). Adapter pipelines are remedies scored on the cross-sensor domain only "
+        "(`mindgap gap --remedies`).",
     ]
     if "simulated" in target or "simulated" in source:
         caption.append(
@@ -302,8 +400,11 @@ def matrix_markdown(table: pd.DataFrame, *, ci: float) -> str:
         arrow = "↑" if frame["higher_better"].iloc[0] else "↓"
         key = [_cell(k) for k in (key if isinstance(key, tuple) else (key,))]
         key[keys.index("metric")] += f" {arrow}"
-        rows.append([*key, *[cells.get(dom, "–") for dom in domains]])
+        first = frame.iloc[0]
+        rows.append([*key, _units(first["n_tiles"], first["n_units"], first["unit"]),
+                     *[cells.get(dom, "–") for dom in domains]])
     pct = f"{100 * ci:g} %"
-    caption = f"Mean score by train domain (rows) × test domain (columns), {pct} bootstrap CI over tiles."
-    headers = [k.replace("_", " ") for k in keys] + domains
+    caption = (f"Mean score by train domain (rows) × test domain (columns), {pct} CI over the tiles' spatial "
+               f"blocks ({_methods(table)}).")
+    headers = [k.replace("_", " ") for k in keys] + ["tiles / units"] + domains
     return caption + "\n\n" + markdown_table(headers, rows)

@@ -7,6 +7,7 @@ Examples (M = data/demo/manifest.parquet)::
         --out runs/resshift/finetune
     mindgap train --method sinsr --regime real --teacher runs/resshift/real --data M --out runs/sinsr/real
     mindgap train --method srdiff --regime real --blocks-series --data M --out runs/scaling/srdiff
+    mindgap train --method regression --regime real --fixed-size-series --data M --out runs/fixed/regression
     accelerate launch --multi_gpu --num_processes 2 -m mindgap_core train ...   # several processes
 
 Regimes: synthetic | real (the cross-sensor domain in the manifest: real_cross_sensor, or
@@ -49,7 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     blocks.add_argument("--blocks", type=int, default=None, metavar="K",
                         help="diversity scaling: train on the first K spatial blocks only")
     blocks.add_argument("--blocks-series", action="store_true",
-                        help="diversity scaling: K = 1, 2, 4, ... blocks, same steps, in DIR/blocks-KKK")
+                        help="diversity scaling: K = 1, 2, 4, ... blocks, same steps, in DIR/blocks-KKK "
+                             "(more blocks = more tiles: diversity and data size confounded)")
+    blocks.add_argument("--fixed-size-series", action="store_true",
+                        help="diversity at a fixed number of training tiles, and data size at a fixed number "
+                             "of blocks (the control), same steps, in DIR/blocks-KKK-tiles-NNN")
     parser.add_argument("--config", default="demo", metavar="PRESET|JSON",
                         help="model config: preset tiny | demo, or a JSON file ({'preset': ..., overrides})")
     parser.add_argument("--ema-decay", type=float, default=0.999,
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from mindgap_core.cli.progress import tqdm_progress
-    from mindgap_core.train.scaling import run_scaling_series
+    from mindgap_core.train.scaling import run_fixed_size_series, run_scaling_series
     from mindgap_core.train.trainer import DEFAULT_STEPS, TrainOptions, train
 
     steps = args.steps if args.steps is not None else (0 if args.method == "bicubic" else DEFAULT_STEPS)
@@ -119,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.blocks_series:
             results = run_scaling_series(opts, on_progress=on_progress)
+        elif args.fixed_size_series:
+            results = run_fixed_size_series(opts, on_progress=on_progress)
         else:
             results = [train(opts, on_progress=on_progress)]
     for r in results if main_rank else []:

@@ -76,7 +76,7 @@ def plan_units(experiment: Experiment) -> list[WorkUnit]:
     for domain in experiment.test_domains:
         tiles = tuple(domain_rows(domain, experiment.split)["tile_id"])
         batches = [tiles[i : i + experiment.batch_size] for i in range(0, len(tiles), experiment.batch_size)]
-        for model in experiment.models:
+        for model in (m for m in experiment.models if m.scores(domain.name)):
             for seed in experiment.seeds:
                 units.extend(WorkUnit(model, domain, seed, b, batch) for b, batch in enumerate(batches))
     return units

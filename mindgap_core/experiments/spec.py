@@ -11,6 +11,8 @@ Example (paths relative to the YAML file)::
       - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
       - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic, steps: 20}  # per-model steps
       - {name: harmoniser+sr3/synthetic, checkpoint: ../models/sr3_synthetic, adapter: ../adapters/h}
+        # an adapter pipeline is scored only on the test domains of its adapter's input domain
+        # (training.json ``source_domain``); ``test_domains: [names]`` chooses them for any model
       - {name: my-edsr, checkpoint: ../byo/edsr/model_card.yaml}  # any model with a card (models/card.py)
     metrics: [psnr, ssim, sam, ergas, cpsnr, lpips_sat]
     samples: 4                        # diffusion samples per tile (scored as their per-pixel mean)
@@ -24,6 +26,9 @@ Example (paths relative to the YAML file)::
       reference: synthetic            # a test domain above
       target: simulated_cross_sensor  # a simulated test domain above (its simulator config is re-run)
       effects: all                    # or a list of effects that are on in the target
+      shapley: all                    # models scored on every coalition of effects (Shapley values;
+                                      # 2^n variants), or a list of model names; the others get the
+                                      # single-effect and leave-one-out variants only
 
 :func:`load_experiment` checks everything before any work starts and raises one clear error per
 problem: unknown method, missing checkpoint, missing manifest, unknown metric, a metric that needs
@@ -46,7 +51,7 @@ from mindgap_core.io.hashing import file_sha256
 
 SPEC_KEYS = {"name", "split", "test_domains", "models", "metrics", "samples", "steps", "seeds",
              "batch_size", "hist_match", "save_maps", "save_outputs", "device", "attribution"}
-ATTRIBUTION_KEYS = {"reference", "target", "effects"}
+ATTRIBUTION_KEYS = {"reference", "target", "effects", "shapley"}
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,14 @@ class ModelEntry:
     #: sampler steps of this model (None: the experiment's ``steps``, else the model's default)
     steps: int | None = None
     #: an LR -> LR adapter folder run before the SR model (the decoupled pipeline); its regime is
-    #: ``"<SR regime>+<adapter label>"``
+    #: ``"<SR regime>+<adapter label>"`` (:func:`adapter_regime`)
     adapter: Path | None = None
+    #: the test domains (names) this model is scored on; None: every test domain of the experiment
+    test_domains: tuple[str, ...] | None = None
+
+    def scores(self, test_domain: str) -> bool:
+        """Whether this model is scored on the test domain named ``test_domain``."""
+        return self.test_domains is None or test_domain in self.test_domains
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,11 @@ class AttributionSpec:
     reference: str
     target: str
     effects: tuple[str, ...] | None = None  # None: every effect that is on in the target
+    shapley: tuple[str, ...] | None = None  # models with Shapley values; None: every model
+
+    def shapley_for(self, model: str) -> bool:
+        """Whether ``model`` is scored on every coalition of effects (for its Shapley values)."""
+        return self.shapley is None or model in self.shapley
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,8 @@ class Experiment:
         payload.pop("attribution")  # says how `mindgap attribute` reads the results, not what is scored
         base = self.source.parent
         for entry in payload["models"]:
+            if entry["test_domains"] is None:
+                del entry["test_domains"]  # the default: run ids of experiments without the key stay
             for key in ("checkpoint", "adapter"):
                 if entry[key] is not None:
                     folder = entry[key]
@@ -182,6 +200,20 @@ def adapter_label(index: dict[str, Any]) -> str:
     return {"learned": "learned_adapter"}.get(index["kind"], index["kind"]) + ("_coreg" if coreg else "")
 
 
+#: joins an SR model's regime and its adapter's label in an adapter pipeline's regime
+ADAPTER_JOIN = "+"
+
+
+def adapter_regime(regime: str, label: str) -> str:
+    """The regime of an adapter pipeline: ``"<SR regime>+<adapter label>"``."""
+    return f"{regime}{ADAPTER_JOIN}{label}"
+
+
+def is_adapter_regime(regime: str) -> bool:
+    """Whether a result row's regime is an adapter pipeline's (see :func:`adapter_regime`)."""
+    return ADAPTER_JOIN in str(regime)
+
+
 def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> ModelEntry:
     from dataclasses import replace
 
@@ -193,7 +225,7 @@ def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> Mod
     if not folder.exists():
         raise InputError(source, f"model {entry.name!r}: missing adapter {folder}")
     label = adapter_label(read_adapter_index(folder))
-    return replace(entry, adapter=folder, regime=f"{entry.regime}+{label}")
+    return replace(entry, adapter=folder, regime=adapter_regime(entry.regime, label))
 
 
 def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
@@ -226,6 +258,29 @@ def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
     return ModelEntry(name, method, "none", "none", None, None)
 
 
+def _scored_domains(entry: ModelEntry, raw: dict, domains: list[TestDomain], source: Path) -> ModelEntry:
+    """``entry`` with its test domains: ``test_domains`` of the YAML entry, else for an adapter pipeline the
+    domains whose manifest domain is the adapter's input domain (its ``training.json`` ``source_domain``)."""
+    from dataclasses import replace
+
+    names = [d.name for d in domains]
+    if raw.get("test_domains") is not None:
+        chosen = [str(n) for n in raw["test_domains"]]
+        unknown = [n for n in chosen if n not in names]
+        if unknown or not chosen:
+            problem = f"model {entry.name!r}: test_domains {chosen} must name test domains {names}"
+            raise InputError(source, problem)
+        return replace(entry, test_domains=tuple(chosen))
+    if entry.adapter is None:
+        return entry
+    training = entry.adapter / "training.json"
+    designed_for = json.loads(training.read_text()).get("source_domain") if training.is_file() else None
+    chosen = [d.name for d in domains if d.domain == designed_for]
+    if designed_for is None or not chosen:
+        return entry  # nothing recorded: scored everywhere (the analysis still keeps it out of gap rows)
+    return replace(entry, test_domains=tuple(chosen))
+
+
 def _test_domain(raw: Any, base: Path, split: str, source: Path) -> tuple[TestDomain, bool]:
     """The domain and whether its rows have HR references."""
     from mindgap_core.data.manifest import read_manifest
@@ -245,11 +300,13 @@ def _test_domain(raw: Any, base: Path, split: str, source: Path) -> tuple[TestDo
     return TestDomain(str(raw["name"]), manifest, domain), has_hr
 
 
-def _attribution(raw: Any, domains: list[TestDomain], source: Path) -> AttributionSpec | None:
+def _attribution(raw: Any, domains: list[TestDomain], models: tuple[ModelEntry, ...],
+                 source: Path) -> AttributionSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or not {"reference", "target"} <= set(raw) or set(raw) - ATTRIBUTION_KEYS:
-        raise InputError(source, f"attribution needs 'reference' and 'target' (optional 'effects'), got {raw!r}")
+        raise InputError(source, "attribution needs 'reference' and 'target' (optional 'effects', "
+                                 f"'shapley'), got {raw!r}")
     names = [d.name for d in domains]
     for role in ("reference", "target"):
         if raw[role] not in names:
@@ -259,14 +316,21 @@ def _attribution(raw: Any, domains: list[TestDomain], source: Path) -> Attributi
         from mindgap_core.degrade.sensor_config import check_effects
 
         effects = check_effects(str(e) for e in effects)
+    shapley = raw.get("shapley", "all")
+    if shapley != "all":
+        shapley = tuple(str(m) for m in (shapley or ()))
+        unknown = sorted(set(shapley) - {m.name for m in models})
+        if unknown:
+            raise InputError(source, f"attribution shapley names unknown models {unknown}")
     return AttributionSpec(str(raw["reference"]), str(raw["target"]),
-                           None if effects in (None, "all") else tuple(effects))
+                           None if effects in (None, "all") else tuple(effects),
+                           None if shapley == "all" else shapley)
 
 
 def load_experiment(path: str | Path) -> Experiment:
     """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`."""
-    from mindgap_core.metrics.registry import METRICS
     from mindgap_core.metrics.maps import MAP_KINDS
+    from mindgap_core.metrics.registry import METRICS
 
     source = Path(path)
     if not source.is_file():
@@ -294,7 +358,8 @@ def load_experiment(path: str | Path) -> Experiment:
             raise InputError(source, f"metrics {needs_hr} need an HR reference, but test domain "
                                      f"{domain.name!r} has tiles without HR")
         domains.append(domain)
-    models = tuple(_model_entry(m, base, source) for m in _require(raw, "models", source))
+    models = tuple(_scored_domains(_model_entry(m, base, source), m, domains, source)
+                   for m in _require(raw, "models", source))
     names = [m.name for m in models] + [d.name for d in domains]
     if len(set(names)) != len(names):
         raise InputError(source, "model and test-domain names must be unique")
@@ -315,7 +380,7 @@ def load_experiment(path: str | Path) -> Experiment:
             seeds=tuple(int(s) for s in raw.get("seeds", [0])),
             batch_size=int(raw.get("batch_size", 12)), hist_match=str(raw.get("hist_match", "none")),
             save_maps=save_maps, save_outputs=save_outputs, device=raw.get("device"),
-            attribution=_attribution(raw.get("attribution"), domains, source),
+            attribution=_attribution(raw.get("attribution"), domains, models, source),
         )
     except (TypeError, ValueError) as exc:
         raise InputError(source, f"invalid value ({exc})") from None

@@ -8,7 +8,8 @@ diffusion ~0.1 s, SinSR distillation ~2.7 s at batch 4 (15 teacher evaluations p
 
 Order matters: a recipe's ``init`` / ``teacher`` names an earlier recipe whose output it reads.
 ``priority`` 1 gives the train-domain x test-domain table (synthetic, real), 2 adds mixed and
-fine-tuned models, 3 the diversity-scaling series.
+fine-tuned models, 3 the diversity-scaling series: ``scaling/<method>`` (tiles grow with blocks) and
+``scaling_fixed/<method>`` (diversity at a fixed number of tiles, with the data-size control).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class Recipe:
     preset: str = "demo"
     init: str | None = None  # name of the recipe whose output initialises this one
     teacher: str | None = None  # sinsr: name of the ResShift recipe used as teacher
-    blocks_series: bool = False
+    #: "" (one model), "blocks" (--blocks-series: tiles grow with blocks) or "fixed_size"
+    #: (--fixed-size-series: diversity at a fixed number of tiles, and the size control)
+    series: str = ""
     est_minutes: float = 0.0  # expected wall time on the 2-core CPU
     priority: int = 1
 
@@ -61,6 +64,11 @@ def _budget(method: str) -> tuple[int, int, float]:
 EXTRA_REGIME_METHODS: tuple[str, ...] = ("regression", "resshift")
 #: methods with a diversity-scaling series
 SCALING_METHODS: tuple[str, ...] = ("regression",)
+#: runs of a series (train/scaling.py): blocks 1, 2, 4, 7 of the demo; fixed size (1, 4), (2, 4), (4, 4),
+#: (4, 8), (4, 16) (blocks, tiles) on the demo's 7 train blocks of 4 tiles
+SERIES_RUNS = {"blocks": 4, "fixed_size": 5}
+#: CLI flag of each kind of series
+SERIES_FLAGS = {"blocks": "--blocks-series", "fixed_size": "--fixed-size-series"}
 
 
 def _build() -> tuple[Recipe, ...]:
@@ -81,8 +89,9 @@ def _build() -> tuple[Recipe, ...]:
                               init=f"{method}/synthetic", est_minutes=minutes / 2, priority=2))
     for method in SCALING_METHODS:
         steps, batch, minutes = _budget(method)
-        recipes.append(Recipe(f"scaling/{method}", method, "real", steps // 2, batch, blocks_series=True,
-                              est_minutes=4 * minutes / 2, priority=3))
+        for name, series in (("scaling", "blocks"), ("scaling_fixed", "fixed_size")):
+            recipes.append(Recipe(f"{name}/{method}", method, "real", steps // 2, batch, series=series,
+                                  est_minutes=SERIES_RUNS[series] * minutes / 2, priority=3))
     return tuple(recipes)
 
 
@@ -103,8 +112,8 @@ def recipe_argv(recipe: Recipe, manifest: str | Path, out_root: str | Path, seed
         argv += ["--init", str(out_root / recipe.init)]
     if recipe.teacher:
         argv += ["--teacher", str(out_root / recipe.teacher)]
-    if recipe.blocks_series:
-        argv.append("--blocks-series")
+    if recipe.series:
+        argv.append(SERIES_FLAGS[recipe.series])
     return argv
 
 

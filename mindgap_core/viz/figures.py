@@ -62,7 +62,8 @@ def _column_labels(table: pd.DataFrame) -> pd.Series:
 def gap_matrix_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "") -> go.Figure:
     """Heatmap method × regime of the paired gap (rows of ``gap_table`` for one metric), CI in the cells.
 
-    Negative (red) = worse on the target domain. Hover: both means, relative gap, CI, Wilcoxon p, tiles.
+    Negative (red) = worse on the target domain. Hover: both means, error ratio, CI with its units
+    (tiles / spatial blocks), Holm-adjusted p and verdict.
     """
     fig = go.Figure()
     if table.empty:
@@ -77,10 +78,13 @@ def gap_matrix_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "")
         i, j = methods.index(str(row.method)), columns.index(row.column_label)
         z[i, j] = row.gap
         text[i, j] = _ci_text(row.gap, row.gap_ci_low, row.gap_ci_high, signed=True)
-        custom[i, j] = [format_value(row.mean_source, unit), format_value(row.mean_target, unit),
-                        format_value(row.rel_gap_pct, "%", True), format_value(row.gap_ci_low, "", True),
-                        format_value(row.gap_ci_high, "", True), f"{row.wilcoxon_p:.3g}",
-                        int(row.n_tiles), esc(domain_label(getattr(row, "train_domain", "")))]
+        ratio = (f"{esc(str(row.ratio_of)).upper()} ×{format_value(row.ratio)}"
+                 if getattr(row, "ratio_of", "") and np.isfinite(row.ratio) else "no ratio")
+        custom[i, j] = [format_value(row.mean_source, unit), format_value(row.mean_target, unit), ratio,
+                        format_value(row.gap_ci_low, "", True), format_value(row.gap_ci_high, "", True),
+                        f"Holm-adjusted p {row.p_adjusted:.3g}, {esc(row.verdict)}",
+                        f"{int(row.n_tiles)} paired tiles in {int(row.n_units)} {esc(row.unit)}s",
+                        esc(domain_label(getattr(row, "train_domain", "")))]
     bound = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
     source = esc(domain_label(table["source_domain"].iloc[0]))
     target = esc(domain_label(table["target_domain"].iloc[0]))
@@ -93,7 +97,7 @@ def gap_matrix_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "")
             f"gap %{{z:+.4g}} {esc(unit)} (%{{customdata[2]}})<br>"
             "95 % CI [%{customdata[3]}, %{customdata[4]}]<br>"
             f"mean on {source}: %{{customdata[0]}}<br>mean on {target}: %{{customdata[1]}}<br>"
-            "Wilcoxon p %{customdata[5]}, %{customdata[6]} paired tiles<extra></extra>"
+            "%{customdata[5]}; %{customdata[6]}<extra></extra>"
         ),
     ))
     names = (domain_label(table["target_domain"].iloc[0]), domain_label(table["source_domain"].iloc[0]))
@@ -206,8 +210,8 @@ def paired_scatter_figure(pairs: pd.DataFrame, *, metric_label: str, unit: str =
 
 def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
                    domains: Sequence[str] | None = None) -> go.Figure:
-    """Mean per test domain with its bootstrap CI (rows of ``mean_table``: test_domain, mean, ci_low,
-    ci_high, n_tiles), in the order of ``domains`` when given."""
+    """Mean per test domain with its CI (rows of ``mean_table``: test_domain, mean, ci_low, ci_high,
+    n_tiles, and ``ci_method`` when present), in the order of ``domains`` when given."""
     fig = go.Figure()
     if domains is not None:
         order = {d: i for i, d in enumerate(domains)}
@@ -223,7 +227,8 @@ def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
             hovertemplate=f"mean %{{y:.4g}}<br>95 % CI {ci}<br>{int(row.n_tiles)} tiles<extra></extra>",
         ))
     fig.update_yaxes(title=_axis_title(metric_label, unit))
-    fig.update_layout(title="Mean over tiles, 95 % bootstrap CI", height=360, showlegend=False,
+    method = f" ({esc(means['ci_method'].iloc[0])})" if "ci_method" in means and len(means) else ""
+    fig.update_layout(title=f"Mean over tiles, 95 % CI{method}", height=360, showlegend=False,
                       margin=_MARGIN)
     return fig
 
@@ -286,30 +291,37 @@ def metric_scatter_figure(frame: pd.DataFrame, *, x_label: str, y_label: str) ->
 
 
 def scaling_figure(curve: pd.DataFrame, *, metric_label: str, unit: str = "") -> go.Figure:
-    """Mean score vs number of training blocks (rows of ``scaling_curve``), one line per model × test
-    domain, 95 % CI as error bars; log2 x axis."""
+    """Mean score vs number of training blocks (or, in a fixed-size series' size control, of training
+    pairs): rows of ``scaling_curve``, one line per model × test domain × series, 95 % CI as error bars;
+    log2 x axis."""
     fig = go.Figure()
     if curve.empty:
         return fig.update_layout(title="No diversity-scaling results")
-    keys = [k for k in ("method", "regime", "test_domain") if k in curve]
-    for k, (key, part) in enumerate(curve.groupby(keys, sort=True)):
+    keys = [k for k in ("method", "regime", "test_domain", "series", "fixed") if k in curve]
+    x_column = "level" if "level" in curve else "train_blocks"
+    for k, (key, part) in enumerate(curve.groupby(keys, sort=True, dropna=False)):
         key = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         domain = key.get("test_domain", "")
+        fixed_unit = "pairs" if key.get("series") == "diversity" else "blocks"
+        series = "" if key.get("series") in (None, "confounded") else \
+            f", {key['series']} at {int(key['fixed'])} {fixed_unit}"
         name = esc(" / ".join(str(key[c]) for c in ("method", "regime") if c in key)
-                   + f" on {domain_label(domain)}")
-        part = part.sort_values("train_blocks")
+                   + f" on {domain_label(domain)}{series}")
+        part = part.sort_values(x_column)
         fig.add_trace(go.Scatter(
-            x=part["train_blocks"], y=part["mean"], mode="lines+markers", name=name,
+            x=part[x_column], y=part["mean"], mode="lines+markers", name=name,
             line={"color": domain_colour(domain, k), "dash": "solid" if k % 2 == 0 else "dot"},
             error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["mean"],
                      "arrayminus": part["mean"] - part["ci_low"]},
             customdata=np.column_stack([part["ci_low"], part["ci_high"], part["n_tiles"]]),
-            hovertemplate=("%{x} blocks<br>mean %{y:.4g}<br>95 % CI [%{customdata[0]:.4g}, "
+            hovertemplate=("level %{x}<br>mean %{y:.4g}<br>95 % CI [%{customdata[0]:.4g}, "
                            "%{customdata[1]:.4g}]<br>%{customdata[2]} tiles<extra>" + name + "</extra>"),
         ))
-    blocks = sorted(curve["train_blocks"].unique())
-    fig.update_xaxes(title="distinct training blocks (log scale)", type="log", tickvals=blocks,
-                     ticktext=[str(b) for b in blocks])
+    levels = sorted(curve[x_column].unique())
+    title = "distinct training blocks" if x_column == "train_blocks" or set(curve.get("series", [])) <= \
+        {"diversity", "confounded"} else "training blocks (diversity) or training pairs (size control)"
+    fig.update_xaxes(title=f"{title} (log scale)", type="log", tickvals=levels,
+                     ticktext=[f"{b:g}" for b in levels])
     fig.update_yaxes(title=_axis_title(metric_label, unit))
     fig.update_layout(title=esc(f"Diversity scaling: {metric_label} vs training diversity"), height=460,
                       margin=_MARGIN)

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 
 from mindgap_core.attribution.decompose import attribution_table, stored_attribution_domains
-from mindgap_core.attribution.names import RUN_PREFIX
+from mindgap_core.attribution.names import OTHER_EFFECTS, RUN_PREFIX
 from mindgap_ui.results import N_BOOT, SEED
 from tests.app.conftest import ResultsCase, figures, run_page, selected
 from tests.fixtures.attribution_store import EFFECTS
 
 TERMS = {"total", "baseline", "interaction",
-         *(f"{kind}:{e}" for e in EFFECTS for kind in ("single", "leave_one_out"))}
+         *(f"{kind}:{e}" for e in EFFECTS for kind in ("single", "leave_one_out")),
+         *(f"shapley:{p}" for p in (*EFFECTS, OTHER_EFFECTS))}  # the fixture's target has more effects on
 TARGET = "simulated_cross_sensor"
 
 
@@ -91,7 +92,9 @@ def test_table_lists_every_term_with_cis(page, attribution_case) -> None:
     terms = _terms(page)
     assert set(terms["term"]) == TERMS
     assert set(terms["model"]) == {selected(page, "Model")}
-    assert (terms["ci_low"] <= terms["value"]).all() and (terms["value"] <= terms["ci_high"]).all()
+    with_ci = terms[terms["ci_low"].notna()]  # PSNR's Shapley rows are MSE shares of the dB gap: no CI
+    assert (with_ci["ci_low"] <= with_ci["value"]).all() and (with_ci["value"] <= with_ci["ci_high"]).all()
+    assert set(terms.loc[terms["ci_low"].isna(), "term"]) == {t for t in TERMS if t.startswith("shapley:")}
     core = _core(attribution_case.root, "psnr").set_index(["model", "term"])
     shown = terms.set_index(["model", "term"])
     assert np.allclose(shown["value"], core.loc[shown.index, "value"])

@@ -122,13 +122,23 @@ def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: P
     ])
     experiment = load_experiment(path)
     assert experiment.models[1].regime == "synthetic+harmoniser_coreg"
+    # an adapter pipeline is scored only on the domain its adapter was made for (its training.json)
+    assert experiment.models[1].test_domains == ("simulated_cross_sensor",)
+    assert experiment.models[0].test_domains is None
     run_experiment(experiment, tmp_path / "results", device="cpu")
+    from mindgap_core.store.results import ResultsStore
+
+    scored = ResultsStore(tmp_path / "results").rows(columns=["model", "test_domain"]).drop_duplicates()
+    adapted_domains = set(scored.loc[scored["model"] == "harm+regression/random", "test_domain"])
+    assert adapted_domains == {"simulated_cross_sensor"}
     table = remedy_table(tmp_path / "results", metric="psnr", n_boot=200,
                          train_minutes=training_minutes(path)).set_index("model")
     assert sorted(table.index) == ["harm+regression/random", "regression/random"]
     base, adapted = table.loc["regression/random"], table.loc["harm+regression/random"]
     assert base.delta == 0 and base.remedy.startswith("synthetic-trained")
     assert adapted.remedy == "harmoniser_coreg + synthetic-trained"
+    assert np.isnan(adapted.gap) and base.verdict == "baseline"  # an adapter pipeline: no synthetic-input gap
+    assert adapted.n_units == 3 and adapted.unit == "block"
     # delta = adapted − baseline on the cross-sensor domain, = difference of their target means
     assert adapted.delta == pytest.approx(adapted.mean_target - base.mean_target, abs=1e-9)
     assert adapted.delta_ci_low <= adapted.delta <= adapted.delta_ci_high

@@ -111,24 +111,70 @@ def scaling_rows(seed: int = 0) -> pd.DataFrame:
 
 def test_scaling_curve_has_one_point_per_block_count_with_cis():
     rows = scaling_rows()
-    curve = scaling_curve(rows, n_boot=300)
+    curve = scaling_curve(rows)
     psnr = curve[curve["metric"] == "psnr"]
     assert list(psnr["train_blocks"]) == [1, 2, 4, 8]  # the non-scaling regime is left out
+    assert set(psnr["series"]) == {"confounded"}  # no training pairs known: N may grow with K
     scaled = rows[(rows["metric"] == "psnr") & rows["train_blocks"].notna()]
     expected = scaled.groupby("train_blocks")["value"].mean()
     np.testing.assert_allclose(psnr["mean"], expected.to_numpy())
     assert (psnr["ci_low"] < psnr["mean"]).all() and (psnr["mean"] < psnr["ci_high"]).all()
     assert (psnr["n_tiles"] == N).all()
-    assert scaling_curve(rows[rows["train_blocks"].isna()], n_boot=10).empty
+    assert scaling_curve(rows[rows["train_blocks"].isna()]).empty
 
 
 def test_scaling_trend_recovers_the_slope_per_doubling_with_direction():
-    trend = scaling_trend(scaling_rows(), n_boot=1000).set_index("metric")
+    trend = scaling_trend(scaling_rows()).set_index("metric")
     assert trend.loc["psnr", "slope_per_doubling"] == pytest.approx(0.5, abs=0.05)
-    assert trend.loc["psnr", "improvement_ci_low"] > 0
+    assert trend.loc["psnr", "improvement_ci_low"] > 0 and trend.loc["psnr", "verdict"] == "better"
     assert trend.loc["lpips", "slope_per_doubling"] == pytest.approx(-0.01, abs=0.003)
     assert trend.loc["lpips", "improvement_per_doubling"] == pytest.approx(0.01, abs=0.003)
     assert trend.loc["lpips", "improvement_ci_low"] > 0  # lower LPIPS with more blocks is an improvement
     ssim = trend.loc["ssim"]
     assert ssim["improvement_ci_low"] < 0 < ssim["improvement_ci_high"]  # flat: no improvement detected
+    assert ssim["verdict"] == "inconclusive"
     assert (trend["n_levels"] == 4).all() and (trend["n_tiles"] == N).all()
+    assert (trend["levels"] == "1,2,4,8").all()
+
+
+def fixed_size_rows(diversity_effect: float, size_effect: float, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """PSNR of the fixed-size design (K blocks, N pairs) = 22 + effects per doubling of K and of N; the
+    test tiles sit in 10 blocks of 4 tiles with a shared block effect."""
+    rng = np.random.default_rng(seed)
+    block = np.repeat(rng.normal(0, 1.0, N // 4), 4)
+    design = {(1, 4): "k1n4", (2, 4): "k2n4", (4, 4): "k4n4", (4, 8): "k4n8", (4, 16): "k4n16"}
+    frames = []
+    for (k, n), name in design.items():
+        effect = diversity_effect * np.log2(k) + size_effect * np.log2(n / 4)
+        value = 22 + effect + block + rng.normal(0, 0.05, N)
+        frames.append(pd.DataFrame({
+            "run_id": "scale", "model": f"regression/{name}", "method": "regression", "regime": "real",
+            "train_domain": "simulated_cross_sensor", "train_blocks": k,
+            "test_domain": "simulated_cross_sensor", "tile_id": TILES, "split": "test", "band": "all",
+            "metric": "psnr", "value": value, "higher_better": True,
+        }))
+    return pd.concat(frames, ignore_index=True), {f"regression/{name}": n for (_, n), name in design.items()}
+
+
+def test_fixed_size_series_separate_diversity_from_data_size():
+    """Diversity matters, size does not: the diversity arm shows it, the size control does not; and the
+    other way round. Models shared by both arms appear in both."""
+    blocks = {t: f"b{int(t[1:]) // 4}" for t in TILES}
+    for div, size in ((0.6, 0.0), (0.0, 0.6)):
+        rows, pairs = fixed_size_rows(div, size)
+        trend = scaling_trend(rows, design=pairs, blocks=blocks).set_index("series")
+        assert set(trend.index) == {"diversity", "size"}
+        assert trend.loc["diversity", "fixed"] == 4 and trend.loc["diversity", "levels"] == "1,2,4"
+        assert trend.loc["size", "fixed"] == 4 and trend.loc["size", "levels"] == "4,8,16"
+        assert trend.loc["diversity", "factor"] == "blocks" and trend.loc["size", "factor"] == "pairs"
+        assert trend.loc["diversity", "improvement_per_doubling"] == pytest.approx(div, abs=0.05)
+        assert trend.loc["size", "improvement_per_doubling"] == pytest.approx(size, abs=0.05)
+        assert (trend["n_units"] == 10).all() and (trend["unit"] == "block").all()
+        shown = trend.loc["diversity" if div else "size"]
+        absent = trend.loc["size" if div else "diversity"]
+        assert shown["verdict"] == "better" and absent["verdict"] == "inconclusive"
+        curve = scaling_curve(rows, design=pairs, blocks=blocks)
+        assert len(curve) == 6  # (4, 4) is a level of both arms
+        assert set(curve.loc[curve["series"] == "size", "train_pairs"]) == {4.0, 8.0, 16.0}
+    confounded = scaling_trend(rows, blocks=blocks)  # without the pairs, K and N cannot be told apart
+    assert set(confounded["series"]) == {"confounded"}

@@ -32,7 +32,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_markdown_is_the_default_and_pastes_as_a_table(results, capsys):
-    code, out, err = run_cli(capsys, "--results", str(results), "--n-boot", "200")
+    code, out, err = run_cli(capsys, "--results", str(results))
     assert code == 0 and err == ""
     lines = out.strip().splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| method"))
@@ -40,27 +40,47 @@ def test_markdown_is_the_default_and_pastes_as_a_table(results, capsys):
     body = lines[header + 2:]
     assert len(body) == 6  # 2 methods × 3 metrics
     assert "negative = worse on simulated_cross_sensor" in out and "SIMULATED" in out
+    assert "Holm-adjusted over the 9 tests" in out  # 6 gaps + 3 excess gaps (bicubic is the reference)
+    assert "tiles treated as independent (no block map)" in out
     psnr = next(line for line in body if "psnr ↑" in line and line.startswith("| sr3"))
     cells = [c.strip() for c in psnr.strip("|").split("|")]
-    assert cells[4] == "15"
-    table = gap_table(results, n_boot=200)
+    assert cells[4] == "15 (tiles as units)"
+    table = gap_table(results)
     row = table[(table["method"] == "sr3") & (table["metric"] == "psnr")].iloc[0]
-    assert cells[7] == f"{row.gap:.2f} [{row.gap_ci_low:.2f}, {row.gap_ci_high:.2f}]"
-    assert cells[8] == f"{row.rel_gap_pct:.1f} [{row.rel_ci_low:.1f}, {row.rel_ci_high:.1f}]"
+    assert cells[7] == f"{row.gap:+.2f} [{row.gap_ci_low:+.2f}, {row.gap_ci_high:+.2f}]"
+    assert cells[9] == row.verdict and cells[10].startswith("MSE ×")
+    assert cells[11] == f"{row.excess_gap:+.2f} [{row.excess_ci_low:+.2f}, {row.excess_ci_high:+.2f}]"
     assert any("lpips ↓" in line for line in body)
 
 
+def test_json_rows_carry_units_method_adjusted_p_and_excess_gap(tmp_path, capsys):
+    from tests.mindgap_core.analysis.synth import block_correlated_rows, write_block_store
+
+    rows = block_correlated_rows(blocks=3, per_block=4)
+    adapter = rows[rows["method"] == "sr3"].assign(regime="synthetic+harmoniser", model="harmoniser+sr3")
+    store = write_block_store(tmp_path, pd.concat([rows, adapter]), per_block=4)
+    code, out, _ = run_cli(capsys, "--results", str(store.root), "--json")
+    assert code == 0
+    records = {r["method"]: r for r in json.loads(out)}
+    assert len(json.loads(out)) == 2  # the adapter pipeline has no gap row
+    sr3 = records["sr3"]
+    assert (sr3["n_units"], sr3["unit"], sr3["units"]) == (3, "block", "b0,b1,b2")
+    assert sr3["ci_method"] == "t-interval over 3 blocks (CR2, df 2)"
+    for key in ("p_value", "p_adjusted", "verdict", "excess_gap", "excess_ci_low", "excess_ci_high",
+                "excess_p_adjusted", "excess_verdict"):
+        assert sr3[key] is not None, key
+    assert sr3["excess_gap"] == pytest.approx(sr3["gap"] - records["bicubic"]["gap"])
+
+
 def test_json_and_csv_carry_full_precision(results, capsys):
-    code, out, _ = run_cli(
-        capsys, "--results", str(results), "--json", "--metric", "lpips", "--n-boot", "200"
-    )
+    code, out, _ = run_cli(capsys, "--results", str(results), "--json", "--metric", "lpips")
     assert code == 0
     records = json.loads(out)
     assert [r["metric"] for r in records] == ["lpips", "lpips"]
     assert records[0]["train_blocks"] is None and isinstance(records[0]["higher_better"], bool)
-    code, out, _ = run_cli(capsys, "--results", str(results), "--csv", "--n-boot", "200")
+    code, out, _ = run_cli(capsys, "--results", str(results), "--csv")
     csv = pd.read_csv(io.StringIO(out))
-    expected = gap_table(results, n_boot=200)
+    expected = gap_table(results)
     pd.testing.assert_series_equal(csv["gap"], expected["gap"], check_exact=False, rtol=1e-12)
     assert {r["gap"] for r in records} <= set(expected["gap"])
 
@@ -70,7 +90,8 @@ def test_matrix_view(results, capsys):
         capsys, "--results", str(results), "--matrix", "--metric", "psnr", "--n-boot", "100"
     )
     assert code == 0
-    assert "| method | regime | metric | band | train domain | simulated_cross_sensor | synthetic |" in out
+    assert ("| method | regime | metric | band | train domain | tiles / units | simulated_cross_sensor "
+            "| synthetic |" in out)
     assert out.count("psnr ↑") == 2
 
 
@@ -122,14 +143,15 @@ def test_scaling_view_prints_the_trend_or_says_why_not(results, tmp_path, capsys
         part = rows.assign(train_blocks=blocks, value=rows["value"] + 0.1 * blocks)
         for domain, chunk in part.groupby("test_domain"):
             store.write_shard(shard_key(run="r1", blocks=blocks, domain=domain), chunk)
-    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--n-boot", "200", "--json")
+    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--json")
     assert code == 0
     records = json.loads(out)
-    expected = scaling_trend(store.root, n_boot=200)
+    expected = scaling_trend(store.root)
     assert len(records) == len(expected) > 0
     assert records[0]["improvement_per_doubling"] == pytest.approx(expected["improvement_per_doubling"].iloc[0])
-    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling", "--n-boot", "200")
-    assert code == 0 and "per doubling" in out and "| regression |" in out
+    assert records[0]["series"] == "confounded"  # no training.json: the pairs per model are unknown
+    code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling")
+    assert code == 0 and "per doubling" in out and "| regression |" in out and "confounded" in out
 
 
 def test_per_model_rows_separate_models_of_one_method_and_regime(tmp_path, capsys):

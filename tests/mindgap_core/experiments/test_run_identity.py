@@ -59,3 +59,34 @@ def test_retraining_in_place_or_a_new_manifest_is_a_new_run(tmp_path: Path) -> N
     manifest = tmp_path / "a" / "manifest.parquet"
     write_manifest(read_records(manifest)[:-1], manifest)  # one pair less
     assert load_experiment(path).run_id not in (before, retrained)
+
+
+def test_per_model_test_domains_restrict_the_work_and_the_run_id(tmp_path: Path) -> None:
+    from mindgap_core.errors import InputError
+    from mindgap_core.experiments.runner import plan_units
+    from mindgap_core.experiments.spec import ModelEntry
+
+    path = _project(tmp_path / "a")
+    spec = yaml.safe_load(path.read_text())
+    cross = {"name": "cross", "manifest": "manifest.parquet", "domain": "simulated_cross_sensor"}
+    spec["test_domains"].append(cross)
+    path.write_text(yaml.safe_dump(spec))
+    both = load_experiment(path)
+    assert all(m.test_domains is None for m in both.models)
+    assert {(u.model.name, u.domain.name) for u in plan_units(both)} == {
+        (m, d) for m in ("bicubic", "m") for d in ("synthetic", "cross")}
+    spec["models"][1]["test_domains"] = ["cross"]
+    path.write_text(yaml.safe_dump(spec))
+    one = load_experiment(path)
+    assert one.models[1].test_domains == ("cross",) and one.models[1].scores("cross")
+    assert not one.models[1].scores("synthetic")
+    assert ("m", "synthetic") not in {(u.model.name, u.domain.name) for u in plan_units(one)}
+    assert one.run_id != both.run_id
+    assert ModelEntry("x", "bicubic", "none", "none", None, None).scores("anything")
+    spec["models"][1]["test_domains"] = ["nowhere"]
+    path.write_text(yaml.safe_dump(spec))
+    try:
+        load_experiment(path)
+        raise AssertionError("an unknown test domain must be refused")
+    except InputError as exc:
+        assert "test_domains ['nowhere'] must name test domains" in str(exc)

@@ -9,7 +9,13 @@ import pytest
 from mindgap_core.cli import train as train_cli
 from mindgap_core.errors import ConfigError
 from mindgap_core.models import MODEL_REGISTRY
-from mindgap_core.train.recipes import DEMO_RECIPES, estimated_minutes, recipe_argv, select_recipes
+from mindgap_core.train.recipes import (
+    DEMO_RECIPES,
+    SERIES_RUNS,
+    estimated_minutes,
+    recipe_argv,
+    select_recipes,
+)
 from mindgap_core.train.regimes import REGIMES
 
 
@@ -31,7 +37,7 @@ def test_every_dependency_comes_first_and_names_are_unique() -> None:
 
 def test_budgets_fit_the_two_core_cpu() -> None:
     for r in DEMO_RECIPES:
-        per_run = r.est_minutes / (4 if r.blocks_series else 1)
+        per_run = r.est_minutes / SERIES_RUNS.get(r.series, 1)
         assert per_run <= 8.0, r
     # the whole plan must fit one working session of this CPU (it is retrained by `demo --stage train`)
     assert 15 < estimated_minutes(select_recipes(1)) < 70
@@ -47,7 +53,8 @@ def test_argv_is_accepted_by_the_cli_parser() -> None:
         assert args.method == r.method and args.steps == r.steps and args.resume
         assert str(args.out) == f"runs/{r.name}"
         assert (args.init is not None) == (r.init is not None)
-        assert args.blocks_series == r.blocks_series
+        assert args.blocks_series == (r.series == "blocks")
+        assert args.fixed_size_series == (r.series == "fixed_size")
 
 
 def test_select_recipes() -> None:

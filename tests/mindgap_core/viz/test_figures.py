@@ -18,8 +18,9 @@ def _gap_table() -> pd.DataFrame:
         "source_domain": "synthetic", "target_domain": "simulated_cross_sensor", "n_tiles": 12,
         "mean_source": [30.0, 29.0, 28.0], "mean_target": [27.0, 28.5, 27.0], "gap": [-3.0, -0.5, -1.0],
         "gap_ci_low": [-3.5, -1.0, -1.4], "gap_ci_high": [-2.5, 0.1, -0.6],
-        "rel_gap_pct": [-10.0, -1.7, -3.6],
-        "wilcoxon_p": [0.001, 0.3, 0.01], "higher_better": True,
+        "n_units": 3, "unit": "block", "ratio_of": "mse", "ratio": [2.0, 1.1, 1.3],
+        "p_adjusted": [0.001, 0.3, 0.01], "verdict": ["worse", "inconclusive", "worse"],
+        "higher_better": True,
     })
 
 
@@ -32,6 +33,8 @@ def test_gap_matrix_places_gaps_and_escapes_names() -> None:
     assert "[-3.5, -2.5]" in trace.text[0][0]
     assert trace.zmid == 0 and trace.zmin == -3.0 and trace.zmax == 3.0
     assert "<img" not in fig.to_json()
+    assert list(trace.customdata[0][0][2:7]) == ["MSE ×2", "-3.5", "-2.5", "Holm-adjusted p 0.001, worse",
+                                                 "12 paired tiles in 3 blocks"]
 
 
 def test_gap_matrix_separates_train_domains_of_one_regime() -> None:
@@ -85,6 +88,11 @@ def test_scaling_and_loss_figures() -> None:
     fig = figures.scaling_figure(curve, metric_label="PSNR", unit="dB")
     assert list(fig.data[0].y) == [20.0, 21.0, 21.5]
     assert list(fig.data[0].error_y.arrayminus) == [1.0, 0.5, 0.5] and fig.layout.xaxis.type == "log"
+    arms = pd.concat([curve.assign(series="diversity", fixed=4.0, level=[1, 2, 4]),
+                      curve.assign(series="size", fixed=4.0, level=[4, 8, 16])])
+    fig = figures.scaling_figure(arms, metric_label="PSNR", unit="dB")
+    assert [list(t.x) for t in fig.data] == [[1, 2, 4], [4, 8, 16]]
+    assert "diversity at 4 pairs" in fig.data[0].name and "size at 4 blocks" in fig.data[1].name
     logs = pd.DataFrame({"model": ["a", "a", "b"], "method": "sr3", "regime": "real", "train_domain": "x",
                          "blocks": None, "step": [1, 2, 1], "loss": [1.0, 0.5, 2.0], "lr": 1e-4,
                          "wall_s": 0.1})
