@@ -23,6 +23,7 @@ from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
 from mindgap_core.store.schema import RESULT_COLUMNS
 from mindgap_core.viz import mosaic as mosaic_mod
+from mindgap_ui import choices as choices_mod
 
 #: grouping of the overview's gap table (the train domain labels the findings)
 GAP_GROUP = ("method", "regime", "train_domain", "metric")
@@ -88,6 +89,17 @@ def catalog(root: str) -> StoreCatalog | None:
         return None
     return StoreCatalog(found["run_id"], found["metric"], found["method"], found["regime"], found["test_domain"],
                         store.fingerprint(), found["band"], found["aggregate"], found["train_domain"])
+
+
+@st.cache_data(show_spinner=False)
+def choices(root: str, fingerprint: str, source: str) -> pd.DataFrame:
+    """The combinations the sidebar offers (:func:`mindgap_ui.choices.offered`)."""
+    con = ResultsStore(root).connect()
+    try:
+        keys = views.select_rows(con, columns=list(choices_mod.KEY_COLUMNS))
+    finally:
+        con.close()
+    return choices_mod.offered(keys, source)
 
 
 def fingerprint(root: str) -> str:

@@ -11,7 +11,7 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label
 from mindgap_core.errors import MindGapError
 from mindgap_core.viz import attribution as attribution_figures
-from mindgap_ui import attribution, exports, results, state
+from mindgap_ui import attribution, exports, navigation, results, state
 from mindgap_ui.remedies import remedies_section
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
@@ -130,6 +130,7 @@ def _attribution_section(view: state.ViewState) -> None:
         _terms_table(chosen, exports.file_stem("attribution_terms", stem))
 
 
+navigation.page_start()
 view = state.analysis_page("Attribution & remedies")
 _attribution_section(view)
 remedies_section(view)

@@ -4,11 +4,12 @@ import streamlit as st
 
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
 PLOT_LABELS = {"violin": "Violin", "ecdf": "ECDF", "histogram": "Histogram"}
 
+navigation.page_start()
 view = state.analysis_page("Score distributions: synthetic vs cross-sensor")
 if view.metric is None or view.target_domain is None:
     st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
@@ -78,5 +79,4 @@ with st.expander("Per-tile scores"):
     exports.table_downloads(pairs, exports.file_stem("paired_tiles", model, metric), label="paired tiles")
 exports.table_downloads(lambda: results.rows(view.root, view.fingerprint, key),
                         exports.file_stem("results", model, metric), label="result rows of this model")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
-             query_params=state.view_query_params())
+navigation.page_link("overview", label="Back to the overview", query_params=state.view_query_params())

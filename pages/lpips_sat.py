@@ -5,12 +5,13 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_core.viz.mosaic import shared_range
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption
 
 METRIC = "lpips_sat"
 LABEL = "LPIPS-Sat"
 
+navigation.page_start()
 view = state.analysis_page("LPIPS-Sat heatmaps")
 st.markdown(
     "LPIPS-Sat is LPIPS's formula on the features of a 4-band (B, G, R, NIR) encoder trained "
@@ -98,5 +99,4 @@ else:
     exports.figure_download(comparison, exports.file_stem("lpips_vs_lpips_sat", model))
 
 exports.table_downloads(rows, exports.file_stem("lpips_sat_rows", model), label="LPIPS-Sat rows")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
-             query_params=state.view_query_params())
+navigation.page_link("overview", label="Back to the overview", query_params=state.view_query_params())

@@ -6,13 +6,11 @@ import streamlit as st
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
-from mindgap_ui import state
-from mindgap_ui.auth import require_password
+from mindgap_ui import navigation
 from mindgap_ui.state import sidebar
 from mindgap_ui.widgets import simulated_banner
 
-state.use_router()
-require_password()
+navigation.page_start()
 
 st.title("Map explorer")
 view = sidebar()
@@ -43,7 +41,7 @@ if tile is None:
     st.info("Select a tile to compare its LR, SR, HR, error and uncertainty rasters.")
 else:
     st.header(f"Tile {tile}")
-    ui_jobs.link("pages/inference.py", f"Run on-demand inference on tile {tile}", {"tile": tile})
+    navigation.page_link("inference", label=f"Run on-demand inference on tile {tile}", query_params={"tile": tile})
     layers = ui_maps.tile_layers(manifest, view, tile, jobs_folder, jobs_fp)
     ui_maps.split_panel(manifest, tile, layers, rendering)
     st.subheader("All rasters of the tile (one shared stretch per kind)")

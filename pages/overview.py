@@ -4,9 +4,10 @@ import streamlit as st
 
 from mindgap_core.analysis.headlines import domain_label, headline_findings
 from mindgap_core.viz import figures
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
+navigation.page_start()
 view = state.analysis_page("Overview: the domain gap")
 if view.metric is None or view.target_domain is None:
     st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
@@ -70,10 +71,7 @@ exports.table_downloads(
 
 st.header("Look closer")
 links = state.view_query_params()
-columns = st.columns(3)
-for column, (path, title, icon) in zip(columns, (
-    ("pages/distributions.py", "Per-tile distributions", "📈"),
-    ("pages/lpips_sat.py", "LPIPS-Sat heatmaps", "🔥"),
-    ("pages/scaling.py", "Scaling & training", "📉"),
+for column, (name, label) in zip(st.columns(3), (
+    ("distributions", "Per-tile distributions"), ("lpips_sat", None), ("scaling", None),
 ), strict=True):
-    column.page_link(path, label=title, icon=icon, query_params=links)
+    navigation.page_link(name, label=label, query_params=links, container=column)
