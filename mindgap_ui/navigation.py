@@ -20,17 +20,18 @@ mode's URL. ``tests/app/test_navigation.py`` (AppTest starts each run in the leg
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from mindgap_core.errors import MindGapError
 
 PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 APP_TITLE = "MindGap"
-APP_ICON = ":material/satellite_alt:"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,19 @@ HOME = next(iter(PAGES))
 #: URL path of the home page besides "/" (the legacy mode serves pages/home.py there)
 _HOME_ALIAS = HOME
 _HOME_URL = "index"  # the home page's internal url path: unique, never shown ("/" serves it)
+
+@functools.cache
+def app_icon() -> Image.Image:
+    """The browser tab's icon: a small satellite drawn here (a Material icon or an emoji as page icon
+    makes the browser fetch an image from the internet)."""
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.ellipse((0, 0, 63, 63), fill=(38, 70, 120, 255))
+    draw.rectangle((8, 26, 22, 38), fill=(120, 180, 230, 255))  # solar panels
+    draw.rectangle((42, 26, 56, 38), fill=(120, 180, 230, 255))
+    draw.rectangle((24, 22, 40, 42), fill=(235, 235, 235, 255))  # body
+    return icon
+
 
 _routed: contextvars.ContextVar[bool] = contextvars.ContextVar("mindgap_routed", default=False)
 
@@ -104,7 +118,7 @@ def run_app() -> None:
     """
     from mindgap_ui import auth, state
 
-    st.set_page_config(page_title=APP_TITLE, page_icon=APP_ICON, layout="wide")
+    st.set_page_config(page_title=APP_TITLE, page_icon=app_icon(), layout="wide")
     locked = auth.locked()
     chosen = st.navigation(_sections(), position="hidden" if locked else "sidebar")
     if locked:
