@@ -1,4 +1,4 @@
-"""Which sidebar choices have data: the comparable combinations of a results store (pure pandas).
+"""Which sidebar choices have data: the comparable combinations of a results store.
 
 A combination (run, metric, method, regime, compared domain, band, sample aggregate) is offered only
 when the store holds rows for it on the source domain AND on the compared domain, so every page's
@@ -9,6 +9,7 @@ list holds the values that have data together with the choices made above it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -19,6 +20,7 @@ CHOICE_COLUMNS = ("run_id", "metric", "method", "regime", "target", "band", "agg
 #: result columns a combination is read from
 KEY_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate")
 _PAIR_KEYS = ["run_id", "metric", "method", "regime", "band", "aggregate"]
+_TARGET = CHOICE_COLUMNS.index("target")
 
 
 def comparable(keys: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -33,25 +35,36 @@ def comparable(keys: pd.DataFrame, source: str) -> pd.DataFrame:
     return pairs[list(CHOICE_COLUMNS)].sort_values(list(CHOICE_COLUMNS)).reset_index(drop=True)
 
 
-def offered(keys: pd.DataFrame, source: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Combinations:
+    """The combinations the sidebar offers, as plain tuples in :data:`CHOICE_COLUMNS` order (cheap to
+    narrow on every script run of every session)."""
+
+    rows: tuple[tuple[str | None, ...], ...]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Combinations:
+        columns = frame[list(CHOICE_COLUMNS)].astype(object).where(frame[list(CHOICE_COLUMNS)].notna(), None)
+        return cls(tuple(tuple(row) for row in columns.itertuples(index=False, name=None)))
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the combinations name a compared domain (False: nothing compares)."""
+        return any(row[_TARGET] is not None for row in self.rows)
+
+    def options(self, column: str, chosen: Mapping[str, str | None]) -> list[str]:
+        """The values of ``column`` that have data together with ``chosen`` (None = any), sorted."""
+        at = CHOICE_COLUMNS.index(column)
+        wanted = [(CHOICE_COLUMNS.index(c), v) for c, v in chosen.items() if v is not None]
+        found = {row[at] for row in self.rows if all(row[i] == v for i, v in wanted)}
+        return sorted(v for v in found if v is not None)
+
+
+def offered(keys: pd.DataFrame, source: str) -> Combinations:
     """What the sidebar offers: the :func:`comparable` combinations, or, when nothing compares (a store
     without the source domain), every combination of the store with no compared domain (None)."""
     pairs = comparable(keys, source)
-    if not pairs.empty:
-        return pairs
-    plain = keys[[c for c in KEY_COLUMNS if c != "test_domain"]].drop_duplicates().assign(target=None)
-    return plain[list(CHOICE_COLUMNS)].sort_values(_PAIR_KEYS).reset_index(drop=True)
-
-
-def narrowed(combos: pd.DataFrame, chosen: Mapping[str, str | None]) -> pd.DataFrame:
-    """The combinations that agree with ``chosen`` (None = any value)."""
-    mask = pd.Series(True, index=combos.index)
-    for column, value in chosen.items():
-        if value is not None:
-            mask &= combos[column] == value
-    return combos[mask]
-
-
-def options(combos: pd.DataFrame, column: str, chosen: Mapping[str, str | None]) -> list[str]:
-    """The values of ``column`` that have data together with ``chosen``, sorted."""
-    return sorted(narrowed(combos, chosen)[column].dropna().unique().tolist())
+    if pairs.empty:
+        plain = keys[[c for c in KEY_COLUMNS if c != "test_domain"]].drop_duplicates().assign(target=None)
+        pairs = plain[list(CHOICE_COLUMNS)]
+    return Combinations.from_frame(pairs)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from mindgap_core.analysis import training_logs
@@ -29,6 +30,7 @@ from mindgap_ui import choices as choices_mod
 GAP_GROUP = ("method", "regime", "train_domain", "metric")
 N_BOOT = 2000
 SEED = 0
+FINGERPRINT_TTL_S = 5
 Filters = tuple[tuple[str, Any], ...]
 
 
@@ -91,9 +93,10 @@ def catalog(root: str) -> StoreCatalog | None:
                         store.fingerprint(), found["band"], found["aggregate"], found["train_domain"])
 
 
-@st.cache_data(show_spinner=False)
-def choices(root: str, fingerprint: str, source: str) -> pd.DataFrame:
-    """The combinations the sidebar offers (:func:`mindgap_ui.choices.offered`)."""
+@st.cache_resource(show_spinner=False, max_entries=16)
+def choices(root: str, fingerprint: str, source: str) -> choices_mod.Combinations:
+    """The combinations the sidebar offers (:func:`mindgap_ui.choices.offered`; immutable, so one shared
+    object serves every session)."""
     con = ResultsStore(root).connect()
     try:
         keys = views.select_rows(con, columns=list(choices_mod.KEY_COLUMNS))
@@ -102,8 +105,11 @@ def choices(root: str, fingerprint: str, source: str) -> pd.DataFrame:
     return choices_mod.offered(keys, source)
 
 
+@st.cache_data(show_spinner=False, ttl=FINGERPRINT_TTL_S)
 def fingerprint(root: str) -> str:
-    """The store's current fingerprint (cheap: a directory listing)."""
+    """The store's fingerprint, read at most once per :data:`FINGERPRINT_TTL_S` seconds for all
+    sessions (a directory listing, and opening the store cleans its temporary files): new shards show
+    within that delay."""
     return ResultsStore(root).fingerprint()
 
 
@@ -130,6 +136,36 @@ def gaps(root: str, fingerprint: str, metric: str, filters: Filters, source: str
     """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (paired bootstrap CIs, Wilcoxon p)."""
     return gap_table(root, metric=metric, group=group, source_domain=source, target_domain=target,
                      filters=_filters(filters), n_boot=N_BOOT, seed=SEED)
+
+
+@dataclass(frozen=True)
+class GapView:
+    """The overview's gap table of one metric, its method × regime figure and its findings."""
+
+    table: pd.DataFrame
+    figure: go.Figure
+    findings: tuple[str, ...]
+
+
+@st.cache_resource(show_spinner="Bootstrapping confidence intervals…", max_entries=256)
+def gap_view(root: str, fingerprint: str, metric: str, filters: Filters, source: str, target: str,
+             select: Filters = (), label: str | None = None) -> GapView:
+    """:func:`gaps` of ``metric`` under ``filters``, narrowed to ``select`` (e.g. the sidebar's method and
+    regime) afterwards, with its figure (titled with ``label``, default: the metric's name) and findings:
+    one shared object for every session (pages must not modify it). Narrowing after the bootstrap gives the same rows as a table computed for the
+    selection alone: each group's resamples depend on its own tiles only
+    (:func:`mindgap_core.analysis.bootstrap.tile_set_rng`); tests/app/test_overview_page.py checks it."""
+    from mindgap_core.analysis.headlines import headline_findings
+    from mindgap_core.viz.figures import gap_matrix_figure
+    from mindgap_ui.widgets import metric_label, metric_unit
+
+    table = gaps(root, fingerprint, metric, filters, source, target)
+    for column, value in select:
+        table = table[table[column] == value]
+    table = table.reset_index(drop=True)
+    unit = metric_unit(metric)
+    return GapView(table, gap_matrix_figure(table, metric_label=label or metric_label(metric), unit=unit),
+                   tuple(headline_findings(table, metric_label=metric_label(metric), unit=unit)))
 
 
 @st.cache_data(show_spinner=False)

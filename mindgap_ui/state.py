@@ -60,6 +60,15 @@ class ViewState:
         chosen = {"run_id": self.run_id, "method": self.method, "regime": self.regime}
         return {k: v for k, v in chosen.items() if v is not None}
 
+    def selection(self) -> dict[str, str]:
+        """The chosen method and regime (to narrow a table computed for the whole run)."""
+        chosen = {"method": self.method, "regime": self.regime}
+        return {k: v for k, v in chosen.items() if v is not None}
+
+    def scope_filters(self, **extra: Any) -> dict[str, Any]:
+        """:meth:`score_filters` without the method and regime (see :meth:`selection`)."""
+        return {k: v for k, v in self.score_filters(**extra).items() if k not in ("method", "regime")}
+
     def score_filters(self, **extra: Any) -> dict[str, Any]:
         """Filters of the chosen run/method/regime/band/aggregate, plus ``extra`` (None values kept:
         they mean IS NULL, e.g. ``train_blocks=None`` leaves out the diversity-scaling series)."""
@@ -138,28 +147,28 @@ def sidebar() -> ViewState | None:
     chosen: dict[str, str | None] = {}
 
     def pick(column: str, label: str, key: str, **kwargs: Any) -> str | None:
-        chosen[column] = _pick(label, choices.options(combos, column, chosen), key, **kwargs)
+        chosen[column] = _pick(label, combos.options(column, chosen), key, **kwargs)
         return chosen[column]
 
-    runs = choices.options(combos, "run_id", {})
+    runs = combos.options("run_id", {})
     run_id = pick("run_id", "Run", "run", default=default_run(runs))
-    metrics = choices.options(combos, "metric", chosen)
+    metrics = combos.options("metric", chosen)
     metric = pick("metric", "Metric", "metric", default="psnr" if "psnr" in metrics else None)
     method = pick("method", "Method", "method", allow_all=True)
     regime = pick("regime", "Regime", "regime", allow_all=True)
     target = pick("target", "Compared domain", "target",
-                  default=default_target(choices.options(combos, "target", chosen)),
+                  default=default_target(combos.options("target", chosen)),
                   help="The cross-sensor test domain compared with the synthetic one")
     band = pick("band", "Band", "band", default="all",
                 help="'all': the metric over every band; or one band's score")
-    aggregates = choices.options(combos, "aggregate", chosen)
+    aggregates = combos.options("aggregate", chosen)
     if len(aggregates) > 1:
         aggregate = pick("aggregate", "Sample aggregate", "aggregate", default="mean",
                          help="How the diffusion samples were combined before scoring")
     else:
         st.query_params.pop("aggregate", None)
         aggregate = aggregates[0] if aggregates else None
-    if target is None and not combos["target"].isna().all():
+    if target is None and combos.comparable:
         st.sidebar.warning("No compared domain has data for this selection.")
     return ViewState(root, run_id, metric, method, regime, SOURCE_DOMAIN, target, band, aggregate,
                      fingerprint, catalog.simulated)

@@ -31,14 +31,20 @@ def no_results_notice() -> None:
             "by `mindgap demo --stage results`), or run `mindgap evaluate --experiment FILE --out DIR`.")
 
 
+#: display names of bands (others are shown as stored)
+BAND_LABELS = {"blue": "blue", "green": "green", "red": "red", "nir": "NIR"}
 #: display names of metrics (others are shown as their registry name)
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "sam": "SAM", "ergas": "ERGAS", "cpsnr": "cPSNR",
                  "lpips": "LPIPS", "lpips_sat": "LPIPS-Sat"}
 
 
-def metric_label(name: str) -> str:
-    """The display name of a metric."""
-    return METRIC_LABELS.get(name, name)
+def metric_label(name: str, band: str | None = None) -> str:
+    """The display name of a metric; with ``band``, the band it was scored on ("PSNR, NIR band",
+    "PSNR, all bands") for chart titles and axes."""
+    label = METRIC_LABELS.get(name, name)
+    if band is None:
+        return label
+    return f"{label}, all bands" if band == "all" else f"{label}, {BAND_LABELS.get(band, band)} band"
 
 
 def metric_unit(name: str) -> str:
