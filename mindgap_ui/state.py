@@ -23,8 +23,8 @@ import streamlit as st
 
 from mindgap_core.attribution.names import RUN_PREFIX, VARIANT_DOMAIN_PREFIX
 from mindgap_core.errors import MindGapError
-from mindgap_core.paths import DEMO_RESULTS, confine, data_roots
-from mindgap_ui import choices, results
+from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS, confine, data_roots
+from mindgap_ui import results
 from mindgap_ui.widgets import md_escape
 
 ALL = "(all)"
@@ -117,11 +117,12 @@ def results_root_input() -> Path | None:
         return DEMO_RESULTS
     try:
         root = confine(typed.strip(), data_roots())
-    except MindGapError as exc:
-        st.sidebar.error(md_escape(exc))
+    except MindGapError:  # its message lists the server's data roots: not for visitors
+        st.sidebar.error(f"Results folder `{md_escape(typed.strip())}`: outside the folders this server "
+                         f"shows (its host can add one with {DATA_ROOTS_ENV}).")
         return None
-    except (ValueError, OSError) as exc:  # e.g. a NUL byte in the URL's value
-        st.sidebar.error(f"Results folder: not a usable path ({md_escape(exc)}).")
+    except (ValueError, OSError):  # e.g. a NUL byte in the URL's value
+        st.sidebar.error("Results folder: not a usable path.")
         return None
     st.query_params["results"] = typed.strip()
     return root
@@ -139,7 +140,8 @@ def sidebar() -> ViewState | None:
         return None
     catalog = results.catalog(str(root))
     if catalog is None:
-        st.sidebar.warning(f"No results in {md_escape(root)}. Run `mindgap demo --stage results` (demo) or "
+        shown = md_escape(st.query_params.get("results", "")) or "the demo results"
+        st.sidebar.warning(f"No results in {shown}. Run `mindgap demo --stage results` (demo) or "
                            "`mindgap evaluate --experiment FILE --out DIR`.")
         return None
     fingerprint = results.fingerprint(str(root))

@@ -16,9 +16,11 @@ if view.metric is None or view.target_domain is None:
     st.stop()
 
 metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
+chart_label = metric_label(metric, view.band)
 source, target = view.source_domain, view.target_domain
-base = view.score_filters(metric=metric, split="test")
-models = results.distinct(view.root, view.fingerprint, "model", results.filter_key(base))
+base = view.scope_filters(metric=metric, split="test")  # + the model: its method and regime are fixed
+models = list(results.models(view.root, view.fingerprint, results.filter_key(base),
+                             results.filter_key(view.selection())))
 if not models:
     st.info(f"No {label} scores for this selection.")
     st.stop()
@@ -56,7 +58,7 @@ if not gap.empty:
     st.caption(f"Gap 95 % CI {ci} from a paired bootstrap over {int(g['n_tiles'])} tiles "
                f"({results.N_BOOT} resamples); Wilcoxon signed-rank p = {g['wilcoxon_p']:.3g}.")
 
-dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit,
+dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=chart_label, unit=unit,
                                        domains=[source, target])
 st.plotly_chart(dist_fig, width="stretch", key="distribution")
 exports.figure_download(dist_fig, exports.file_stem("distribution", model, metric, kind))
@@ -64,12 +66,12 @@ exports.figure_download(dist_fig, exports.file_stem("distribution", model, metri
 left, right = st.columns(2)
 with left:
     higher_better = bool(gap["higher_better"].iloc[0]) if not gap.empty else True
-    scatter = figures.paired_scatter_figure(pairs, metric_label=label, unit=unit, source_domain=source,
+    scatter = figures.paired_scatter_figure(pairs, metric_label=chart_label, unit=unit, source_domain=source,
                                             target_domain=target, higher_better=higher_better)
     st.plotly_chart(scatter, width="stretch", key="paired_scatter")
     exports.figure_download(scatter, exports.file_stem("paired", model, metric))
 with right:
-    ci_fig = figures.mean_ci_figure(means, metric_label=label, unit=unit, domains=[source, target])
+    ci_fig = figures.mean_ci_figure(means, metric_label=chart_label, unit=unit, domains=[source, target])
     st.plotly_chart(ci_fig, width="stretch", key="mean_ci")
     exports.figure_download(ci_fig, exports.file_stem("means", model, metric))
 

@@ -24,8 +24,11 @@ if view.target_domain is None:
     st.stop()
 source, target = view.source_domain, view.target_domain
 
-base = {**view.filters(), "metric": METRIC, "split": "test", "test_domain": [source, target]}
-models = results.distinct(view.root, view.fingerprint, "model", results.filter_key(base))
+# the run's rows (the model, picked from the sidebar's method/regime selection, fixes the rest)
+base = {**view.scope_filters(), "metric": METRIC, "split": "test", "test_domain": [source, target]}
+base.pop("band", None)  # LPIPS-Sat is scored on all bands together
+models = list(results.models(view.root, view.fingerprint, results.filter_key(base),
+                             results.filter_key(view.selection())))
 if not models:
     st.info("No LPIPS-Sat scores in this selection: the evaluation did not include `lpips_sat` (it needs "
             "the backbone shipped in `data/lpips_sat/`, made by `mindgap ssl-pretrain`, or SSL4EO-S12 "

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from mindgap_core.analysis.headlines import domain_label
-from mindgap_core.viz import figures
 from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
@@ -26,8 +25,8 @@ metric_caption(metric)
 
 selection = results.filter_key(view.selection())
 filters = view.scope_filters(train_blocks=None)
-gap = results.gap_view(view.root, view.fingerprint, metric, results.filter_key(filters), source, target, selection,
-                       chart_label)
+gap = results.gap_view(view.root, view.fingerprint, metric, results.filter_key(filters), source, target,
+                       selection, chart_label)
 if gap.table.empty:  # a store holding only a scaling series
     filters = view.scope_filters()
     gap = results.gap_view(view.root, view.fingerprint, metric, results.filter_key(filters), source, target,
@@ -47,26 +46,24 @@ st.markdown("\n".join(f"- {md_escape(text)}" for text in gap.findings))
 with st.expander("Gap table (numbers behind the matrix)"):
     shown = table.drop(columns=["higher_better"])
     st.dataframe(shown, width="stretch", hide_index=True)
-    exports.table_downloads(shown, exports.file_stem("gap_table", metric, view.band, view.run_id), label="gap table")
+    exports.table_downloads(shown, exports.file_stem("gap_table", metric, view.band, view.run_id),
+                            label="gap table")
 
 st.header("Every metric at a glance")
 st.caption("Relative gap in % of the synthetic-domain mean per model and metric (one DuckDB query; "
            "no CIs; negative = worse on the cross-sensor domain).")
-everything = results.overview(view.root, view.fingerprint,
-                              results.filter_key({**{k: v for k, v in filters.items() if k != "metric"},
-                                                  **view.selection()}),
-                              source, target)
-if not everything.empty:
-    everything = everything.assign(model=everything["method"] + " / " + everything["regime"])
-    wide = everything.pivot_table(index="model", columns="metric", values="rel_gap_pct", aggfunc="mean")
-    st.dataframe(wide.round(2), width="stretch")
+wide = results.glance(view.root, view.fingerprint,
+                      results.filter_key({k: v for k, v in filters.items() if k != "metric"}), source, target,
+                      selection)
+if not wide.empty:
+    st.dataframe(wide, width="stretch")
 
 st.header(f"Training domain × test domain ({chart_label})")
 st.caption("Mean score over test tiles of all models trained on each domain (95 % bootstrap CI).")
-matrix = results.train_test(view.root, view.fingerprint, metric, results.filter_key(view.score_filters()))
-matrix_fig = figures.train_test_figure(matrix, metric_label=chart_label, unit=unit)
-st.plotly_chart(matrix_fig, width="stretch", key="train_test")
-exports.figure_download(matrix_fig, exports.file_stem("train_test", metric, view.band, view.run_id))
+matrix = results.train_test_view(view.root, view.fingerprint, metric,
+                                 results.filter_key(view.score_filters()), chart_label)
+st.plotly_chart(matrix.figure, width="stretch", key="train_test")
+exports.figure_download(matrix.figure, exports.file_stem("train_test", metric, view.band, view.run_id))
 
 st.header("Data")
 exports.table_downloads(

@@ -26,7 +26,7 @@ if curve.empty:
     st.info("No diversity-scaling series in this selection: no result row carries a number of training "
             "blocks. Train models with `mindgap train --blocks K` for several K and evaluate them together.")
 else:
-    fig = figures.scaling_figure(curve, metric_label=label, unit=unit)
+    fig = figures.scaling_figure(curve, metric_label=metric_label(metric, view.band), unit=unit)
     st.plotly_chart(fig, width="stretch", key="scaling_curve")
     exports.figure_download(fig, exports.file_stem("scaling", metric, view.run_id))
     sentences = scaling_findings(trend, metric_label=label, unit=unit)
