@@ -20,7 +20,6 @@ CHOICE_COLUMNS = ("run_id", "metric", "method", "regime", "target", "band", "agg
 #: result columns a combination is read from
 KEY_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate")
 _PAIR_KEYS = ["run_id", "metric", "method", "regime", "band", "aggregate"]
-_TARGET = CHOICE_COLUMNS.index("target")
 
 
 def comparable(keys: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -46,11 +45,6 @@ class Combinations:
     def from_frame(cls, frame: pd.DataFrame) -> Combinations:
         columns = frame[list(CHOICE_COLUMNS)].astype(object).where(frame[list(CHOICE_COLUMNS)].notna(), None)
         return cls(tuple(tuple(row) for row in columns.itertuples(index=False, name=None)))
-
-    @property
-    def comparable(self) -> bool:
-        """Whether the combinations name a compared domain (False: nothing compares)."""
-        return any(row[_TARGET] is not None for row in self.rows)
 
     def options(self, column: str, chosen: Mapping[str, str | None]) -> list[str]:
         """The values of ``column`` that have data together with ``chosen`` (None = any), sorted."""

@@ -3,6 +3,10 @@
 Every page file in ``pages/`` starts with :func:`page_start`. Links use :func:`page_link` with a page
 name of :data:`PAGES`; no other module spells a page's file path.
 
+A new page: write ``pages/<name>.py`` (first statement ``navigation.page_start()``; an analysis page
+then takes its view with ``view = state.analysis_page("Title")``), and add one ``PageSpec("<name>",
+"Title", ":material/<icon>:", "<menu section>", analysis=True)`` line to :data:`PAGES`.
+
 Why :func:`page_start` exists (the one workaround, kept here): Streamlit still treats a ``pages/``
 folder next to the entrypoint as a legacy multipage app until ``st.navigation`` has run once in the
 server process ("As soon as any session of your app executes the st.navigation command, your app
@@ -31,8 +35,10 @@ from pathlib import Path
 
 import streamlit as st
 from PIL import Image, ImageDraw
+from streamlit.navigation.page import StreamlitPage
 
 from mindgap_core.errors import MindGapError
+from mindgap_ui.widgets import md_escape
 
 PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 APP_TITLE = "MindGap"
@@ -65,9 +71,10 @@ PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
     PageSpec("inference", "On-demand inference", ":material/memory:", "Maps & inference"),
 )}
 HOME = next(iter(PAGES))
-#: URL path of the home page besides "/" (the legacy mode serves pages/home.py there)
+#: a second URL of the home page, redirected to "/" (the legacy mode serves pages/home.py there)
 _HOME_ALIAS = HOME
 _HOME_URL = "index"  # the home page's internal url path: unique, never shown ("/" serves it)
+
 
 @functools.cache
 def app_icon() -> Image.Image:
@@ -85,7 +92,7 @@ def app_icon() -> Image.Image:
 _routed: contextvars.ContextVar[bool] = contextvars.ContextVar("mindgap_routed", default=False)
 
 
-def page(name: str):
+def page(name: str) -> StreamlitPage:
     """The ``st.Page`` of page ``name`` (a key of :data:`PAGES`), for ``st.page_link``/``st.switch_page``."""
     spec = PAGES[name]
     home = name == HOME
@@ -153,7 +160,7 @@ def run_app() -> None:
     try:
         chosen.run()
     except MindGapError as exc:  # bad input that reached a page: one message, no traceback
-        st.error(f"This view cannot be shown: {exc}", icon=":material/error:")
+        st.error(f"This view cannot be shown: {md_escape(exc)}", icon=":material/error:")
     finally:
         _routed.reset(token)
 

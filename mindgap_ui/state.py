@@ -170,8 +170,6 @@ def sidebar() -> ViewState | None:
     else:
         st.query_params.pop("aggregate", None)
         aggregate = aggregates[0] if aggregates else None
-    if target is None and combos.comparable:
-        st.sidebar.warning("No compared domain has data for this selection.")
     return ViewState(root, run_id, metric, method, regime, SOURCE_DOMAIN, target, band, aggregate,
                      fingerprint, catalog.simulated)
 

@@ -3,6 +3,7 @@ and for malformed query strings. Functions here run in worker processes (one App
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 
 from streamlit.testing.v1 import AppTest
@@ -46,6 +47,23 @@ def sidebar_views(combos: Combinations) -> list[View]:
             yield from walk(level + 1, {**chosen, column: value})
 
     return list(walk(0, {}))
+
+
+def covering_views(views: list[View]) -> list[View]:
+    """A subset of ``views`` in which every pair of choices that occurs together in some view occurs
+    together at least once (a greedy all-pairs cover, in the walk's order). The crashes of issue 16 were
+    pairs (metric + band, method + regime); every pair costs ~10 % of every combination here."""
+    def pairs(view: View) -> set:
+        return set(itertools.combinations(sorted(view.items()), 2))
+
+    found = [pairs(v) for v in views]
+    uncovered = set().union(*found)
+    chosen: set[int] = set()
+    while uncovered:
+        best = max(range(len(views)), key=lambda i: len(found[i] & uncovered))
+        chosen.add(best)
+        uncovered -= found[best]
+    return [views[i] for i in sorted(chosen)]
 
 
 def _shown(at: AppTest) -> dict[str, str]:
