@@ -6,6 +6,7 @@ hashable tuple of ``(column, value)`` pairs (see :func:`filter_key`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ def _snapshot(root: str, fingerprint: str) -> duckdb.DuckDBPyConnection:
     (through its own cursor): a query then reads memory, not the Parquet shards. A new fingerprint
     makes a new snapshot; the oldest is dropped."""
     return ResultsStore(root).connect(materialize=True)
+
+
+atexit.register(_snapshot.clear)  # DuckDB objects alive at interpreter exit are reported as leaks
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ The combinations are walked in the sidebar's order (run, metric, method, regime,
 band, sample aggregate), each list narrowed by the choices above it, exactly as mindgap_ui/choices.py
 narrows them; each page gets one session driven through its sidebar widgets. By default the sweep
 renders a subset holding every pair of choices offered together (80 of the 867 combinations of the
-demo store: the ten-fold cost of all of them is ~N min on the 2-core CI machine); ``MINDGAP_SWEEP=all``
-renders every combination. Pages are split over two worker processes (the CI machine has 2 cores).
+demo store; all of them take about 11 times as long, over half an hour on 2 cores);
+``MINDGAP_SWEEP=all`` renders every combination. Pages are split over two worker processes (the CI machine has 2 cores).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ MALFORMED: list[dict[str, str | list[str]]] = [
      "map_model": "job:-1", "attribution_run": "ghost", "logy": "maybe", "unknown": "1"},
     {"metric": ["psnr", "ssim"], "band": ["all", "nir"], "tile": ["r0c0", "../x"], "model": LONG,
      "plot": "%00", "run": "∅ ünïcødé 🛰", "map_left": "lr|" + LONG},
+    {"metric": "lpips_sat", "band": "nir", "method": "sinsr", "regime": "finetune"},  # issue 16's crashes
+    {"metric": "ergas", "band": "red", "run": "attribution-demo-7c50c14326", "target": "attr-only-mtf"},
     {"results": "/nonexistent/store", "metric": "psnr"},
     {"results": "../../../../etc", "tile": "r0c0"},
     {"results": "a\x00b"},
