@@ -7,8 +7,9 @@ element arrives (a plotly chart; for the map explorer, its Leaflet map component
 started once; before the timed rounds, one session per page fills the shared caches (its time is
 printed as "cold"). Then, per page, rounds of 1, 10 and 20 simultaneous new sessions, repeated; the
 1-session time is the reference of the same run, so the ratio N-session median / 1-session median
-shows what each added user costs. The machine's load average is printed: on a CPU shared with other
-work the absolute times move, repeat the run.
+shows what each added user costs; the server's CPU seconds per session (Linux /proc) show the same
+without the noise of other work on the machine. The load average is printed: on a CPU shared with
+other work the absolute times move, repeat the run.
 
 Goal (issue 16): 10 sessions median <= 1.5 s and 20 sessions median <= 3 s, per page.
 
@@ -56,8 +57,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(log: Path, env: dict[str, str]) -> Iterator[str]:
-    """``streamlit run app.py`` as users start it (the repository's .streamlit/config.toml); its URL."""
+def server(log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """``streamlit run app.py`` as users start it (the repository's .streamlit/config.toml); its URL and
+    process id."""
     port = _free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -78,7 +80,7 @@ def server(log: Path, env: dict[str, str]) -> Iterator[str]:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"no healthy server at {url}") from None
                     time.sleep(0.5)
-            yield url
+            yield url, proc.pid
         finally:
             proc.terminate()
             try:
@@ -121,31 +123,51 @@ def concurrent(url: str, page: str, query: str, n: int) -> list[float]:
     return asyncio.run(_sessions(url, page, query, n))
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of the process (Linux /proc), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def measure(url: str, page: str, query: str, sizes: list[int], rounds: int) -> dict[int, list[float]]:
-    """Per session count, the first-chart times of every session of every round."""
+def measure(url: str, pid: int, page: str, query: str, sizes: list[int], rounds: int
+            ) -> tuple[dict[int, list[float]], dict[int, float]]:
+    """Per session count, the first-chart times of every session of every round, and the server's CPU
+    seconds per session (until every session of a round had its chart)."""
     times: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, float] = dict.fromkeys(sizes, 0.0)
     for _ in range(rounds):
         for n in sizes:
+            before = cpu_s(pid)
             times[n] += concurrent(url, page, query, n)
-    return times
+            cpu[n] += (cpu_s(pid) - before) / (n * rounds)
+    return times, cpu
 
 
-def report(label: str, cold: float, times: dict[int, list[float]]) -> bool:
+def report(label: str, cold: float, times: dict[int, list[float]], cpu: dict[int, float]) -> bool:
     """Print one page's table; True when every goal is met."""
     base = statistics.median(times[1])
     print(f"\n{label}: first chart, cold caches (first session after start) {cold:.2f} s")
-    print(f"{'sessions':>8} {'median (s)':>10} {'max (s)':>8} {'x 1 session':>11}  goal")
+    print(f"{'sessions':>8} {'median (s)':>10} {'max (s)':>8} {'x 1 session':>11} "
+          f"{'server CPU s/session':>21}  goal")
     ok = True
     for n, values in times.items():
         median = statistics.median(values)
         goal = GOALS_S.get(n)
         verdict = "" if goal is None else (f"<= {goal:.1f} s " + ("ok" if median <= goal else "SLOW"))
         ok &= goal is None or median <= goal
-        print(f"{n:>8} {median:>10.2f} {max(values):>8.2f} {median / base:>11.1f}  {verdict}")
+        print(f"{n:>8} {median:>10.2f} {max(values):>8.2f} {median / base:>11.1f} {cpu[n]:>21.3f}  {verdict}")
     return ok
 
 
@@ -171,10 +193,12 @@ def main() -> int:
                           urlencode({"results": str(tmp / "synthetic")})))
         print(f"load average (1/5/15 min) before: {_load()} on {os.cpu_count()} CPUs")
         ok = True
-        with server(tmp / "server.log", {DATA_ROOTS_ENV: str(tmp)}) as url:
+        with server(tmp / "server.log", {DATA_ROOTS_ENV: str(tmp)}) as (url, pid):
             colds = {label: concurrent(url, page, query, 1)[0] for label, page, query in cases}
+            print(f"server memory after the cold sessions: {rss_mib(pid):.0f} MiB")
             for label, page, query in cases:
-                ok &= report(label, colds[label], measure(url, page, query, sizes, args.rounds))
+                ok &= report(label, colds[label], *measure(url, pid, page, query, sizes, args.rounds))
+            print(f"\nserver memory at the end: {rss_mib(pid):.0f} MiB")
         print(f"\nload average after: {_load()}")
     return 0 if ok else 1
 
