@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -43,50 +38,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mindgap_core.paths import DATA_ROOTS_ENV  # noqa: E402
+from tests.fixtures.streamlit_server import serve_app  # noqa: E402
 
 #: element types that count as "a chart" (the map explorer's map is a custom component)
 CHART_ELEMENTS = {"plotly_chart", "component_instance", "bidi_component"}
 GOALS_S = {10: 1.5, 20: 3.0}
 SESSION_TIMEOUT_S = 300.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def server(log: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """``streamlit run app.py`` as users start it (the repository's .streamlit/config.toml); its URL and
-    process id."""
-    port = _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with code {proc.returncode}; see {log}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"no healthy server at {url}") from None
-                    time.sleep(0.5)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def first_chart_s(url: str, page: str, query: str) -> float:
@@ -193,7 +150,8 @@ def main() -> int:
                           urlencode({"results": str(tmp / "synthetic")})))
         print(f"load average (1/5/15 min) before: {_load()} on {os.cpu_count()} CPUs")
         ok = True
-        with server(tmp / "server.log", {DATA_ROOTS_ENV: str(tmp)}) as (url, pid):
+        with serve_app(tmp / "server.log", **{DATA_ROOTS_ENV: str(tmp)}) as (url, proc):
+            pid = proc.pid
             colds = {label: concurrent(url, page, query, 1)[0] for label, page, query in cases}
             print(f"server memory after the cold sessions: {rss_mib(pid):.0f} MiB")
             for label, page, query in cases:
