@@ -5,9 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mindgap_core.attribution.decompose import AttributionDomains, attribution_table, stored_attribution_domains
+from mindgap_core.attribution.decompose import (
+    AttributionDomains,
+    attribution_table,
+    stored_attribution_domains,
+)
 from mindgap_core.attribution.names import effect_label
-from mindgap_ui.results import N_BOOT, SEED, Filters, _filters
+from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, connection
 
 #: what to run when a store holds no attribution run
 ATTRIBUTE_COMMAND = "mindgap attribute --experiment data/demo/attribution.yaml --out data/demo/results"
@@ -36,8 +40,9 @@ def attribution(root: str, fingerprint: str, run_id: str, metric: str, band: str
     """The decomposition of ``run_id``'s gap in ``metric`` (every model; paired bootstrap CIs), as
     :func:`mindgap_core.attribution.decompose.attribution_table` computes it, with a ``label`` column."""
     domains = AttributionDomains.from_dict(attribution_runs(root, fingerprint)[run_id])
-    table = attribution_table(root, domains, metric=metric, band=band, filters={**_filters(filters),
-                              "run_id": run_id}, n_boot=N_BOOT, seed=SEED)
+    with connection(root, fingerprint) as con:
+        table = attribution_table(con, domains, metric=metric, band=band,
+                                  filters={**_filters(filters), "run_id": run_id}, n_boot=N_BOOT, seed=SEED)
     labels = [term_label(k, e) for k, e in zip(table["kind"], table["effect"], strict=True)]
     return table.assign(label=labels)
 

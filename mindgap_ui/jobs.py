@@ -28,6 +28,7 @@ from mindgap_core.inference.job_runner import InferenceExecutor, InferenceSpec, 
 from mindgap_core.jobs import ACTIVE_STATES, Job, JobQueue, jobs_dir, run_worker, worker_busy
 from mindgap_core.jobs.queue import DB_NAME
 from mindgap_core.paths import DEMO_ROOT
+from mindgap_ui import navigation
 
 #: environment variable: "thread" (default) starts a worker thread in the server; "off" does not
 WORKER_ENV = "MINDGAP_WORKER"
@@ -260,17 +261,6 @@ def jobs_panel(path: str) -> None:
             st.rerun()
 
 
-def link(page: str, label: str, query_params: dict[str, str]) -> None:
-    """A link to another page of the dashboard with its query parameters (nothing when the page is not
-    part of the navigation, e.g. a page run on its own)."""
-    from streamlit.errors import StreamlitAPIException
-
-    try:
-        st.page_link(page, label=label, query_params=query_params, icon=":material/arrow_forward:")
-    except StreamlitAPIException:
-        pass
-
-
 def map_links(path: str, limit: int = 6) -> None:
     """Links opening this session's finished tile jobs in the map explorer."""
     q = queue(path)
@@ -283,10 +273,10 @@ def map_links(path: str, limit: int = 6) -> None:
         for tile in spec.tiles:
             if shown >= limit:
                 return
-            link(
-                "pages/map_explorer.py",
-                f"Job {job.id}: open tile {tile} in the map explorer",
-                {
+            navigation.page_link(
+                "map_explorer",
+                label=f"Job {job.id}: open tile {tile} in the map explorer",
+                query_params={
                     "tile": tile,
                     "map_model": f"job:{job.id}",
                     "map_left": f"sr|job:{job.id}|{spec.domain}",

@@ -173,6 +173,12 @@ def overlay(source: lyr.LayerSource, rendering: str, sources: tuple[lyr.LayerSou
     raise KeyError(source.key)
 
 
+@st.cache_data(show_spinner=False)
+def blank_uncertainty(source: lyr.LayerSource) -> bool:
+    """:func:`mindgap_core.viz.layers.blank_uncertainty`, cached."""
+    return lyr.blank_uncertainty(source)
+
+
 # --- what a tile shows ----------------------------------------------------------------------------
 def tile_layers(
     manifest: str, view: ViewState | None, tile_id: str, jobs_folder: str, jobs_fingerprint: str

@@ -8,7 +8,7 @@ import streamlit as st
 from mindgap_core.attribution.remedies import remedy_table, training_minutes
 from mindgap_core.errors import MindGapError
 from mindgap_ui import exports
-from mindgap_ui.results import N_BOOT, SEED, Filters, _filters
+from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, connection
 from mindgap_ui.state import ViewState
 from mindgap_ui.widgets import md_escape, metric_label, metric_unit
 
@@ -26,8 +26,9 @@ def remedies(root: str, fingerprint: str, run_id: str | None, metric: str, filte
             minutes = training_minutes(spec)
         except MindGapError:
             minutes = {}  # the experiment's checkpoints are not here: costs unknown
-    return remedy_table(root, metric=metric, source_domain=source, target_domain=target, band=band,
-                        filters=_filters(filters), train_minutes=minutes, n_boot=N_BOOT, seed=SEED)
+    with connection(root, fingerprint) as con:
+        return remedy_table(con, metric=metric, source_domain=source, target_domain=target, band=band,
+                            filters=_filters(filters), train_minutes=minutes, n_boot=N_BOOT, seed=SEED)
 
 
 def remedies_section(view: ViewState) -> None:
@@ -57,7 +58,8 @@ def remedies_section(view: ViewState) -> None:
                 "with `adapter: FOLDER`).")
         return
     label, unit = metric_label(view.metric), metric_unit(view.metric)
-    fig = remedy_figure(table, metric_label=label, unit=unit)
+    fig = remedy_figure(table, metric_label=metric_label(view.metric, view.band or "all"),
+                        unit=unit)
     st.plotly_chart(fig, width="stretch", key="remedy_chart")
     exports.figure_download(fig, exports.file_stem("remedies", view.metric, view.run_id))
     if view.simulated:

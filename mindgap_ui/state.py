@@ -3,9 +3,9 @@
 A copied URL reopens the same view for another person: every choice is read from the query string
 first and written back after the widgets ran. Paths a user types are confined to the data roots.
 
-The router (``app.py``) draws the sidebar once per run for the analysis pages and hands the result
-to the page through ``st.session_state`` (:func:`set_current_view`); pages read it with
-:func:`current_view`, which draws the sidebar itself when the router did not run.
+The router (``mindgap_ui/navigation.py``) draws the sidebar once per run for the analysis pages and
+hands the result to the page (:func:`set_current_view`); pages read it with :func:`current_view`.
+The sidebar offers only choices that have data (:mod:`mindgap_ui.choices`).
 
 Query parameters: ``results`` (store folder; empty = the demo results), ``run``, ``metric``,
 ``method``, ``regime``, ``target`` (compared cross-sensor domain), ``band``, ``aggregate``; pages add
@@ -14,6 +14,7 @@ their own (e.g. ``model``, ``plot``).
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,13 @@ import streamlit as st
 
 from mindgap_core.attribution.names import RUN_PREFIX, VARIANT_DOMAIN_PREFIX
 from mindgap_core.errors import MindGapError
-from mindgap_core.paths import DEMO_RESULTS, confine, data_roots
+from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS, confine, data_roots
 from mindgap_ui import results
+from mindgap_ui.widgets import md_escape
 
 ALL = "(all)"
 SOURCE_DOMAIN = "synthetic"
-_VIEW_KEY = "_mindgap_view"
+_current_view: contextvars.ContextVar[ViewState | None] = contextvars.ContextVar("mindgap_view", default=None)
 #: query parameters that make up the common view (carried by links between pages)
 VIEW_PARAMS = ("results", "run", "metric", "method", "regime", "target", "band", "aggregate")
 
@@ -58,6 +60,15 @@ class ViewState:
         chosen = {"run_id": self.run_id, "method": self.method, "regime": self.regime}
         return {k: v for k, v in chosen.items() if v is not None}
 
+    def selection(self) -> dict[str, str]:
+        """The chosen method and regime (to narrow a table computed for the whole run)."""
+        chosen = {"method": self.method, "regime": self.regime}
+        return {k: v for k, v in chosen.items() if v is not None}
+
+    def scope_filters(self, **extra: Any) -> dict[str, Any]:
+        """:meth:`score_filters` without the method and regime (see :meth:`selection`)."""
+        return {k: v for k, v in self.score_filters(**extra).items() if k not in ("method", "regime")}
+
     def score_filters(self, **extra: Any) -> dict[str, Any]:
         """Filters of the chosen run/method/regime/band/aggregate, plus ``extra`` (None values kept:
         they mean IS NULL, e.g. ``train_blocks=None`` leaves out the diversity-scaling series)."""
@@ -67,11 +78,15 @@ class ViewState:
 
 def _pick(label: str, options: list[str], key: str, *, allow_all: bool = False, default: str | None = None,
           help: str | None = None) -> str | None:
-    """A sidebar selectbox whose value starts from and returns to ``st.query_params[key]``."""
-    choices = ([ALL] if allow_all else []) + options
-    wanted = st.query_params.get(key, default if default in choices else None)
-    index = choices.index(wanted) if wanted in choices else 0
-    value = st.sidebar.selectbox(label, choices, index=index, key=f"sidebar_{key}", help=help)
+    """A sidebar selectbox whose value starts from and returns to ``st.query_params[key]`` (not drawn,
+    None, when there is nothing to choose from)."""
+    if not options:
+        st.query_params.pop(key, None)
+        return None
+    entries = ([ALL] if allow_all else []) + options
+    wanted = st.query_params.get(key, default if default in entries else None)
+    index = entries.index(wanted) if wanted in entries else 0
+    value = st.sidebar.selectbox(label, entries, index=index, key=f"sidebar_{key}", help=help)
     if value is None or value == ALL:
         st.query_params.pop(key, None)
         return None
@@ -102,73 +117,71 @@ def results_root_input() -> Path | None:
         return DEMO_RESULTS
     try:
         root = confine(typed.strip(), data_roots())
-    except MindGapError as exc:
-        st.sidebar.error(str(exc))
+    except MindGapError:  # its message lists the server's data roots: not for visitors
+        st.sidebar.error(f"Results folder `{md_escape(typed.strip())}`: outside the folders this server "
+                         f"shows (its host can add one with {DATA_ROOTS_ENV}).")
+        return None
+    except (ValueError, OSError):  # e.g. a NUL byte in the URL's value
+        st.sidebar.error("Results folder: not a usable path.")
         return None
     st.query_params["results"] = typed.strip()
     return root
 
 
 def sidebar() -> ViewState | None:
-    """Draw the common sidebar and return the view state (None when no results can be shown)."""
+    """Draw the common sidebar and return the view state (None when no results can be shown).
+
+    Each choice lists only the values that have data together with the choices above it
+    (:mod:`mindgap_ui.choices`); a value in the URL that has none falls back to the default.
+    """
     st.sidebar.header("View")
     root = results_root_input()
     if root is None:
         return None
     catalog = results.catalog(str(root))
     if catalog is None:
-        st.sidebar.warning(f"No results in {root}. Run `mindgap demo --stage results` (demo) or "
+        shown = md_escape(st.query_params.get("results", "")) or "the demo results"
+        st.sidebar.warning(f"No results in {shown}. Run `mindgap demo --stage results` (demo) or "
                            "`mindgap evaluate --experiment FILE --out DIR`.")
         return None
-    run_id = _pick("Run", catalog.runs, "run", default=default_run(catalog.runs))
-    metric = _pick("Metric", catalog.metrics, "metric", default="psnr" if "psnr" in catalog.metrics else None)
-    method = _pick("Method", catalog.methods, "method", allow_all=True)
-    regime = _pick("Regime", catalog.regimes, "regime", allow_all=True)
-    targets = [d for d in catalog.domains if d != SOURCE_DOMAIN]
-    target = _pick("Compared domain", targets, "target", default=default_target(targets),
-                   help="The cross-sensor test domain compared with the synthetic one") if targets else None
-    band = _pick("Band", catalog.bands, "band", default="all",
-                 help="'all': the metric over every band; or one band's score") if catalog.bands else None
-    aggregate = (_pick("Sample aggregate", catalog.aggregates, "aggregate", default="mean",
-                       help="How the diffusion samples were combined before scoring")
-                 if len(catalog.aggregates) > 1 else (catalog.aggregates[0] if catalog.aggregates else None))
+    fingerprint = results.fingerprint(str(root))
+    combos = results.choices(str(root), fingerprint, SOURCE_DOMAIN)
+    chosen: dict[str, str | None] = {}
+
+    def pick(column: str, label: str, key: str, **kwargs: Any) -> str | None:
+        chosen[column] = _pick(label, combos.options(column, chosen), key, **kwargs)
+        return chosen[column]
+
+    runs = combos.options("run_id", {})
+    run_id = pick("run_id", "Run", "run", default=default_run(runs))
+    metrics = combos.options("metric", chosen)
+    metric = pick("metric", "Metric", "metric", default="psnr" if "psnr" in metrics else None)
+    method = pick("method", "Method", "method", allow_all=True)
+    regime = pick("regime", "Regime", "regime", allow_all=True)
+    target = pick("target", "Compared domain", "target",
+                  default=default_target(combos.options("target", chosen)),
+                  help="The cross-sensor test domain compared with the synthetic one")
+    band = pick("band", "Band", "band", default="all",
+                help="'all': the metric over every band; or one band's score")
+    aggregates = combos.options("aggregate", chosen)
+    if len(aggregates) > 1:
+        aggregate = pick("aggregate", "Sample aggregate", "aggregate", default="mean",
+                         help="How the diffusion samples were combined before scoring")
+    else:
+        st.query_params.pop("aggregate", None)
+        aggregate = aggregates[0] if aggregates else None
     return ViewState(root, run_id, metric, method, regime, SOURCE_DOMAIN, target, band, aggregate,
-                     results.fingerprint(str(root)), catalog.simulated)
-
-
-def use_router() -> None:
-    """Rerun through ``app.py`` when Streamlit ran this page file on its own (call first in a page).
-
-    Until ``st.navigation`` has run once in the server process, Streamlit treats ``pages/`` as a v1
-    multipage folder: a deep link to ``/overview`` on a fresh server runs ``pages/overview.py`` without
-    the router (no password gate, no common sidebar, the v1 file list as navigation). This switches
-    Streamlit to ``st.navigation`` routing, as ``st.navigation`` itself does, and reruns: the rerun
-    reaches the same page through ``app.py`` (page identity is the URL path, which the router keeps
-    equal to the file stem).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if getattr(PagesManager, "uses_pages_directory", None):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+                     fingerprint, catalog.simulated)
 
 
 def set_current_view(view: ViewState | None) -> None:
-    """Hand the view drawn by the router to the page that runs next in this run (it takes it once)."""
-    st.session_state[_VIEW_KEY] = view
+    """Hand the view the router drew in this run to the page it runs next."""
+    _current_view.set(view)
 
 
 def current_view() -> ViewState | None:
-    """The view the router drew in this run; the sidebar is drawn here when the router did not run.
-
-    Streamlit runs a page file without ``app.py`` while it still treats ``pages/`` as a v1 multipage
-    folder (the first run of a fresh server process, and every AppTest ``switch_page``), so a page
-    must not depend on the router. The router's hand-over is taken (removed) here, so it can never
-    be read by a later run.
-    """
-    if _VIEW_KEY in st.session_state:
-        return st.session_state.pop(_VIEW_KEY)
-    return sidebar()
+    """The view the router drew in this run (``mindgap_ui/navigation.py`` draws it for analysis pages)."""
+    return _current_view.get()
 
 
 def view_query_params() -> dict[str, str]:
@@ -194,13 +207,10 @@ def page_choice(label: str, options: list[str], key: str, *, default: str | None
 
 
 def analysis_page(title: str) -> ViewState:
-    """Start an analysis page: router, password gate, title, the view (stops with a notice when there
-    are no results) and the simulated-data banner when the results hold simulated data."""
-    from mindgap_ui.auth import require_password
+    """Start an analysis page: title, the view the router drew (stops with a notice when there are no
+    results) and the simulated-data banner when the results hold simulated data."""
     from mindgap_ui.widgets import no_results_notice, simulated_banner
 
-    use_router()
-    require_password()
     st.title(title)
     view = current_view()
     if view is None:

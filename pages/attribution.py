@@ -11,7 +11,7 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label
 from mindgap_core.errors import MindGapError
 from mindgap_core.viz import attribution as attribution_figures
-from mindgap_ui import attribution, exports, results, state
+from mindgap_ui import attribution, exports, navigation, results, state
 from mindgap_ui.remedies import remedies_section
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
@@ -64,9 +64,9 @@ def _terms_table(table: pd.DataFrame, stem: str) -> None:
     exports.table_downloads(shown, stem, label="attribution terms")
 
 
-def _charts(table: pd.DataFrame, metric: str, stem: str) -> None:
+def _charts(table: pd.DataFrame, metric: str, band: str | None, stem: str) -> None:
     """The waterfall from baseline to total, and single vs leave-one-out per effect."""
-    label, unit = metric_label(metric), metric_unit(metric)
+    label, unit = metric_label(metric, band), metric_unit(metric)
     waterfall = attribution_figures.waterfall_figure(table, metric_label=label, unit=unit)
     st.plotly_chart(waterfall, width="stretch", key="attribution_waterfall")
     exports.figure_download(waterfall, exports.file_stem("attribution_waterfall", stem))
@@ -122,7 +122,7 @@ def _attribution_section(view: state.ViewState) -> None:
     model = state.page_choice("Model", [*dict.fromkeys(table["model"]), ALL_MODELS], "model")
     chosen = table if model == ALL_MODELS else table[table["model"] == model]
     stem = exports.file_stem(view.metric, "all_models" if model == ALL_MODELS else model, run_id)
-    _charts(chosen, view.metric, stem)
+    _charts(chosen, view.metric, view.band or "all", stem)
     st.caption(f"95 % paired bootstrap CIs over {int(chosen['n_tiles'].max())} tiles ({results.N_BOOT} "
                "resamples; the same resampled tiles for every term of a model). Total = baseline + Σ single "
                "+ interaction exactly; the whisker of a step spans its term's CI at the step's end.")
@@ -130,6 +130,7 @@ def _attribution_section(view: state.ViewState) -> None:
         _terms_table(chosen, exports.file_stem("attribution_terms", stem))
 
 
+navigation.page_start()
 view = state.analysis_page("Attribution & remedies")
 _attribution_section(view)
 remedies_section(view)

@@ -4,20 +4,23 @@ import streamlit as st
 
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
 PLOT_LABELS = {"violin": "Violin", "ecdf": "ECDF", "histogram": "Histogram"}
 
+navigation.page_start()
 view = state.analysis_page("Score distributions: synthetic vs cross-sensor")
 if view.metric is None or view.target_domain is None:
     st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
     st.stop()
 
 metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
+chart_label = metric_label(metric, view.band)
 source, target = view.source_domain, view.target_domain
-base = view.score_filters(metric=metric, split="test")
-models = results.distinct(view.root, view.fingerprint, "model", results.filter_key(base))
+base = view.scope_filters(metric=metric, split="test")  # + the model: its method and regime are fixed
+models = list(results.models(view.root, view.fingerprint, results.filter_key(base),
+                             results.filter_key(view.selection())))
 if not models:
     st.info(f"No {label} scores for this selection.")
     st.stop()
@@ -56,7 +59,7 @@ if not gap.empty:
     st.caption(f"Gap 95 % CI {ci}, paired over {int(g['n_tiles'])} tiles, over their spatial blocks: "
                f"{g['ci_method']}; t-test p = {g['p_value']:.3g} ({g['verdict']}).")
 
-dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=label, unit=unit,
+dist_fig = figures.distribution_figure(tiles, kind=kind, metric_label=chart_label, unit=unit,
                                        domains=[source, target])
 st.plotly_chart(dist_fig, width="stretch", key="distribution")
 exports.figure_download(dist_fig, exports.file_stem("distribution", model, metric, kind))
@@ -64,12 +67,12 @@ exports.figure_download(dist_fig, exports.file_stem("distribution", model, metri
 left, right = st.columns(2)
 with left:
     higher_better = bool(gap["higher_better"].iloc[0]) if not gap.empty else True
-    scatter = figures.paired_scatter_figure(pairs, metric_label=label, unit=unit, source_domain=source,
+    scatter = figures.paired_scatter_figure(pairs, metric_label=chart_label, unit=unit, source_domain=source,
                                             target_domain=target, higher_better=higher_better)
     st.plotly_chart(scatter, width="stretch", key="paired_scatter")
     exports.figure_download(scatter, exports.file_stem("paired", model, metric))
 with right:
-    ci_fig = figures.mean_ci_figure(means, metric_label=label, unit=unit, domains=[source, target])
+    ci_fig = figures.mean_ci_figure(means, metric_label=chart_label, unit=unit, domains=[source, target])
     st.plotly_chart(ci_fig, width="stretch", key="mean_ci")
     exports.figure_download(ci_fig, exports.file_stem("means", model, metric))
 
@@ -79,5 +82,4 @@ with st.expander("Per-tile scores"):
     exports.table_downloads(pairs, exports.file_stem("paired_tiles", model, metric), label="paired tiles")
 exports.table_downloads(lambda: results.rows(view.root, view.fingerprint, key),
                         exports.file_stem("results", model, metric), label="result rows of this model")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
-             query_params=state.view_query_params())
+navigation.page_link("overview", label="Back to the overview", query_params=state.view_query_params())

@@ -4,13 +4,10 @@ import streamlit as st
 
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_core.viz.grids import tile_split_figure
-from mindgap_ui import demo_data
-from mindgap_ui import state
-from mindgap_ui.auth import require_password
+from mindgap_ui import demo_data, navigation
 from mindgap_ui.widgets import simulated_banner
 
-state.use_router()
-require_password()
+navigation.page_start()
 
 st.title("MindGap: the domain gap of cross-sensor diffusion super-resolution")
 st.markdown(

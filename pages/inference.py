@@ -9,11 +9,10 @@ from mindgap_core.inference.job_runner import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE,
 from mindgap_core.paths import DEMO_MANIFEST
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
-from mindgap_ui.auth import require_password
+from mindgap_ui import navigation
 from mindgap_ui.widgets import simulated_banner
 
-# no state.use_router() here: its rerun would drop a pending button click; the gate still holds
-require_password()
+navigation.page_start()
 
 st.title("On-demand inference")
 simulated_banner()

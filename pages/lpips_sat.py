@@ -5,12 +5,13 @@ import streamlit as st
 from mindgap_core.analysis.headlines import domain_label, format_value
 from mindgap_core.viz import figures
 from mindgap_core.viz.mosaic import shared_range
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption
 
 METRIC = "lpips_sat"
 LABEL = "LPIPS-Sat"
 
+navigation.page_start()
 view = state.analysis_page("LPIPS-Sat heatmaps")
 st.markdown(
     "LPIPS-Sat is LPIPS's formula on the features of a 4-band (B, G, R, NIR) encoder trained "
@@ -23,8 +24,11 @@ if view.target_domain is None:
     st.stop()
 source, target = view.source_domain, view.target_domain
 
-base = {**view.filters(), "metric": METRIC, "split": "test", "test_domain": [source, target]}
-models = results.distinct(view.root, view.fingerprint, "model", results.filter_key(base))
+# the run's rows (the model, picked from the sidebar's method/regime selection, fixes the rest)
+base = {**view.scope_filters(), "metric": METRIC, "split": "test", "test_domain": [source, target]}
+base.pop("band", None)  # LPIPS-Sat is scored on all bands together
+models = list(results.models(view.root, view.fingerprint, results.filter_key(base),
+                             results.filter_key(view.selection())))
 if not models:
     st.info("No LPIPS-Sat scores in this selection: the evaluation did not include `lpips_sat` (it needs "
             "the backbone shipped in `data/lpips_sat/`, made by `mindgap ssl-pretrain`, or SSL4EO-S12 "
@@ -98,5 +102,4 @@ else:
     exports.figure_download(comparison, exports.file_stem("lpips_vs_lpips_sat", model))
 
 exports.table_downloads(rows, exports.file_stem("lpips_sat_rows", model), label="LPIPS-Sat rows")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
-             query_params=state.view_query_params())
+navigation.page_link("overview", label="Back to the overview", query_params=state.view_query_params())

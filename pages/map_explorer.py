@@ -4,15 +4,14 @@ rasters of the selected tile (LR, SR per model or job, HR, error, uncertainty, L
 import streamlit as st
 
 from mindgap_core.paths import DEMO_MANIFEST
+from mindgap_core.viz import layers as lyr
 from mindgap_ui import jobs as ui_jobs
 from mindgap_ui import maps as ui_maps
-from mindgap_ui import state
-from mindgap_ui.auth import require_password
+from mindgap_ui import navigation, state
 from mindgap_ui.state import sidebar
 from mindgap_ui.widgets import simulated_banner
 
-state.use_router()
-require_password()
+navigation.page_start()
 
 st.title("Map explorer")
 view = sidebar()
@@ -42,11 +41,19 @@ if tile is None:
     st.info("Select a tile to compare its LR, SR, HR, error and uncertainty rasters.")
 else:
     st.header(f"Tile {tile}")
-    ui_jobs.link("pages/inference.py", f"Run on-demand inference on tile {tile}", {"tile": tile})
+    navigation.page_link("inference", label=f"Run on-demand inference on tile {tile}",
+                         query_params={"tile": tile})
     layers = ui_maps.tile_layers(manifest, view, tile, jobs_folder, jobs_fp)
     ui_maps.split_panel(manifest, tile, layers, rendering)
-    st.subheader("All rasters of the tile (one shared stretch per kind)")
-    ui_maps.small_multiples(layers, rendering)
+    st.subheader("Rasters of the tile (one shared stretch per kind)")
+    shown = [layer for layer in layers if not ui_maps.blank_uncertainty(layer)]
+    models = list(dict.fromkeys(m for m in map(lyr.model_of, shown) if m is not None))
+    model = state.page_choice("Rasters of", models, "tile_model")
+    ui_maps.small_multiples([layer for layer in shown if lyr.model_of(layer) in (None, model)], rendering,
+                            per_row=6)
+    if len(shown) < len(layers):
+        st.caption(f"{len(layers) - len(shown)} uncertainty maps left out: zero everywhere (a deterministic "
+                   "model, or a single sample).")
     scores = ui_maps.tile_scores(view, tile, jobs_folder, jobs_fp)
     if not scores.empty:
         st.subheader("Scores of the tile (band: all)")

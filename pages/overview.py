@@ -2,17 +2,18 @@
 
 import streamlit as st
 
-from mindgap_core.analysis.headlines import domain_label, headline_findings
-from mindgap_core.viz import figures
-from mindgap_ui import exports, results, state
+from mindgap_core.analysis.headlines import domain_label
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
+navigation.page_start()
 view = state.analysis_page("Overview: the domain gap")
 if view.metric is None or view.target_domain is None:
     st.info("These results have no cross-sensor test domain to compare with the synthetic one.")
     st.stop()
 
 metric, unit, label = view.metric, metric_unit(view.metric), metric_label(view.metric)
+chart_label = metric_label(metric, view.band)
 source, target = view.source_domain, view.target_domain
 st.markdown(
     f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs "
@@ -22,46 +23,47 @@ st.markdown(
 )
 metric_caption(metric)
 
-filters = view.score_filters(train_blocks=None)
-table = results.gaps(view.root, view.fingerprint, metric, results.filter_key(filters), source, target)
-if table.empty:  # a store holding only a scaling series
-    filters = view.score_filters()
-    table = results.gaps(view.root, view.fingerprint, metric, results.filter_key(filters), source, target)
-if table.empty:
+selection = results.filter_key(view.selection())
+filters = view.scope_filters(train_blocks=None)
+gap = results.gap_view(view.root, view.fingerprint, metric, results.filter_key(filters), source, target,
+                       selection, chart_label)
+if gap.table.empty:  # a store holding only a scaling series
+    filters = view.scope_filters()
+    gap = results.gap_view(view.root, view.fingerprint, metric, results.filter_key(filters), source, target,
+                           selection, chart_label)
+if gap.table.empty:
     st.info(f"No tile was scored by {label} in both domains for this selection.")
     st.stop()
+table = gap.table
 
-st.header(f"Gap by method and training regime ({label})")
-fig = figures.gap_matrix_figure(table, metric_label=label, unit=unit)
-st.plotly_chart(fig, width="stretch", key="gap_matrix")
-exports.figure_download(fig, exports.file_stem("gap_matrix", metric, view.run_id))
+st.header(f"Gap by method and training regime ({chart_label})")
+st.plotly_chart(gap.figure, width="stretch", key="gap_matrix")
+exports.figure_download(gap.figure, exports.file_stem("gap_matrix", metric, view.band, view.run_id))
 
 st.subheader("Findings")
-findings = headline_findings(table, metric_label=label, unit=unit)
-st.markdown("\n".join(f"- {md_escape(text)}" for text in findings))
+st.markdown("\n".join(f"- {md_escape(text)}" for text in gap.findings))
 
 with st.expander("Gap table (numbers behind the matrix)"):
     shown = table.drop(columns=["higher_better"])
     st.dataframe(shown, width="stretch", hide_index=True)
-    exports.table_downloads(shown, exports.file_stem("gap_table", metric, view.run_id), label="gap table")
+    exports.table_downloads(shown, exports.file_stem("gap_table", metric, view.band, view.run_id),
+                            label="gap table")
 
 st.header("Every metric at a glance")
 st.caption("Relative gap in % of the synthetic-domain mean per model and metric (one DuckDB query; "
            "no CIs; negative = worse on the cross-sensor domain).")
-everything = results.overview(view.root, view.fingerprint,
-                              results.filter_key({k: v for k, v in filters.items() if k != "metric"}),
-                              source, target)
-if not everything.empty:
-    everything = everything.assign(model=everything["method"] + " / " + everything["regime"])
-    wide = everything.pivot_table(index="model", columns="metric", values="rel_gap_pct", aggfunc="mean")
-    st.dataframe(wide.round(2), width="stretch")
+wide = results.glance(view.root, view.fingerprint,
+                      results.filter_key({k: v for k, v in filters.items() if k != "metric"}), source, target,
+                      selection)
+if not wide.empty:
+    st.dataframe(wide, width="stretch")
 
-st.header(f"Training domain × test domain ({label})")
+st.header(f"Training domain × test domain ({chart_label})")
 st.caption("Mean score over test tiles of all models trained on each domain (95 % bootstrap CI).")
-matrix = results.train_test(view.root, view.fingerprint, metric, results.filter_key(view.score_filters()))
-matrix_fig = figures.train_test_figure(matrix, metric_label=label, unit=unit)
-st.plotly_chart(matrix_fig, width="stretch", key="train_test")
-exports.figure_download(matrix_fig, exports.file_stem("train_test", metric, view.run_id))
+matrix = results.train_test_view(view.root, view.fingerprint, metric,
+                                 results.filter_key(view.score_filters()), chart_label)
+st.plotly_chart(matrix.figure, width="stretch", key="train_test")
+exports.figure_download(matrix.figure, exports.file_stem("train_test", metric, view.band, view.run_id))
 
 st.header("Data")
 exports.table_downloads(
@@ -70,10 +72,7 @@ exports.table_downloads(
 
 st.header("Look closer")
 links = state.view_query_params()
-columns = st.columns(3)
-for column, (path, title, icon) in zip(columns, (
-    ("pages/distributions.py", "Per-tile distributions", "📈"),
-    ("pages/lpips_sat.py", "LPIPS-Sat heatmaps", "🔥"),
-    ("pages/scaling.py", "Scaling & training", "📉"),
+for column, (name, link_label) in zip(st.columns(3), (
+    ("distributions", "Per-tile distributions"), ("lpips_sat", None), ("scaling", None),
 ), strict=True):
-    column.page_link(path, label=title, icon=icon, query_params=links)
+    navigation.page_link(name, label=link_label, query_params=links, container=column)

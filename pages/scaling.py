@@ -4,9 +4,10 @@ import streamlit as st
 
 from mindgap_core.analysis.headlines import scaling_findings
 from mindgap_core.viz import figures
-from mindgap_ui import exports, results, state
+from mindgap_ui import exports, navigation, results, state
 from mindgap_ui.widgets import md_escape, metric_caption, metric_label, metric_unit
 
+navigation.page_start()
 view = state.analysis_page("Scaling & training")
 
 st.header("Diversity scaling")
@@ -25,7 +26,7 @@ if curve.empty:
     st.info("No diversity-scaling series in this selection: no result row carries a number of training "
             "blocks. Train models with `mindgap train --blocks K` for several K and evaluate them together.")
 else:
-    fig = figures.scaling_figure(curve, metric_label=label, unit=unit)
+    fig = figures.scaling_figure(curve, metric_label=metric_label(metric, view.band), unit=unit)
     st.plotly_chart(fig, width="stretch", key="scaling_curve")
     exports.figure_download(fig, exports.file_stem("scaling", metric, view.run_id))
     sentences = scaling_findings(trend, metric_label=label, unit=unit)
@@ -59,5 +60,4 @@ else:
                f"{md_escape(', '.join(missing))}." if missing else "")
     st.caption(f"Model folders found through {origin}. {without}")
     exports.table_downloads(logs, exports.file_stem("training_loss", view.run_id), label="loss logs")
-st.page_link("pages/overview.py", label="Back to the overview", icon="📊",
-             query_params=state.view_query_params())
+navigation.page_link("overview", label="Back to the overview", query_params=state.view_query_params())

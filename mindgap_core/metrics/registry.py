@@ -232,10 +232,18 @@ def get_metric(name: str) -> MetricSpec:
         raise ConfigError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
 
 
-def metric_label(name: str) -> str:
-    """The display label of a metric (its name when it is not in the registry)."""
+#: display names of bands (others are shown as stored)
+BAND_LABELS = {"blue": "blue", "green": "green", "red": "red", "nir": "NIR"}
+
+
+def metric_label(name: str, band: str | None = None) -> str:
+    """The display label of a metric (its name when it is not in the registry); with ``band``, the band
+    it was scored on ("PSNR, NIR band", "PSNR, all bands") for chart titles and axes."""
     spec = METRICS.get(name)
-    return spec.label if spec is not None else name
+    label = spec.label if spec is not None else name
+    if band is None:
+        return label
+    return f"{label}, all bands" if band == "all" else f"{label}, {BAND_LABELS.get(band, band)} band"
 
 
 def parse_metric_list(text: str | None) -> tuple[str, ...]:

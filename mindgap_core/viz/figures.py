@@ -203,8 +203,8 @@ def paired_scatter_figure(pairs: pd.DataFrame, *, metric_label: str, unit: str =
     axis = _axis_title(metric_label, unit)
     fig.update_xaxes(title=f"{axis} on {src}", range=line)
     fig.update_yaxes(title=f"{axis} on {tgt}", range=line, scaleanchor="x")
-    fig.update_layout(title=f"Paired tiles: points {worse} the line are worse on {tgt}", height=460,
-                      margin=_MARGIN)
+    fig.update_layout(title=f"Paired tiles ({esc(metric_label)}): points {worse} the line are worse on {tgt}",
+                      height=460, margin=_MARGIN)
     return fig
 
 
@@ -227,9 +227,9 @@ def mean_ci_figure(means: pd.DataFrame, *, metric_label: str, unit: str = "",
             hovertemplate=f"mean %{{y:.4g}}<br>95 % CI {ci}<br>{int(row.n_tiles)} tiles<extra></extra>",
         ))
     fig.update_yaxes(title=_axis_title(metric_label, unit))
-    method = f" ({esc(means['ci_method'].iloc[0])})" if "ci_method" in means and len(means) else ""
-    fig.update_layout(title=f"Mean over tiles, 95 % CI{method}", height=360, showlegend=False,
-                      margin=_MARGIN)
+    method = f" ({means['ci_method'].iloc[0]})" if "ci_method" in means and len(means) else ""
+    fig.update_layout(title=esc(f"Mean {metric_label} over tiles, 95 % CI{method}"), height=360,
+                      showlegend=False, margin=_MARGIN)
     return fig
 
 
@@ -328,14 +328,45 @@ def scaling_figure(curve: pd.DataFrame, *, metric_label: str, unit: str = "") ->
     return fig
 
 
+#: line styles that tell apart the models of one method (colour = method)
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+#: one colour per SR method (the loss chart's colour key); others cycle through _METHOD_FALLBACK
+_METHOD_COLOURS = {"sr3": "#4c78a8", "srdiff": "#f58518", "ldm_sr": "#54a24b", "resshift": "#e45756",
+                   "sinsr": "#72b7b2", "regression": "#b279a2", "bicubic": "#9d755d"}
+_METHOD_FALLBACK = ("#eeca3b", "#ff9da6", "#bab0ac", "#17becf", "#7f7f7f")
+
+
+def line_styles(logs: pd.DataFrame) -> dict[str, dict]:
+    """model -> its line style: the colour says the method, the dash (then a marker) tells apart the
+    models of one method, so no two models look the same however many there are."""
+    styles: dict[str, dict] = {}
+    methods = list(dict.fromkeys(logs.sort_values("model")["method"].astype(str)))
+    for m, method in enumerate(methods):
+        colour = _METHOD_COLOURS.get(method, _METHOD_FALLBACK[m % len(_METHOD_FALLBACK)])
+        names = sorted(logs.loc[logs["method"].astype(str) == method, "model"].astype(str).unique())
+        for k, model in enumerate(names):
+            style = {"color": colour, "dash": _DASHES[k % len(_DASHES)]}
+            if k >= len(_DASHES):
+                style["symbol"] = _SYMBOLS[(k // len(_DASHES) - 1) % len(_SYMBOLS)]
+            styles[model] = style
+    return styles
+
+
 def loss_figure(logs: pd.DataFrame, *, log_y: bool = True) -> go.Figure:
-    """Training loss vs step, one line per model (rows of ``training_logs.loss_logs``)."""
+    """Training loss vs step, one line per model (rows of ``training_logs.loss_logs``); colour = method,
+    dash and marker = the model within its method (:func:`line_styles`)."""
     fig = go.Figure()
+    styles = line_styles(logs) if not logs.empty else {}
     for model, part in logs.groupby("model", sort=True):
         first = part.iloc[0]
         name = esc(model)
+        style = styles[str(model)]
+        symbol = style.get("symbol")
         fig.add_trace(go.Scatter(
-            x=part["step"], y=part["loss"], mode="lines", name=name,
+            x=part["step"], y=part["loss"], mode="lines+markers" if symbol else "lines", name=name,
+            line={"color": style["color"], "dash": style["dash"]},
+            marker={"symbol": symbol, "size": 6, "maxdisplayed": 12} if symbol else None,
             customdata=np.column_stack([part["lr"], part["wall_s"]]),
             hovertemplate=(f"{name} ({esc(first['method'])}, {esc(first['regime'])})<br>step %{{x}}<br>"
                            "loss %{y:.4g}<br>lr %{customdata[0]:.3g}<br>%{customdata[1]:.1f} s"
@@ -343,5 +374,5 @@ def loss_figure(logs: pd.DataFrame, *, log_y: bool = True) -> go.Figure:
         ))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="training loss", type="log" if log_y else "linear")
-    fig.update_layout(title="Training loss", height=420, margin=_MARGIN)
+    fig.update_layout(title="Training loss (colour: method; line style: model)", height=460, margin=_MARGIN)
     return fig

@@ -238,6 +238,22 @@ def render_layers(sources: Sequence[LayerSource], rendering: str = "true_colour"
     return out
 
 
+def model_of(layer: LayerSource) -> str | None:
+    """The model (or ``job:<id>``) a layer belongs to; None for the tile's inputs (LR, HR)."""
+    parts = layer.key.split("|")
+    return parts[1] if len(parts) == 3 else None
+
+
+def blank_uncertainty(layer: LayerSource) -> bool:
+    """Whether ``layer`` is an uncertainty map that is zero everywhere: a deterministic model, or a
+    single sample, whose std over samples says nothing (drawn, it is an all-black image)."""
+    if layer.kind != "uncertainty":
+        return False
+    values = scalar_map(layer).array
+    finite = values[np.isfinite(values)]
+    return finite.size == 0 or not np.any(finite)
+
+
 def keys(layers: Iterable[LayerSource]) -> list[str]:
     """The keys of ``layers``, in order."""
     return [layer.key for layer in layers]

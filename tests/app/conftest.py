@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mindgap_core.paths import DATA_ROOTS_ENV, DEMO_RESULTS
+from mindgap_ui.navigation import PAGES
 from tests.fixtures.attribution_store import session_attribution_store
 from tests.fixtures.results_store import make_results_store
 
@@ -84,14 +85,20 @@ def attribution_case(attribution_store: Path) -> Iterator[ResultsCase]:
     patch.undo()
 
 
+def page_file(name: str) -> str:
+    """The file of page ``name`` (a key of ``mindgap_ui.navigation.PAGES``) as ``AppTest.switch_page``
+    takes it: relative to ``app.py``."""
+    return str(PAGES[name].path.relative_to(REPO))
+
+
 def run_page(page: str, case: ResultsCase | None = None, **params: str) -> AppTest:
-    """Run ``app.py`` on ``pages/<page>.py`` with query parameters (``results`` from ``case``)."""
+    """Run ``app.py`` on page ``page`` with query parameters (``results`` from ``case``)."""
     at = AppTest.from_file(APP, default_timeout=90)
     if case is not None and case.query:
         at.query_params["results"] = case.query
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(page_file(page))
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -132,8 +132,13 @@ def test_tile_in_the_url_shows_the_split_map(case, jobs_folder) -> None:
         "LPIPS-Sat map bicubic",
     ):
         assert any(o.startswith(needle) for o in options), needle
-    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
-    assert len(captions) == len(options)  # the small multiples show every layer
+    # the small multiples: the tile's inputs and one model's rasters (compact), no all-zero uncertainty
+    model = selected(at, "Rasters of")
+    captions = sorted(img.caption.split(" [")[0] for element in at.get("image") for img in element.proto.imgs)
+    inputs = [o for o in options if o.startswith(("LR: ", "HR "))]
+    own = [o for o in options if f" {model} ← " in o]
+    assert captions and set(captions) <= set(inputs + own) and set(inputs) <= set(captions)
+    assert set(own) - set(captions) == {o for o in own if o.startswith("Uncertainty")}
 
 
 def test_finished_job_is_a_pseudo_model(case, jobs_folder) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mindgap_core.analysis.gap import gap_table, train_test_matrix
+from mindgap_core.paths import data_roots
 from mindgap_core.store import ResultsStore
 from tests.app.conftest import figures, run_id, run_page, selected
 
@@ -105,7 +106,9 @@ def test_deep_link_sets_metric_method_and_band(case) -> None:
 def test_path_outside_data_roots_is_refused(tmp_path_factory) -> None:
     outside = tmp_path_factory.mktemp("not_a_data_root")
     at = run_page("overview", None, results=str(outside))
-    assert any("outside the configured data roots" in e.value for e in at.sidebar.error)
+    errors = [e.value for e in at.sidebar.error]
+    assert any("outside the folders this server shows" in e for e in errors), errors
+    assert not any(str(root) in e for e in errors for root in data_roots())  # no server path shown
     assert not at.get("plotly_chart")
     assert any("No results to show" in i.value for i in at.info)
 

@@ -1,5 +1,6 @@
 """The analysis pages in real Chromium against a real server: each page by URL renders its plotly charts,
-raises nothing and asks nothing of the internet; the password gate holds from the very first request."""
+raises nothing and asks nothing of the internet (the password gate and the first visit to a fresh
+server: tests/e2e/test_browser_navigation.py)."""
 
 from __future__ import annotations
 
@@ -59,18 +60,3 @@ def test_deep_link_reopens_the_view(page, pages_server: str, results_query) -> N
     assert page.locator("text=SSIM: gap").count() >= 1
     assert "metric=ssim" in page.url
 
-
-def test_password_gate_holds_on_a_fresh_server_deep_link(page, tmp_path_factory) -> None:
-    """The first run of a fresh server treats pages/ as a v1 folder and runs the page without app.py."""
-    log = tmp_path_factory.mktemp("gated_server") / "server.log"
-    with streamlit_app(log, MINDGAP_PASSWORD="e2e-secret") as url:
-        page.goto(f"{url}/overview")
-        page.wait_for_selector('[data-testid="stApp"]', timeout=60000)
-        page.wait_for_selector("text=Password", timeout=60000)
-        assert page.locator(".js-plotly-plot").count() == 0
-        assert page.locator("text=Overview: the domain gap").count() == 0
-        field = page.locator('input[type="password"]')
-        field.fill("e2e-secret")
-        field.press("Enter")
-        page.wait_for_selector("text=Overview: the domain gap", timeout=60000)
-        assert page.locator('[data-testid="stException"]').count() == 0

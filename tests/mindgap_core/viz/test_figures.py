@@ -100,6 +100,24 @@ def test_scaling_and_loss_figures() -> None:
     assert [t.name for t in loss.data] == ["a", "b"] and loss.layout.yaxis.type == "linear"
 
 
+def test_loss_lines_never_look_alike() -> None:
+    """Issue 16: the loss chart repeated colours over ~24 models. Colour = method, dash then marker =
+    model within its method: every model's style is unique, and models of one method share a colour."""
+    counts = {"regression": 14, "srdiff": 6, "sr3": 2, "resshift": 4, "sinsr": 2, "ldm_sr": 2,
+              "new_method": 1}
+    logs = pd.DataFrame([{"model": f"{method}/m{k:02d}", "method": method, "regime": "r", "step": step,
+                          "loss": 1.0 / (step + 1), "lr": 1e-4, "wall_s": 0.1}
+                         for method, n in counts.items() for k in range(n) for step in range(3)])
+    fig = figures.loss_figure(logs)
+    looks = [(t.line.color, t.line.dash, t.marker.symbol if "markers" in t.mode else None) for t in fig.data]
+    assert len(fig.data) == 31 and len(set(looks)) == 31
+    by_method = {}
+    for trace, look in zip(fig.data, looks, strict=True):
+        by_method.setdefault(trace.name.split("/")[0], set()).add(look[0])
+    assert all(len(colours) == 1 for colours in by_method.values())
+    assert len({next(iter(c)) for c in by_method.values()}) == len(counts)
+
+
 def test_no_streamlit_placeholder_colours() -> None:
     """Streamlit's chart theme rewrites "#000001".."#0000ff"-style codes; figures must not use them."""
     import re

@@ -125,6 +125,23 @@ def test_job_rows_give_the_same_layers_with_their_labels(tmp_path: Path) -> None
     assert layers[1].path == tmp_path / f"outputs/7/abs_error/{TILE}.tif" and layers[1].reference is None
 
 
+def test_blank_uncertainty_and_model_of(store, tmp_path_factory) -> None:
+    """A deterministic model's uncertainty (std over one sample) is zero everywhere: left out of the
+    tile's small multiples; a real one, and other kinds, are kept."""
+    root, rows = store
+    layers = lyr.store_layers(rows, lambda rel: root / rel, _hr())
+    unc = next(layer for layer in layers if layer.kind == "uncertainty")
+    assert not lyr.blank_uncertainty(unc)
+    assert not any(lyr.blank_uncertainty(layer) for layer in layers if layer.kind != "uncertainty")
+    hr = read_raster(_hr())
+    zero = tmp_path_factory.mktemp("zero") / "uncertainty.tif"
+    write_cog(hr.replace(array=np.zeros_like(hr.array)), zero)
+    assert lyr.blank_uncertainty(lyr.LayerSource("uncertainty|m|d", "u", "uncertainty", zero))
+    assert {lyr.model_of(layer) for layer in layers} == {"bicubic"}
+    assert {lyr.model_of(layer) for layer in lyr.manifest_layers(MANIFEST, TILE)} == {None}
+    assert lyr.model_of(lyr.LayerSource("sr|job:7|synthetic", "s", "reflectance", zero)) == "job:7"
+
+
 def test_hr_mosaic_is_the_scene() -> None:
     mosaic = lyr.hr_mosaic(MANIFEST)
     scene = read_raster(SCENE)
