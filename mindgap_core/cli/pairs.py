@@ -9,12 +9,13 @@ HELP = "build real cross-sensor LR/HR tile pairs (Sentinel-2 + PlanetScope) with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--s2", required=True, type=Path, metavar="PATH",
-                        help="Sentinel-2 L2A: .SAFE folder, per-band folder, or 4-band reflectance GeoTIFF "
-                        "(bands named, else in the order blue, green, red, nir)")
-    parser.add_argument("--ps", required=True, type=Path, metavar="PATH",
-                        help="PlanetScope analytic SR GeoTIFF (UDM2 found beside it) "
-                        "or 4-band reflectance GeoTIFF")
+    parser.add_argument("--s2", required=True, metavar="PATH",
+                        help="Sentinel-2 L2A: STAC item (.json file or URL), .SAFE folder, per-band folder, "
+                        "or 4-band reflectance GeoTIFF (bands named, else in the order blue, green, red, "
+                        "nir)")
+    parser.add_argument("--ps", required=True, metavar="PATH",
+                        help="PlanetScope: STAC item (.json file or URL), analytic SR GeoTIFF (UDM2 found "
+                        "beside it), or 4-band reflectance GeoTIFF")
     parser.add_argument("--scale", required=True, type=int, metavar="N",
                         help="HR pixels per S2 pixel per axis (HR is resampled to S2 pixel size / N)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")

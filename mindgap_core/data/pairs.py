@@ -3,7 +3,8 @@
 Steps of :func:`build_pairs`:
 
 1. read both rasters as reflectance with the canonical bands (blue, green, red, nir) and their masks
-   (S2 SCL, PlanetScope UDM2, nodata);
+   (S2 SCL, PlanetScope UDM2, nodata): files, products or STAC items (:mod:`mindgap_core.io.stac`).
+   The HR is read first and the S2 only over the HR footprint, so a whole S2 tile is never held;
 2. reproject the HR onto the grid nested in the S2 pixel grid over the overlap (:mod:`.grid`);
 3. combine the masks (S2 valid and HR valid and inside the HR footprint);
 4. estimate the residual sub-pixel shift of the HR (area-downsampled to LR) relative to the S2, for the
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from mindgap_core.data.tiles import Tile, check_tiling, make_tiles
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
 
+if TYPE_CHECKING:
+    from mindgap_core.io.geotiff import Footprint
+
 DOMAIN = "real_cross_sensor"
 _TILE_FILE = re.compile(r"^r\d+c\d+\.tif$")
 _PLANET_NAME = re.compile(r"(AnalyticMS|_3B_|udm2|_SR_8b|_SR_harmonized)", re.IGNORECASE)
@@ -59,7 +63,7 @@ def _canonical_names(band_names: tuple[str, ...]) -> tuple[str, ...] | None:
     return None
 
 
-def _with_canonical_bands(raster: GeoRaster, path: Path) -> GeoRaster:
+def _with_canonical_bands(raster: GeoRaster, path: str | Path) -> GeoRaster:
     """Name/order the bands canonically: by name when the file names them (canonical names or
     Sentinel-2 ids, any order), else by position (blue, green, red, nir)."""
     names = _canonical_names(raster.band_names)
@@ -74,7 +78,11 @@ def _with_canonical_bands(raster: GeoRaster, path: Path) -> GeoRaster:
     )
 
 
-def _require(path: str | Path) -> Path:
+def _require(path: str | Path) -> str | Path:
+    from mindgap_core.io.geotiff import is_remote
+
+    if is_remote(path):
+        return str(path)
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file or folder")
@@ -94,41 +102,55 @@ def looks_like_planet_product(path: Path) -> bool:
     return bool(_PLANET_NAME.search(path.name)) or find_udm2(path) is not None
 
 
-def read_lr_raster(path: str | Path) -> GeoRaster:
-    """A Sentinel-2 acquisition (.SAFE / per-band folder) or a 4-band reflectance GeoTIFF."""
+def read_lr_raster(path: str | Path, footprint: Footprint | None = None) -> GeoRaster:
+    """A Sentinel-2 acquisition (STAC item, .SAFE / per-band folder) or a 4-band reflectance GeoTIFF;
+    only the part covering ``footprint`` when given."""
     from mindgap_core.io.geotiff import read_raster
     from mindgap_core.io.sentinel2 import read_sentinel2
+    from mindgap_core.io.stac import looks_like_stac_item, read_sentinel2_item
 
     p = _require(path)
-    if looks_like_sentinel2_product(p):
-        return _with_canonical_bands(read_sentinel2(p), p)
-    return read_raster(p, units="reflectance", require_crs=True)
+    if looks_like_stac_item(p):
+        return _with_canonical_bands(read_sentinel2_item(p, footprint=footprint), p)
+    if isinstance(p, Path) and looks_like_sentinel2_product(p):
+        return _with_canonical_bands(read_sentinel2(p, footprint=footprint), p)
+    return read_raster(p, units="reflectance", require_crs=True, footprint=footprint)
 
 
 def read_hr_raster(path: str | Path) -> GeoRaster:
-    """A PlanetScope product (with its UDM2 when found) or a 4-band reflectance GeoTIFF."""
+    """A PlanetScope STAC item or product (with its UDM2 when found) or a 4-band reflectance GeoTIFF."""
     from mindgap_core.io.geotiff import read_raster
     from mindgap_core.io.planetscope import read_planetscope
+    from mindgap_core.io.stac import looks_like_stac_item, read_planetscope_item
 
     p = _require(path)
-    if looks_like_planet_product(p):
+    if looks_like_stac_item(p):
+        return _with_canonical_bands(read_planetscope_item(p), p)
+    if looks_like_planet_product(Path(p)):
         return _with_canonical_bands(read_planetscope(p), p)
     return read_raster(p, units="reflectance", require_crs=True)
 
 
-def _matched_bands(lr: GeoRaster, hr: GeoRaster, lr_path: Path, hr_path: Path) -> tuple[GeoRaster, GeoRaster]:
+def _matched_bands(
+    lr: GeoRaster, hr: GeoRaster, lr_path: str | Path, hr_path: str | Path
+) -> tuple[GeoRaster, GeoRaster]:
     n_lr, n_hr = len(lr.band_names), len(hr.band_names)
     both_named = _canonical_names(lr.band_names) is not None and _canonical_names(hr.band_names) is not None
     if n_lr != n_hr and not both_named:
         raise InputError(
             f"{lr_path} + {hr_path}",
-            f"band counts differ: {lr_path.name} has {n_lr} bands {lr.band_names}, "
-            f"{hr_path.name} has {n_hr} bands {hr.band_names}; both need blue, green, red, nir",
+            f"band counts differ: {_name(lr_path)} has {n_lr} bands {lr.band_names}, "
+            f"{_name(hr_path)} has {n_hr} bands {hr.band_names}; both need blue, green, red, nir",
         )
     return _with_canonical_bands(lr, lr_path), _with_canonical_bands(hr, hr_path)
 
 
 # --------------------------------------------------------------------------------------- helpers
+def _name(path: str | Path) -> str:
+    """The last component of a path or URL."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
 def _as_utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
@@ -234,8 +256,8 @@ class PairPlan:
     scene: AlignedScene
     tiles: tuple[Tile, ...]
     splits: tuple[tuple[str, str], ...]  # (block_id, split) per tile
-    lr_path: Path
-    hr_path: Path
+    lr_path: str | Path
+    hr_path: str | Path
     crs: str
     dt_days: float
     seed: int
@@ -270,8 +292,12 @@ def plan_pairs(
         raise ConfigError(f"min_valid must be in [0, 1], got {min_valid!r}")
     if not isinstance(block_size, int) or block_size < 1:
         raise ConfigError(f"block size must be a positive integer, got {block_size!r}")
-    lr_path, hr_path = Path(s2_path), Path(ps_path)
-    lr_raw, hr_raw = _matched_bands(read_lr_raster(lr_path), read_hr_raster(hr_path), lr_path, hr_path)
+    from mindgap_core.io.geotiff import Footprint
+
+    lr_path, hr_path = _source(s2_path), _source(ps_path)
+    hr_read = read_hr_raster(hr_path)
+    lr_read = read_lr_raster(lr_path, footprint=Footprint.of(hr_read, hr_path))
+    lr_raw, hr_raw = _matched_bands(lr_read, hr_read, lr_path, hr_path)
     scene = align_scene(
         lr_raw, hr_raw, scale, correct_shift=correct_shift, resampling=resampling,
         lr_name=lr_path, hr_name=hr_path,
@@ -310,6 +336,13 @@ def plan_pairs(
         crs=crs_string(scene.lr.crs), dt_days=dt_days(lr_raw.acquired, hr_raw.acquired), seed=seed,
         params=params,
     )
+
+
+def _source(path: str | Path) -> str | Path:
+    """URLs stay strings (``Path`` would fold their ``//``); everything else is a path."""
+    from mindgap_core.io.geotiff import is_remote
+
+    return str(path) if is_remote(path) else Path(path)
 
 
 def check_out_dir(out_dir: str | Path) -> Path:

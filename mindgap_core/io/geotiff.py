@@ -7,17 +7,21 @@ has one, else as an internal (per-dataset) mask band.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import MemoryFile
 from rasterio.shutil import copy as gdal_copy
+from rasterio.windows import Window
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.atomic import atomic_path
@@ -64,8 +68,10 @@ def _band_names_from(descriptions: Sequence[str | None], count: int) -> tuple[st
     return tuple(f"b{i}" for i in range(1, count + 1))
 
 
-def _valid_mask(src: rasterio.io.DatasetReader, array: np.ndarray) -> np.ndarray | None:
-    """Validity (rows, cols), None when all pixels are valid.
+def _valid_mask(
+    src: rasterio.io.DatasetReader, array: np.ndarray, window: Window | None = None
+) -> np.ndarray | None:
+    """Validity (rows, cols) of ``array`` (read from ``window``), None when all pixels are valid.
 
     A pixel is invalid where the file's mask says so (internal mask; or nodata in *every* band, as
     GDAL's dataset mask, so that a valid 0 in one band survives nodata=0) or any float band is
@@ -73,7 +79,7 @@ def _valid_mask(src: rasterio.io.DatasetReader, array: np.ndarray) -> np.ndarray
     """
     valid = None
     if any(flags != [MaskFlags.all_valid] for flags in src.mask_flag_enums):
-        valid = np.any(src.read_masks() > 0, axis=0)
+        valid = np.any(src.read_masks(window=window) > 0, axis=0)
     if np.issubdtype(array.dtype, np.floating):
         finite = np.all(np.isfinite(array), axis=0)
         valid = finite if valid is None else valid & finite
@@ -82,29 +88,93 @@ def _valid_mask(src: rasterio.io.DatasetReader, array: np.ndarray) -> np.ndarray
     return valid
 
 
+#: URL schemes GDAL reads through its virtual file systems (no download of the whole file).
+_VSI_PREFIXES: dict[str, str] = {
+    "http://": "/vsicurl/", "https://": "/vsicurl/", "s3://": "/vsis3/", "gs://": "/vsigs/",
+    "az://": "/vsiaz/",
+}  # fmt: skip
+
+
+def is_remote(href: str | Path) -> bool:
+    """Whether ``href`` is a URL (http(s), s3, gs, az) rather than a local path."""
+    return isinstance(href, str) and href.lower().startswith(tuple(_VSI_PREFIXES))
+
+
+def gdal_target(href: str) -> str:
+    """The GDAL path of a URL: ``https://x/y.tif`` -> ``/vsicurl/https://x/y.tif``, ``s3://b/k`` ->
+    ``/vsis3/b/k`` (GDAL's virtual file systems read only the blocks they need)."""
+    for scheme, prefix in _VSI_PREFIXES.items():
+        if href.lower().startswith(scheme):
+            return prefix + (href if prefix == "/vsicurl/" else href[len(scheme) :])
+    raise ValueError(f"not a URL GDAL can read: {href}")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """An area to read (``bounds`` = left, bottom, right, top in ``crs``), from the raster ``name``."""
+
+    crs: object
+    bounds: tuple[float, float, float, float]
+    name: str
+
+    @classmethod
+    def of(cls, raster: GeoRaster, name: str | Path) -> Footprint:
+        """The footprint of ``raster`` (read from ``name``)."""
+        return cls(crs=raster.crs, bounds=raster.bounds, name=str(name))
+
+
+def window_transform(transform: Affine, window: Window) -> Affine:
+    """The transform of a window's pixels (``rasterio``'s own helper still uses the deprecated ``*``)."""
+    return transform @ Affine.translation(window.col_off, window.row_off)
+
+
+def footprint_window(src: rasterio.io.DatasetReader, footprint: Footprint, margin: int = 1) -> Window | None:
+    """The window of ``src`` covering ``footprint`` (snapped outward to whole pixels, grown by
+    ``margin`` pixels, cut to the raster), or None when they do not intersect. Needs a north-up
+    ``src`` with a CRS; otherwise the whole raster is returned."""
+    from rasterio.warp import transform_bounds
+
+    t = src.transform
+    if src.crs is None or footprint.crs is None or t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+        return Window(0, 0, src.width, src.height)
+    left, bottom, right, top = transform_bounds(footprint.crs, src.crs, *footprint.bounds, densify_pts=21)
+    c0 = max(math.floor((left - t.c) / t.a) - margin, 0)
+    c1 = min(math.ceil((right - t.c) / t.a) + margin, src.width)
+    r0 = max(math.floor((top - t.f) / t.e) - margin, 0)
+    r1 = min(math.ceil((bottom - t.f) / t.e) + margin, src.height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
 def read_raster(
     path: str | Path,
     band_names: Sequence[str] | None = None,
     *,
     units: str | None = None,
     require_crs: bool = False,
+    footprint: Footprint | None = None,
 ) -> GeoRaster:
-    """Read a whole GeoTIFF/COG (any raster GDAL opens) into memory.
+    """Read a whole GeoTIFF/COG (any raster GDAL opens, local or a URL) into memory.
 
     Band names come from ``band_names``, else from the file's band descriptions (when all bands
     have distinct ones), else "b1".."bn". Units come from ``units``, else from the file's ``units``
     tag, else from the data type ("DN" for integers, "reflectance" for floats). Nodata values,
     internal masks and non-finite floats become ``mask`` (False = invalid). When ``units`` is
     passed as "reflectance" the values are checked to look like reflectance
-    (:func:`~mindgap_core.io.checks.check_reflectance`). Every problem raises one
-    :class:`InputError` naming the file.
+    (:func:`~mindgap_core.io.checks.check_reflectance`). ``footprint`` reads only the pixels
+    covering it (:func:`footprint_window`). URLs (http(s), s3, gs, az) are read through GDAL's
+    virtual file systems. Every problem raises one :class:`InputError` naming the file.
     """
+    if is_remote(path):
+        return read_gdal(gdal_target(str(path)), str(path), band_names, units=units, require_crs=require_crs,
+                         footprint=footprint)
     path = Path(path)
     if not path.exists():
         raise InputError(path, "file not found")
     if path.is_dir():
         raise InputError(path, "is a folder, not a raster file")
-    return read_gdal(str(path), path, band_names, units=units, require_crs=require_crs)
+    return read_gdal(str(path), path, band_names, units=units, require_crs=require_crs, footprint=footprint)
 
 
 def read_gdal(
@@ -114,18 +184,39 @@ def read_gdal(
     *,
     units: str | None = None,
     require_crs: bool = False,
+    footprint: Footprint | None = None,
 ) -> GeoRaster:
     """:func:`read_raster` for any GDAL path (e.g. ``/vsizip/...``); errors name ``label``."""
+    from mindgap_core.io.memory import check_fits
+
     stage = "cannot be opened as a raster (not a GeoTIFF, or corrupt)"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(target) as src:
+                window = None
+                if footprint is not None:
+                    window = footprint_window(src, footprint)
+                    if window is None:
+                        raise InputError(
+                            f"{label} + {footprint.name}",
+                            "the rasters do not overlap (footprint "
+                            + ", ".join(f"{v:.1f}" for v in footprint.bounds)
+                            + f" in {footprint.crs}; raster bounds "
+                            + ", ".join(f"{v:.1f}" for v in src.bounds)
+                            + ")",
+                        )
+                rows, cols = (src.height, src.width) if window is None else (window.height, window.width)
+                itemsize = np.dtype(src.dtypes[0]).itemsize
+                check_fits(label, src.count * rows * cols * (itemsize + 1),
+                           f"reading {rows} x {cols} pixels x {src.count} band(s) ({src.dtypes[0]}) at once",
+                           "crop or tile it first (e.g. gdal_translate -srcwin)")
                 stage = "opens, but its pixels cannot be read (truncated or corrupt file)"
                 # Read every pixel here: truncated files often open fine and only fail on read.
-                array = src.read()
-                mask = _valid_mask(src, array)
-                crs, transform, nodata = src.crs, src.transform, src.nodata
+                array = src.read(window=window)
+                mask = _valid_mask(src, array, window)
+                crs, nodata = src.crs, src.nodata
+                transform = src.transform if window is None else window_transform(src.transform, window)
                 descriptions, file_tags = src.descriptions, src.tags()
     except _GDAL_ERRORS as exc:
         raise InputError(label, f"{stage}: {_root_cause(exc)}") from None
