@@ -20,6 +20,8 @@ from pathlib import Path
 from mindgap_core.errors import ConfigError, InputError
 
 BUDGET_ENV = "MINDGAP_MEMORY_BUDGET"
+#: GDAL block cache (MB) while rasters are read or written by windows: caps memory spent on cached blocks.
+GDAL_CACHE_MB: int = 64
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
