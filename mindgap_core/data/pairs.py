@@ -5,6 +5,8 @@ Steps of :func:`build_pairs`:
 1. read both rasters as reflectance with the canonical bands (blue, green, red, nir) and their masks
    (S2 SCL, PlanetScope UDM2, nodata): files, products or STAC items (:mod:`mindgap_core.io.stac`).
    The HR is read first and the S2 only over the HR footprint, so a whole S2 tile is never held;
+   memory grows with the HR scene, and a scene too large for the memory budget is refused before any
+   pixel is read (:func:`~mindgap_core.io.memory.check_fits`, :data:`PAIRS_BYTES_PER_VALUE`);
 2. reproject the HR onto the grid nested in the S2 pixel grid over the overlap (:mod:`.grid`);
 3. combine the masks (S2 valid and HR valid and inside the HR footprint);
 4. estimate the residual sub-pixel shift of the HR (area-downsampled to LR) relative to the S2, for the
@@ -45,9 +47,12 @@ from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
 
 if TYPE_CHECKING:
-    from mindgap_core.io.geotiff import Footprint
+    from mindgap_core.io.geotiff import Footprint, RasterInfo
 
 DOMAIN = "real_cross_sensor"
+#: peak bytes of pair building per HR value (pixel x band) of the HR scene, measured by
+#: benchmarks/memory.py (54 with shift correction, numpy allocations), rounded up
+PAIRS_BYTES_PER_VALUE: int = 64
 _TILE_FILE = re.compile(r"^r\d+c\d+\.tif$")
 _PLANET_NAME = re.compile(r"(AnalyticMS|_3B_|udm2|_SR_8b|_SR_harmonized)", re.IGNORECASE)
 
@@ -129,6 +134,18 @@ def read_hr_raster(path: str | Path) -> GeoRaster:
     if looks_like_planet_product(Path(p)):
         return _with_canonical_bands(read_planetscope(p), p)
     return read_raster(p, units="reflectance", require_crs=True)
+
+
+def hr_header(path: str | Path) -> RasterInfo:
+    """Size, bands and grid of the HR raster (of a STAC item's surface-reflectance asset), no pixels."""
+    from mindgap_core.io.geotiff import WindowReader
+    from mindgap_core.io.stac import load_item, looks_like_stac_item, planetscope_assets
+
+    href = _require(path)
+    if looks_like_stac_item(href):
+        href, _ = planetscope_assets(load_item(href), href)
+    with WindowReader.of(href) as reader:
+        return reader.info
 
 
 def _matched_bands(
@@ -293,8 +310,13 @@ def plan_pairs(
     if not isinstance(block_size, int) or block_size < 1:
         raise ConfigError(f"block size must be a positive integer, got {block_size!r}")
     from mindgap_core.io.geotiff import Footprint
+    from mindgap_core.io.memory import check_fits
 
     lr_path, hr_path = _source(s2_path), _source(ps_path)
+    info = hr_header(hr_path)
+    check_fits(hr_path, info.rows * info.cols * info.count * PAIRS_BYTES_PER_VALUE,
+               f"building pairs over the HR scene of {info.rows} x {info.cols} pixels x {info.count} bands",
+               "cut the HR scene into parts (e.g. gdal_translate -srcwin) and build pairs from each")
     hr_read = read_hr_raster(hr_path)
     lr_read = read_lr_raster(lr_path, footprint=Footprint.of(hr_read, hr_path))
     lr_raw, hr_raw = _matched_bands(lr_read, hr_read, lr_path, hr_path)

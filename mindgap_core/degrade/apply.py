@@ -50,9 +50,9 @@ SIMULATED_METHOD = "simulated_cross_sensor"
 DEGRADATION_METHODS: tuple[str, ...] = (*SYNTHETIC_DEGRADATIONS, SIMULATED_METHOD)
 #: HR pixels per side of the windows a synthetic degradation reads at a time (plus halos)
 WINDOW_HR: int = 2048
-#: peak bytes of the simulated cross-sensor degradation per HR pixel and band, measured with
-#: benchmarks/memory.py (about 170 on a 1024 x 1024 x 4 raster: float64 temporaries, the Fourier
-#: shift of the mirrored image, the warp's coordinate grids), rounded up
+#: peak bytes of the simulated cross-sensor degradation per HR value (pixel x band), measured by
+#: benchmarks/memory.py (160 in numpy allocations: float64 temporaries, the Fourier shift of the
+#: mirrored image, the warp's coordinate grids; plus torch's blur buffers), rounded up
 SIMULATED_BYTES_PER_VALUE: int = 200
 
 
