@@ -13,9 +13,12 @@ Steps of :func:`build_pairs`:
    scene and per tile (:mod:`.coregister`); with ``correct_shift`` the scene shift is removed from the
    HR (bicubic) before tiling, and the per-tile residuals are recorded;
 5. cut tiles, keep those with at least ``min_valid`` valid pixels, assign spatial block splits;
-6. write ``lr/<tile_id>.tif``, ``hr/<tile_id>.tif`` (COGs, float32 reflectance, combined mask) and
-   then ``manifest.parquet`` (:mod:`.manifest`), each atomically. The manifest is written last, and
-   removed first when rebuilding a folder: its presence means the folder is complete.
+6. write ``lr/<tile_id>.tif``, ``hr/<tile_id>.tif`` (COGs, float32 reflectance, combined mask),
+   with ``synthetic=METHOD`` also ``lr_synthetic/<tile_id>.tif`` (the HR tile degraded by a synthetic
+   method: the "synthetic" test domain on the same HR tiles and splits, what ``mindgap gap`` compares
+   the real pairs with), and then ``manifest.parquet`` (:mod:`.manifest`), each atomically. The
+   manifest is written last, and removed first when rebuilding a folder: its presence means the
+   folder is complete.
 
 :func:`plan_pairs` does steps 1-5 without writing anything (every input problem surfaces there),
 :func:`write_pairs` step 6; :func:`build_pairs` runs both.
@@ -50,6 +53,9 @@ if TYPE_CHECKING:
     from mindgap_core.io.geotiff import Footprint, RasterInfo
 
 DOMAIN = "real_cross_sensor"
+#: domain of the optional synthetic LR tiles (HR tiles degraded by a known operator)
+SYNTHETIC_DOMAIN = "synthetic"
+SYNTHETIC_FOLDER = "lr_synthetic"
 #: peak bytes of pair building per HR value (pixel x band) of the HR scene, measured by
 #: benchmarks/memory.py (54 with shift correction, numpy allocations), rounded up
 PAIRS_BYTES_PER_VALUE: int = 64
@@ -252,12 +258,14 @@ def _prepare_out_dir(out_dir: Path) -> None:
         raise InputError(out_dir, f"cannot write here ({exc.strerror or exc})") from None
 
 
-def _remove_stale_tiles(out_dir: Path, keep: set[str]) -> None:
-    for sub in ("lr", "hr"):
+def _remove_stale_tiles(out_dir: Path, keep: set[str], synthetic: bool) -> None:
+    """Remove tile files of an earlier build that this one did not write."""
+    for sub in ("lr", "hr", SYNTHETIC_FOLDER):
+        kept = keep if sub != SYNTHETIC_FOLDER or synthetic else set()
         folder = out_dir / sub
         if folder.is_dir():
             for f in folder.iterdir():
-                if _TILE_FILE.match(f.name) and f.stem not in keep:
+                if _TILE_FILE.match(f.name) and f.stem not in kept:
                     f.unlink()
 
 
@@ -279,6 +287,7 @@ class PairPlan:
     dt_days: float
     seed: int
     params: dict[str, object]
+    synthetic: str | None = None  #: synthetic degradation of the HR tiles, written as a second domain
 
 
 def plan_pairs(
@@ -293,18 +302,26 @@ def plan_pairs(
     correct_shift: bool = False,
     seed: int = 0,
     resampling: str = "cubic",
+    synthetic: str | None = None,
 ) -> PairPlan:
     """Read, align, co-register, tile and split (steps 1-5 of the module docstring); no writes.
 
     ``scale`` is the number of HR pixels per S2 pixel (per axis); the HR is resampled to
     ``S2 pixel size / scale``. ``tile_size`` is the HR tile side (a multiple of ``scale``); tiles
     keep at least ``min_valid`` valid pixels; splits are assigned by blocks of ``block_size`` x
-    ``block_size`` tiles in ``fractions`` (train, val, test) with ``seed``.
+    ``block_size`` tiles in ``fractions`` (train, val, test) with ``seed``. ``synthetic``: a synthetic
+    degradation (bicubic, gaussian_mtf, opensr_like) whose LR tiles of the HR tiles are written too.
 
     Raises :class:`InputError` / :class:`ConfigError` naming the file(s) or values on bad input.
     """
     check_tiling(tile_size, scale)
     fractions = check_fractions(fractions)
+    if synthetic is not None:
+        from mindgap_core.degrade.synthetic import SYNTHETIC_DEGRADATIONS
+
+        if synthetic not in SYNTHETIC_DEGRADATIONS:
+            raise ConfigError(f"unknown synthetic degradation {synthetic!r}; known: "
+                              f"{', '.join(SYNTHETIC_DEGRADATIONS)}")
     if not 0.0 <= min_valid <= 1.0:
         raise ConfigError(f"min_valid must be in [0, 1], got {min_valid!r}")
     if not isinstance(block_size, int) or block_size < 1:
@@ -356,7 +373,7 @@ def plan_pairs(
     return PairPlan(
         scene=scene, tiles=tuple(tiles), splits=tuple(splits), lr_path=lr_path, hr_path=hr_path,
         crs=crs_string(scene.lr.crs), dt_days=dt_days(lr_raw.acquired, hr_raw.acquired), seed=seed,
-        params=params,
+        params=params, synthetic=synthetic,
     )
 
 
@@ -386,9 +403,9 @@ def write_pairs(plan: PairPlan, out_dir: str | Path, *, on_progress: ProgressFn 
     on_progress(0, total)
     records: list[PairRecord] = []
     for i, (tile, (block, split)) in enumerate(zip(plan.tiles, plan.splits, strict=True)):
-        records.append(_write_tile(tile, block, split, plan, out, write_cog))
+        records.extend(_write_tile(tile, block, split, plan, out, write_cog))
         on_progress(i + 1, total)
-    _remove_stale_tiles(out, {t.tile_id for t in plan.tiles})
+    _remove_stale_tiles(out, {t.tile_id for t in plan.tiles}, plan.synthetic is not None)
     manifest = write_manifest(records, out / MANIFEST_NAME)
     on_progress(total, total)
     return manifest
@@ -413,7 +430,8 @@ def build_pairs(
     return write_pairs(plan_pairs(s2_path, ps_path, **options), out_dir, on_progress=on_progress)
 
 
-def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> PairRecord:
+def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> list[PairRecord]:
+    """Write one tile's LR and HR (and synthetic LR) COGs; their manifest records."""
     lr_tile = crop(plan.scene.lr, *tile.lr_window)
     hr_tile = crop(plan.scene.hr, *tile.hr_window)
     shift = pair_shift(lr_tile, hr_tile, hr_tile.valid, tile.scale)
@@ -421,7 +439,7 @@ def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, w
     write_cog(lr_tile, out / lr_rel)
     write_cog(hr_tile, out / hr_rel)
     left, bottom, right, top = tile.bounds
-    return PairRecord(
+    real = PairRecord(
         pair_id=f"{DOMAIN}/{tile.tile_id}", tile_id=tile.tile_id, domain=DOMAIN, split=split,
         block_id=block, row=tile.row, col=tile.col, lr_path=lr_rel, hr_path=hr_rel,
         scale=tile.scale, tile_size_hr=tile.size_hr, crs=plan.crs,
@@ -432,3 +450,19 @@ def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, w
         params_json=params_to_json({**plan.params, "shift_peak": _nan_to_none(shift.peak)}),
         seed=plan.seed,
     )
+    if plan.synthetic is None:
+        return [real]
+    from dataclasses import replace
+
+    from mindgap_core.degrade.apply import degrade_raster
+
+    synthetic, record = degrade_raster(hr_tile, plan.synthetic, tile.scale, seed=plan.seed, source=hr_rel)
+    syn_rel = f"{SYNTHETIC_FOLDER}/{tile.tile_id}.tif"
+    write_cog(synthetic, out / syn_rel)
+    syn_shift = pair_shift(synthetic, hr_tile, hr_tile.valid, tile.scale)
+    return [real, replace(
+        real, pair_id=f"{SYNTHETIC_DOMAIN}/{tile.tile_id}", domain=SYNTHETIC_DOMAIN, lr_path=syn_rel,
+        dt_days=0.0, shift_x_lr=syn_shift.dx, shift_y_lr=syn_shift.dy, shift_corrected=False,
+        source_lr=f"synthetic ({plan.synthetic}) from {plan.hr_path}", degradation=plan.synthetic,
+        params_json=params_to_json({**record, "shift_peak": _nan_to_none(syn_shift.peak)}),
+    )]
