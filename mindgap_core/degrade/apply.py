@@ -48,8 +48,9 @@ SIMULATED_METHOD = "simulated_cross_sensor"
 
 #: every method :func:`degrade_raster` accepts
 DEGRADATION_METHODS: tuple[str, ...] = (*SYNTHETIC_DEGRADATIONS, SIMULATED_METHOD)
-#: HR pixels per side of the windows a synthetic degradation reads at a time (plus halos)
-WINDOW_HR: int = 2048
+#: HR pixels per side of the windows a synthetic degradation reads at a time (plus halos): about
+#: 16 MiB per float32 4-band window, a few copies of which make the working memory
+WINDOW_HR: int = 1024
 #: peak bytes of the simulated cross-sensor degradation per HR value (pixel x band), measured by
 #: benchmarks/memory.py (160 in numpy allocations: float64 temporaries, the Fourier shift of the
 #: mirrored image, the warp's coordinate grids; plus torch's blur buffers), rounded up
