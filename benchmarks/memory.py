@@ -13,9 +13,10 @@ Run: ``python benchmarks/memory.py [--size 1024] [--factor 4] [--sparse 20000] [
    the default sizes the small scene is one processing window, the large one 16.)
    ``--sparse N`` adds the acceptance case: an N x N x 4 float32 sparse GeoTIFF (nothing allocated to
    create it) through ``mindgap degrade`` under a 6 GiB address-space cap; goal: peak RSS < 2 GiB.
-2. Bytes per HR value (pixel x band) that the whole-image steps allocate (numpy, ``tracemalloc``),
-   the numbers behind ``SIMULATED_BYTES_PER_VALUE`` (mindgap_core/degrade/apply.py) and
-   ``PAIRS_BYTES_PER_VALUE`` (mindgap_core/data/pairs.py), which size the refusals.
+2. Bytes per HR value (pixel x band) that the whole-image steps allocate (numpy, ``tracemalloc``; for
+   scoring, the growth of peak RSS), the numbers behind ``SIMULATED_BYTES_PER_VALUE``
+   (mindgap_core/degrade/apply.py), ``PAIRS_BYTES_PER_VALUE`` (mindgap_core/data/pairs.py) and
+   ``WHOLE_IMAGE_BYTES_PER_VALUE`` (mindgap_core/metrics/windowed.py), which size the refusals.
 
 Peak RSS includes the interpreter, torch and GDAL (a few hundred MB): the ratio is what shows
 whether memory grows with the scene.
@@ -103,6 +104,34 @@ def run_child(body: str) -> dict:
     return json.loads(line.removeprefix("RESULT "))
 
 
+_WHOLE_SCORE = """
+import numpy as np
+from affine import Affine
+from mindgap_core.metrics.engine import Evaluator, ScoreOptions
+from mindgap_core.metrics.lpips_sat import load_backbone
+from mindgap_core.types import CANONICAL_BANDS, GeoRaster
+model = load_backbone(None, "cpu")
+hr = np.random.default_rng(0).random((4, {size}, {size}), dtype=np.float32) * np.float32(0.3)
+sr = hr * np.float32(1.02)
+ev = Evaluator(("psnr", "ssim", "sam", "ergas", "cpsnr", "lpips_sat"), ScoreOptions(scale=4), "cpu",
+               lpips_sat=model)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+t = Affine(1, 0, 0, 0, -1, 0)
+pair = ("x", GeoRaster(sr, t, None, CANONICAL_BANDS), GeoRaster(hr, t, None, CANONICAL_BANDS), None)
+ev.score_rasters([pair])
+print("GROWTH", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / hr.size)
+"""
+
+
+def whole_image_score_bytes(size: int = 1024) -> float:
+    """Peak RSS growth per HR value while the in-memory engine scores a ``size``-square pair."""
+    code = _CHILD.format(repo=str(REPO_ROOT), body=_WHOLE_SCORE.format(size=size))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return float(next(x for x in done.stdout.splitlines() if x.startswith("GROWTH")).split()[1])
+
+
 def bytes_per_value() -> dict[str, float]:
     """Peak numpy bytes per HR value of the simulated degradation and of pair building (tracemalloc)."""
     import tracemalloc
@@ -178,6 +207,8 @@ def main() -> int:
                   f"(goal < 2048 MiB): {verdict}")
     for step, value in bytes_per_value().items():
         print(f"whole-image step {step}: {value:.0f} bytes (numpy) per HR value")
+    print(f"whole-image scoring (engine, six metrics, 1024 x 1024 x 4): peak RSS grows by "
+          f"{whole_image_score_bytes():.0f} bytes per HR value")
     return 0
 
 

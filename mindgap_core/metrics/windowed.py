@@ -65,6 +65,10 @@ WINDOW: int = 1024
 MIN_NET_WINDOW: int = 64
 #: same cap as the in-memory engine (mindgap_core.metrics.engine.PSNR_CAP_DB)
 PSNR_CAP_DB = 100.0
+#: peak bytes per HR value (pixel x band) of scoring an SR/HR pair whole with the in-memory engine
+#: (PSNR, SSIM, SAM, ERGAS, cPSNR, LPIPS-Sat): 112-124 above the loaded state, measured by
+#: benchmarks/memory.py, plus the two float32 rasters, rounded up
+WHOLE_IMAGE_BYTES_PER_VALUE: int = 160
 _SSIM_RADIUS = int(TRUNCATE * SIGMA + 0.5)
 
 
@@ -84,6 +88,17 @@ class WindowedOptions:
             raise ConfigError(f"window must be at least {2 * MIN_NET_WINDOW} pixels, got {self.window}")
         if self.cpsnr_max_shift < 0:
             raise ConfigError(f"cpsnr_max_shift must be >= 0, got {self.cpsnr_max_shift}")
+
+
+def fits_whole_image(hr_path: str | Path) -> bool:
+    """Whether an SR/HR pair of ``hr_path``'s size can be scored whole within the memory budget
+    (:func:`~mindgap_core.io.memory.memory_budget`); otherwise score it with :func:`score_windowed`."""
+    from mindgap_core.io.geotiff import WindowReader
+    from mindgap_core.io.memory import memory_budget
+
+    with WindowReader.of(hr_path) as reader:
+        info = reader.info
+    return info.rows * info.cols * info.count * WHOLE_IMAGE_BYTES_PER_VALUE <= memory_budget()
 
 
 def _span(start: int, stop: int, halo: int, length: int, minimum: int) -> tuple[int, int]:

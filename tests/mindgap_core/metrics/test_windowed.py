@@ -98,3 +98,15 @@ def test_refusals_name_what_is_wrong(files: tuple[Path, Path], tmp_path: Path) -
     small = write_cog(hr.replace(array=hr.array[:, :100], mask=None), tmp_path / "s.tif")
     with pytest.raises(InputError, match="SR must be on the HR grid"):
         score_windowed(sr_path, small, metrics=["psnr"])
+
+
+def test_fits_whole_image_follows_the_budget(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mindgap_core.metrics.windowed import WHOLE_IMAGE_BYTES_PER_VALUE, fits_whole_image
+
+    needed = 300 * 300 * 4 * WHOLE_IMAGE_BYTES_PER_VALUE
+    monkeypatch.setenv("MINDGAP_MEMORY_BUDGET", str(needed))
+    assert fits_whole_image(files[1])
+    monkeypatch.setenv("MINDGAP_MEMORY_BUDGET", str(needed - 1))
+    assert not fits_whole_image(files[1])
