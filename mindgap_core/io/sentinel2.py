@@ -66,10 +66,11 @@ class L2AMetadata:
 
     @property
     def baseline_tuple(self) -> tuple[int, int] | None:
-        return _baseline_tuple(self.baseline)
+        return baseline_tuple(self.baseline)
 
 
-def _baseline_tuple(baseline: str | None) -> tuple[int, int] | None:
+def baseline_tuple(baseline: str | None) -> tuple[int, int] | None:
+    """``"04.00"`` -> ``(4, 0)``; None when absent or not of the form NN.NN."""
     if not baseline:
         return None
     match = re.fullmatch(r"\s*(\d{1,2})\.(\d{1,2})\s*", baseline)
@@ -119,7 +120,7 @@ def parse_mtd_msil2a_text(text: bytes | str, path: str | Path) -> L2AMetadata:
     product_uri = _find_text(root, "PRODUCT_URI")
     if baseline is None:  # e.g. S2A_MSIL2A_..._N0400_... -> "04.00"
         baseline = baseline_from_product_uri(product_uri)
-    if baseline is not None and _baseline_tuple(baseline) is None:
+    if baseline is not None and baseline_tuple(baseline) is None:
         raise InputError(path, f"PROCESSING_BASELINE {baseline!r} is not of the form NN.NN")
 
     id_to_band = {v: k for k, v in S2_BAND_IDS.items()}
@@ -153,7 +154,8 @@ def parse_mtd_msil2a_text(text: bytes | str, path: str | Path) -> L2AMetadata:
     )
 
 
-def _normalise_bands(bands: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def normalise_bands(bands: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Sentinel-2 ids (B02 ...) of the 10 m bands asked for by id or canonical name; ConfigError else."""
     canonical_to_s2 = {v: k for k, v in S2_TO_CANONICAL.items()}
     out = []
     for band in bands:
@@ -336,7 +338,7 @@ def read_sentinel2(
     (default: no data, saturated, cloud shadow, cloud medium/high probability, thin cirrus). Masked
     pixels otherwise keep their reflectance. ``label`` names a mapping source in errors and tags.
     """
-    bands = _normalise_bands(bands)
+    bands = normalise_bands(bands)
     if metadata is not None and not isinstance(source, Mapping):
         raise ConfigError("metadata= applies to a band mapping only; a .SAFE product carries its own")
     meta: L2AMetadata | None = None
@@ -484,7 +486,7 @@ def _band_file_offset(file_tags: Mapping[str, str], path: str | Path) -> tuple[f
         except ValueError:
             raise InputError(path, f"tag BOA_ADD_OFFSET={text!r} is not a number") from None
     stated = file_tags.get("PROCESSING_BASELINE")
-    baseline = _baseline_tuple(stated)
+    baseline = baseline_tuple(stated)
     if baseline is None:
         return 0.0, "none (baseline unknown, no offset assumed)"
     if baseline >= OFFSET_BASELINE:

@@ -31,8 +31,9 @@ from mindgap_core.io.sentinel2 import (
     OFFSET_BASELINE,
     S2_TO_CANONICAL,
     L2AMetadata,
-    _baseline_tuple,
     baseline_from_product_uri,
+    baseline_tuple,
+    normalise_bands,
     read_sentinel2,
 )
 from mindgap_core.types import GeoRaster
@@ -174,7 +175,7 @@ def sentinel2_metadata(item: pystac.Item, bands: tuple[str, ...], source: str | 
         baseline = baseline_from_product_uri(uri) or baseline_from_product_uri(item.id)
         named_in = "s2:product_uri" if baseline_from_product_uri(uri) else "the item id"
         baseline_key = f"the N-field of {named_in}"
-    if baseline is not None and _baseline_tuple(baseline) is None:
+    if baseline is not None and baseline_tuple(baseline) is None:
         raise InputError(source, f"STAC item {item.id}: processing baseline {baseline!r} is not of the "
                                  "form NN.NN")
     applied_key = next((k for k in OFFSET_APPLIED_KEYS if props.get(k) is not None), None)
@@ -183,7 +184,7 @@ def sentinel2_metadata(item: pystac.Item, bands: tuple[str, ...], source: str | 
     offsets: dict[str, float] = {}
     if applied_key is not None and bool(props[applied_key]):
         offsets, why = {b: 0.0 for b in bands}, f"{applied_key}=true (offset already removed)"
-    elif baseline is not None and _baseline_tuple(baseline) < OFFSET_BASELINE:  # type: ignore[operator]
+    elif baseline is not None and baseline_tuple(baseline) < OFFSET_BASELINE:  # type: ignore[operator]
         offsets, why = {}, f"{baseline_key}={baseline}"  # read_sentinel2: none before 04.00
     elif baseline is not None:
         if len(from_raster) == len(bands):
@@ -218,10 +219,8 @@ def read_sentinel2_item(
     product; radiometry from :func:`sentinel2_metadata`. Without an SCL asset the mask covers no-data
     only (recorded in ``tags["SCL_INVALID"]``). ``footprint``: read only the pixels covering it.
     """
-    from mindgap_core.io.sentinel2 import _normalise_bands
-
     item = load_item(source)
-    bands = _normalise_bands(bands)
+    bands = normalise_bands(bands)
     files = sentinel2_assets(item, bands, source)
     meta = sentinel2_metadata(item, bands, source)
     raster = read_sentinel2(files, bands=bands, scl_invalid=scl_invalid, metadata=meta, footprint=footprint,
