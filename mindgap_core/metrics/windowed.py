@@ -66,8 +66,8 @@ MIN_NET_WINDOW: int = 64
 #: same cap as the in-memory engine (mindgap_core.metrics.engine.PSNR_CAP_DB)
 PSNR_CAP_DB = 100.0
 #: peak bytes per HR value (pixel x band) of scoring an SR/HR pair whole with the in-memory engine
-#: (PSNR, SSIM, SAM, ERGAS, cPSNR, LPIPS-Sat): 112-124 above the loaded state, measured by
-#: benchmarks/memory.py, plus the two float32 rasters, rounded up
+#: (PSNR, SSIM, SAM, ERGAS, cPSNR, LPIPS-Sat): peak RSS grows by 93-124 bytes per value (1024 and 512
+#: pixels square, 1-2 threads; benchmarks/memory.py), plus the two float32 rasters, rounded up
 WHOLE_IMAGE_BYTES_PER_VALUE: int = 160
 _SSIM_RADIUS = int(TRUNCATE * SIGMA + 0.5)
 
