@@ -52,13 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    import numpy as np
-
-    from mindgap_core.degrade.apply import SIMULATED_METHOD, check_method, degrade_raster, params_sidecar_path
+    from mindgap_core.cli.progress import tqdm_progress
+    from mindgap_core.degrade.apply import SIMULATED_METHOD, check_method, degrade_file, params_sidecar_path
     from mindgap_core.degrade.sensor_config import SimulatorConfig
     from mindgap_core.degrade.synthetic import NoiseConfig
-    from mindgap_core.errors import ConfigError, InputError
-    from mindgap_core.io import read_raster, write_cog
+    from mindgap_core.errors import ConfigError
     from mindgap_core.io.atomic import atomic_path, check_writable
 
     check_method(args.method)
@@ -78,33 +76,15 @@ def run(args: argparse.Namespace) -> int:
             signal_dependent=args.signal_dependent_noise,
             read_sigma=args.read_noise,
         )
-
-    hr = read_raster(args.hr)
-    if hr.units == "DN" and args.dn_scale is None:
-        raise InputError(
-            args.hr, "units are 'DN'; degradations need reflectance: pass --dn-scale FACTOR (reflectance = "
-            "DN x FACTOR) or convert it with the sensor readers first",
-        )
-    if args.dn_scale is not None:
-        if args.dn_scale <= 0:
-            raise ConfigError(f"--dn-scale must be positive, got {args.dn_scale}")
-        if hr.units != "DN":
-            raise InputError(args.hr, f"--dn-scale given but the raster is already in {hr.units!r}")
-        hr = hr.replace(array=hr.array.astype(np.float32) * np.float32(args.dn_scale), units="reflectance")
-    lr, record = degrade_raster(
-        hr,
-        args.method,
-        args.scale,
-        seed=args.seed,
-        config=config,
-        noise=noise,
-        tile_id=args.tile_id,
-        source=args.hr,
-        device=args.device,
-    )
-    record["hr"] = str(args.hr)
-    with atomic_path(sidecar) as tmp:  # renamed only if the COG was written too
+    with atomic_path(sidecar) as tmp, tqdm_progress(f"degrade {args.method}") as on_progress:
+        # the raster is read by windows (synthetic methods) and the COG written as it goes; the
+        # sidecar is renamed only if the COG was written too
+        record = degrade_file(
+            args.hr, out, args.method, args.scale, seed=args.seed, config=config, noise=noise,
+            tile_id=args.tile_id, dn_scale=args.dn_scale, device=args.device, on_progress=on_progress,
+        )  # fmt: skip
+        record["hr"] = str(args.hr)
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        write_cog(lr, out)
-    print(f"wrote {out} ({lr.array.shape[0]} bands, {lr.shape[0]}x{lr.shape[1]}) and {sidecar}")
+    bands, (rows, cols) = len(record["bands"]), record["lr_shape"]
+    print(f"wrote {out} ({bands} bands, {rows}x{cols}) and {sidecar}")
     return 0

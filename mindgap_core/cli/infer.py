@@ -1,4 +1,5 @@
-"""``mindgap infer``: tiled, georeferenced super-resolution of an LR scene with a saved model."""
+"""``mindgap infer``: tiled, georeferenced super-resolution of an LR scene with a saved model; under
+``accelerate launch -m mindgap_core infer ...`` the processes share the scene and write one COG."""
 
 from __future__ import annotations
 
@@ -72,11 +73,16 @@ def run(args: argparse.Namespace) -> int:
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.errors import ConfigError
     from mindgap_core.inference import run_inference
+    from mindgap_core.inference.tiled import launcher_shard
     from mindgap_core.models import load_model
+    from mindgap_core.types import no_progress
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
+    shard, rank_device = launcher_shard()  # under `accelerate launch`: this rank's share of the scene
+    if shard.world > 1 and device == "cuda":
+        device = rank_device  # one GPU per rank
     bands = [b.strip() for b in args.bands.split(",")] if args.bands else None
     model = load_model(args.model, device=device)
     with contextlib.ExitStack() as stack:
@@ -94,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
             overlap=args.overlap,
             uncertainty_path=args.uncertainty, seed=args.seed, batch_size=args.batch_size, device=device,
             allow_no_crs=args.allow_no_crs, band_names=bands, dn_scale=args.dn_scale,
-            dn_offset=args.dn_offset, model_path=args.model, on_progress=on_progress,
+            dn_offset=args.dn_offset, model_path=args.model,
+            on_progress=on_progress if shard.rank == 0 else no_progress, shard=shard,
         )  # fmt: skip
+    if shard.rank != 0:
+        return 0
     written = f"{result.out_path}" + (f" and {result.uncertainty_path}" if result.uncertainty_path else "")
     print(
         f"wrote {written}: {result.method} x{result.scale}, {result.n_tiles} tiles "

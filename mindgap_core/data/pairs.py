@@ -3,16 +3,22 @@
 Steps of :func:`build_pairs`:
 
 1. read both rasters as reflectance with the canonical bands (blue, green, red, nir) and their masks
-   (S2 SCL, PlanetScope UDM2, nodata);
+   (S2 SCL, PlanetScope UDM2, nodata): files, products or STAC items (:mod:`mindgap_core.io.stac`).
+   The HR is read first and the S2 only over the HR footprint, so a whole S2 tile is never held;
+   memory grows with the HR scene, and a scene too large for the memory budget is refused before any
+   pixel is read (:func:`~mindgap_core.io.memory.check_fits`, :data:`PAIRS_BYTES_PER_VALUE`);
 2. reproject the HR onto the grid nested in the S2 pixel grid over the overlap (:mod:`.grid`);
 3. combine the masks (S2 valid and HR valid and inside the HR footprint);
 4. estimate the residual sub-pixel shift of the HR (area-downsampled to LR) relative to the S2, for the
    scene and per tile (:mod:`.coregister`); with ``correct_shift`` the scene shift is removed from the
    HR (bicubic) before tiling, and the per-tile residuals are recorded;
 5. cut tiles, keep those with at least ``min_valid`` valid pixels, assign spatial block splits;
-6. write ``lr/<tile_id>.tif``, ``hr/<tile_id>.tif`` (COGs, float32 reflectance, combined mask) and
-   then ``manifest.parquet`` (:mod:`.manifest`), each atomically. The manifest is written last, and
-   removed first when rebuilding a folder: its presence means the folder is complete.
+6. write ``lr/<tile_id>.tif``, ``hr/<tile_id>.tif`` (COGs, float32 reflectance, combined mask),
+   with ``synthetic=METHOD`` also ``lr_synthetic/<tile_id>.tif`` (the HR tile degraded by a synthetic
+   method: the "synthetic" test domain on the same HR tiles and splits, what ``mindgap gap`` compares
+   the real pairs with), and then ``manifest.parquet`` (:mod:`.manifest`), each atomically. The
+   manifest is written last, and removed first when rebuilding a folder: its presence means the
+   folder is complete.
 
 :func:`plan_pairs` does steps 1-5 without writing anything (every input problem surfaces there),
 :func:`write_pairs` step 6; :func:`build_pairs` runs both.
@@ -25,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,7 +49,16 @@ from mindgap_core.data.tiles import Tile, check_tiling, make_tiles
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
 
+if TYPE_CHECKING:
+    from mindgap_core.io.geotiff import Footprint, RasterInfo
+
 DOMAIN = "real_cross_sensor"
+#: domain of the optional synthetic LR tiles (HR tiles degraded by a known operator)
+SYNTHETIC_DOMAIN = "synthetic"
+SYNTHETIC_FOLDER = "lr_synthetic"
+#: peak bytes of pair building per HR value (pixel x band) of the HR scene, measured by
+#: benchmarks/memory.py (54 with shift correction, numpy allocations), rounded up
+PAIRS_BYTES_PER_VALUE: int = 64
 _TILE_FILE = re.compile(r"^r\d+c\d+\.tif$")
 _PLANET_NAME = re.compile(r"(AnalyticMS|_3B_|udm2|_SR_8b|_SR_harmonized)", re.IGNORECASE)
 
@@ -59,7 +74,7 @@ def _canonical_names(band_names: tuple[str, ...]) -> tuple[str, ...] | None:
     return None
 
 
-def _with_canonical_bands(raster: GeoRaster, path: Path) -> GeoRaster:
+def _with_canonical_bands(raster: GeoRaster, path: str | Path) -> GeoRaster:
     """Name/order the bands canonically: by name when the file names them (canonical names or
     Sentinel-2 ids, any order), else by position (blue, green, red, nir)."""
     names = _canonical_names(raster.band_names)
@@ -74,7 +89,11 @@ def _with_canonical_bands(raster: GeoRaster, path: Path) -> GeoRaster:
     )
 
 
-def _require(path: str | Path) -> Path:
+def _require(path: str | Path) -> str | Path:
+    from mindgap_core.io.geotiff import is_remote
+
+    if is_remote(path):
+        return str(path)
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file or folder")
@@ -94,41 +113,67 @@ def looks_like_planet_product(path: Path) -> bool:
     return bool(_PLANET_NAME.search(path.name)) or find_udm2(path) is not None
 
 
-def read_lr_raster(path: str | Path) -> GeoRaster:
-    """A Sentinel-2 acquisition (.SAFE / per-band folder) or a 4-band reflectance GeoTIFF."""
+def read_lr_raster(path: str | Path, footprint: Footprint | None = None) -> GeoRaster:
+    """A Sentinel-2 acquisition (STAC item, .SAFE / per-band folder) or a 4-band reflectance GeoTIFF;
+    only the part covering ``footprint`` when given."""
     from mindgap_core.io.geotiff import read_raster
     from mindgap_core.io.sentinel2 import read_sentinel2
+    from mindgap_core.io.stac import looks_like_stac_item, read_sentinel2_item
 
     p = _require(path)
-    if looks_like_sentinel2_product(p):
-        return _with_canonical_bands(read_sentinel2(p), p)
-    return read_raster(p, units="reflectance", require_crs=True)
+    if looks_like_stac_item(p):
+        return _with_canonical_bands(read_sentinel2_item(p, footprint=footprint), p)
+    if isinstance(p, Path) and looks_like_sentinel2_product(p):
+        return _with_canonical_bands(read_sentinel2(p, footprint=footprint), p)
+    return read_raster(p, units="reflectance", require_crs=True, footprint=footprint)
 
 
 def read_hr_raster(path: str | Path) -> GeoRaster:
-    """A PlanetScope product (with its UDM2 when found) or a 4-band reflectance GeoTIFF."""
+    """A PlanetScope STAC item or product (with its UDM2 when found) or a 4-band reflectance GeoTIFF."""
     from mindgap_core.io.geotiff import read_raster
     from mindgap_core.io.planetscope import read_planetscope
+    from mindgap_core.io.stac import looks_like_stac_item, read_planetscope_item
 
     p = _require(path)
-    if looks_like_planet_product(p):
+    if looks_like_stac_item(p):
+        return _with_canonical_bands(read_planetscope_item(p), p)
+    if looks_like_planet_product(Path(p)):
         return _with_canonical_bands(read_planetscope(p), p)
     return read_raster(p, units="reflectance", require_crs=True)
 
 
-def _matched_bands(lr: GeoRaster, hr: GeoRaster, lr_path: Path, hr_path: Path) -> tuple[GeoRaster, GeoRaster]:
+def hr_header(path: str | Path) -> RasterInfo:
+    """Size, bands and grid of the HR raster (of a STAC item's surface-reflectance asset), no pixels."""
+    from mindgap_core.io.geotiff import WindowReader
+    from mindgap_core.io.stac import load_item, looks_like_stac_item, planetscope_assets
+
+    href = _require(path)
+    if looks_like_stac_item(href):
+        href, _ = planetscope_assets(load_item(href), href)
+    with WindowReader.of(href) as reader:
+        return reader.info
+
+
+def _matched_bands(
+    lr: GeoRaster, hr: GeoRaster, lr_path: str | Path, hr_path: str | Path
+) -> tuple[GeoRaster, GeoRaster]:
     n_lr, n_hr = len(lr.band_names), len(hr.band_names)
     both_named = _canonical_names(lr.band_names) is not None and _canonical_names(hr.band_names) is not None
     if n_lr != n_hr and not both_named:
         raise InputError(
             f"{lr_path} + {hr_path}",
-            f"band counts differ: {lr_path.name} has {n_lr} bands {lr.band_names}, "
-            f"{hr_path.name} has {n_hr} bands {hr.band_names}; both need blue, green, red, nir",
+            f"band counts differ: {_name(lr_path)} has {n_lr} bands {lr.band_names}, "
+            f"{_name(hr_path)} has {n_hr} bands {hr.band_names}; both need blue, green, red, nir",
         )
     return _with_canonical_bands(lr, lr_path), _with_canonical_bands(hr, hr_path)
 
 
 # --------------------------------------------------------------------------------------- helpers
+def _name(path: str | Path) -> str:
+    """The last component of a path or URL."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
 def _as_utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
@@ -213,12 +258,14 @@ def _prepare_out_dir(out_dir: Path) -> None:
         raise InputError(out_dir, f"cannot write here ({exc.strerror or exc})") from None
 
 
-def _remove_stale_tiles(out_dir: Path, keep: set[str]) -> None:
-    for sub in ("lr", "hr"):
+def _remove_stale_tiles(out_dir: Path, keep: set[str], synthetic: bool) -> None:
+    """Remove tile files of an earlier build that this one did not write."""
+    for sub in ("lr", "hr", SYNTHETIC_FOLDER):
+        kept = keep if sub != SYNTHETIC_FOLDER or synthetic else set()
         folder = out_dir / sub
         if folder.is_dir():
             for f in folder.iterdir():
-                if _TILE_FILE.match(f.name) and f.stem not in keep:
+                if _TILE_FILE.match(f.name) and f.stem not in kept:
                     f.unlink()
 
 
@@ -234,12 +281,13 @@ class PairPlan:
     scene: AlignedScene
     tiles: tuple[Tile, ...]
     splits: tuple[tuple[str, str], ...]  # (block_id, split) per tile
-    lr_path: Path
-    hr_path: Path
+    lr_path: str | Path
+    hr_path: str | Path
     crs: str
     dt_days: float
     seed: int
     params: dict[str, object]
+    synthetic: str | None = None  #: synthetic degradation of the HR tiles, written as a second domain
 
 
 def plan_pairs(
@@ -254,24 +302,41 @@ def plan_pairs(
     correct_shift: bool = False,
     seed: int = 0,
     resampling: str = "cubic",
+    synthetic: str | None = None,
 ) -> PairPlan:
     """Read, align, co-register, tile and split (steps 1-5 of the module docstring); no writes.
 
     ``scale`` is the number of HR pixels per S2 pixel (per axis); the HR is resampled to
     ``S2 pixel size / scale``. ``tile_size`` is the HR tile side (a multiple of ``scale``); tiles
     keep at least ``min_valid`` valid pixels; splits are assigned by blocks of ``block_size`` x
-    ``block_size`` tiles in ``fractions`` (train, val, test) with ``seed``.
+    ``block_size`` tiles in ``fractions`` (train, val, test) with ``seed``. ``synthetic``: a synthetic
+    degradation (bicubic, gaussian_mtf, opensr_like) whose LR tiles of the HR tiles are written too.
 
     Raises :class:`InputError` / :class:`ConfigError` naming the file(s) or values on bad input.
     """
     check_tiling(tile_size, scale)
     fractions = check_fractions(fractions)
+    if synthetic is not None:
+        from mindgap_core.degrade.synthetic import SYNTHETIC_DEGRADATIONS
+
+        if synthetic not in SYNTHETIC_DEGRADATIONS:
+            raise ConfigError(f"unknown synthetic degradation {synthetic!r}; known: "
+                              f"{', '.join(SYNTHETIC_DEGRADATIONS)}")
     if not 0.0 <= min_valid <= 1.0:
         raise ConfigError(f"min_valid must be in [0, 1], got {min_valid!r}")
     if not isinstance(block_size, int) or block_size < 1:
         raise ConfigError(f"block size must be a positive integer, got {block_size!r}")
-    lr_path, hr_path = Path(s2_path), Path(ps_path)
-    lr_raw, hr_raw = _matched_bands(read_lr_raster(lr_path), read_hr_raster(hr_path), lr_path, hr_path)
+    from mindgap_core.io.geotiff import Footprint
+    from mindgap_core.io.memory import check_fits
+
+    lr_path, hr_path = _source(s2_path), _source(ps_path)
+    info = hr_header(hr_path)
+    check_fits(hr_path, info.rows * info.cols * info.count * PAIRS_BYTES_PER_VALUE,
+               f"building pairs over the HR scene of {info.rows} x {info.cols} pixels x {info.count} bands",
+               "cut the HR scene into parts (e.g. gdal_translate -srcwin) and build pairs from each")
+    hr_read = read_hr_raster(hr_path)
+    lr_read = read_lr_raster(lr_path, footprint=Footprint.of(hr_read, hr_path))
+    lr_raw, hr_raw = _matched_bands(lr_read, hr_read, lr_path, hr_path)
     scene = align_scene(
         lr_raw, hr_raw, scale, correct_shift=correct_shift, resampling=resampling,
         lr_name=lr_path, hr_name=hr_path,
@@ -308,8 +373,15 @@ def plan_pairs(
     return PairPlan(
         scene=scene, tiles=tuple(tiles), splits=tuple(splits), lr_path=lr_path, hr_path=hr_path,
         crs=crs_string(scene.lr.crs), dt_days=dt_days(lr_raw.acquired, hr_raw.acquired), seed=seed,
-        params=params,
+        params=params, synthetic=synthetic,
     )
+
+
+def _source(path: str | Path) -> str | Path:
+    """URLs stay strings (``Path`` would fold their ``//``); everything else is a path."""
+    from mindgap_core.io.geotiff import is_remote
+
+    return str(path) if is_remote(path) else Path(path)
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
@@ -331,9 +403,9 @@ def write_pairs(plan: PairPlan, out_dir: str | Path, *, on_progress: ProgressFn 
     on_progress(0, total)
     records: list[PairRecord] = []
     for i, (tile, (block, split)) in enumerate(zip(plan.tiles, plan.splits, strict=True)):
-        records.append(_write_tile(tile, block, split, plan, out, write_cog))
+        records.extend(_write_tile(tile, block, split, plan, out, write_cog))
         on_progress(i + 1, total)
-    _remove_stale_tiles(out, {t.tile_id for t in plan.tiles})
+    _remove_stale_tiles(out, {t.tile_id for t in plan.tiles}, plan.synthetic is not None)
     manifest = write_manifest(records, out / MANIFEST_NAME)
     on_progress(total, total)
     return manifest
@@ -358,7 +430,8 @@ def build_pairs(
     return write_pairs(plan_pairs(s2_path, ps_path, **options), out_dir, on_progress=on_progress)
 
 
-def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> PairRecord:
+def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, write_cog) -> list[PairRecord]:
+    """Write one tile's LR and HR (and synthetic LR) COGs; their manifest records."""
     lr_tile = crop(plan.scene.lr, *tile.lr_window)
     hr_tile = crop(plan.scene.hr, *tile.hr_window)
     shift = pair_shift(lr_tile, hr_tile, hr_tile.valid, tile.scale)
@@ -366,7 +439,7 @@ def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, w
     write_cog(lr_tile, out / lr_rel)
     write_cog(hr_tile, out / hr_rel)
     left, bottom, right, top = tile.bounds
-    return PairRecord(
+    real = PairRecord(
         pair_id=f"{DOMAIN}/{tile.tile_id}", tile_id=tile.tile_id, domain=DOMAIN, split=split,
         block_id=block, row=tile.row, col=tile.col, lr_path=lr_rel, hr_path=hr_rel,
         scale=tile.scale, tile_size_hr=tile.size_hr, crs=plan.crs,
@@ -377,3 +450,19 @@ def _write_tile(tile: Tile, block: str, split: str, plan: PairPlan, out: Path, w
         params_json=params_to_json({**plan.params, "shift_peak": _nan_to_none(shift.peak)}),
         seed=plan.seed,
     )
+    if plan.synthetic is None:
+        return [real]
+    from dataclasses import replace
+
+    from mindgap_core.degrade.apply import degrade_raster
+
+    synthetic, record = degrade_raster(hr_tile, plan.synthetic, tile.scale, seed=plan.seed, source=hr_rel)
+    syn_rel = f"{SYNTHETIC_FOLDER}/{tile.tile_id}.tif"
+    write_cog(synthetic, out / syn_rel)
+    syn_shift = pair_shift(synthetic, hr_tile, hr_tile.valid, tile.scale)
+    return [real, replace(
+        real, pair_id=f"{SYNTHETIC_DOMAIN}/{tile.tile_id}", domain=SYNTHETIC_DOMAIN, lr_path=syn_rel,
+        dt_days=0.0, shift_x_lr=syn_shift.dx, shift_y_lr=syn_shift.dy, shift_corrected=False,
+        source_lr=f"synthetic ({plan.synthetic}) from {plan.hr_path}", degradation=plan.synthetic,
+        params_json=params_to_json({**record, "shift_peak": _nan_to_none(syn_shift.peak)}),
+    )]

@@ -2,9 +2,11 @@
 
 Every function takes a float32 array ``(bands, H, W)`` in reflectance and returns
 ``(bands, H // scale, W // scale)``; ``H`` and ``W`` must be divisible by ``scale``. Functions never
-modify their input and are deterministic (the noise adds randomness only through the ``rng`` the caller
-passes). Blurs and interpolation run in torch on ``device`` ("cpu" or "cuda"), the block mean
-(area downsampling) in numpy; arrays go in and out as numpy.
+modify their input and are deterministic (the noise is a function of its seed and of the pixel's place
+in the LR grid, :func:`unit_noise`). Blurs and interpolation run in torch on ``device`` ("cpu" or
+"cuda"), the block mean (area downsampling) in numpy; arrays go in and out as numpy.
+:func:`context_hr` says how much context each LR pixel needs, so that images larger than memory can be
+degraded by windows with exactly the whole-image result.
 """
 
 from __future__ import annotations
@@ -134,19 +136,38 @@ def gaussian_mtf(
     return downsample_area(gaussian_blur(arr, sigma_for_mtf(mtf_nyquist, scale), device=device), scale)
 
 
+def bilinear_decimate(x: np.ndarray, scale: int) -> np.ndarray:
+    """torch's ``interpolate(mode="bilinear", antialias=False, align_corners=False)`` down by an integer
+    ``scale`` on the last two axes, computed elementwise in numpy.
+
+    Output pixel ``i`` samples the input at ``i * scale + (scale - 1) / 2``: one pixel for odd
+    ``scale``, the mean of two neighbours (weights 1/2, rows then columns) for even ``scale``. Same
+    values as torch up to its rounding, but every output depends only on its own inputs, never on
+    the array's size (torch's vectorised loops round a pixel differently depending on where it falls
+    in a SIMD chunk), so windows of an image degrade exactly as the whole.
+    """
+    arr = np.asarray(x, dtype=np.float32)
+    first = (scale - 1) // 2
+    half = np.float32(0.5)
+    for axis in (-2, -1):
+        a = np.take(arr, np.arange(first, arr.shape[axis], scale), axis=axis)
+        if scale % 2 == 0:
+            b = np.take(arr, np.arange(first + 1, arr.shape[axis], scale), axis=axis)
+            a = half * a + half * b
+        arr = a
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 def opensr_like(hr: np.ndarray, scale: int, *, device: Device = "cpu") -> np.ndarray:
     """opensr-degradation's NAIP blur: Gaussian σ=3.1, 13-tap kernel (reflect padded), then bilinear
     (non-antialiased) downsampling by 1/scale, as ``torchvision.GaussianBlur(13, 3.1)`` +
-    ``interpolate(scale_factor=1/scale, mode="bilinear")`` do.
+    ``interpolate(scale_factor=1/scale, mode="bilinear")`` do (the latter by
+    :func:`bilinear_decimate`).
     """
     arr = check_downsample_input(hr, scale)
-    _, rows, cols = arr.shape
     kernel = gaussian_kernel_1d(OPENSR_SIGMA, radius=OPENSR_KERNEL_SIZE // 2)
-    blurred = _blur_tensor(_to_tensor(arr, device), kernel)
-    out = F.interpolate(
-        blurred, size=(rows // scale, cols // scale), mode="bilinear", antialias=False, align_corners=False
-    )
-    return _to_numpy(out)
+    blurred = _to_numpy(_blur_tensor(_to_tensor(arr, device), kernel))
+    return bilinear_decimate(blurred, scale)
 
 
 @dataclass(frozen=True)
@@ -179,18 +200,63 @@ def noise_std(lr: np.ndarray, sigma: float, signal_dependent: bool, read_sigma: 
     return np.sqrt(np.float32(read_sigma) ** 2 + np.float32(sigma) ** 2 * signal).astype(np.float32)
 
 
+#: side, in LR pixels, of the blocks of the LR grid that each draw their own noise
+NOISE_BLOCK: int = 256
+
+
+def unit_noise(seed: int, bands: int, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """Standard normal float32 noise for LR rows ``rows`` = (start, stop) and ``cols`` of a grid.
+
+    Each :data:`NOISE_BLOCK` x :data:`NOISE_BLOCK` block of the grid (and band) draws from its own
+    ``np.random.default_rng([seed, band, block_row, block_col])``, so any window of the grid gets the
+    values the whole grid would: an image degraded by windows gets exactly the noise of the whole.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    out = np.empty((bands, r1 - r0, c1 - c0), dtype=np.float32)
+    block = NOISE_BLOCK
+    entropy = int(seed) & 0xFFFFFFFFFFFFFFFF
+    for br in range(r0 // block, (r1 - 1) // block + 1):
+        rs, re = max(r0, br * block), min(r1, (br + 1) * block)
+        for bc in range(c0 // block, (c1 - 1) // block + 1):
+            cs, ce = max(c0, bc * block), min(c1, (bc + 1) * block)
+            for band in range(bands):
+                z = np.random.default_rng([entropy, band, br, bc]).standard_normal((block, block), np.float32)
+                out[band, rs - r0 : re - r0, cs - c0 : ce - c0] = z[
+                    rs - br * block : re - br * block, cs - bc * block : ce - bc * block
+                ]
+    return out
+
+
 def add_noise(
     lr: np.ndarray,
-    rng: np.random.Generator,
+    seed: int,
     sigma: float = 0.01,
     signal_dependent: bool = False,
     read_sigma: float = 0.0,
+    *,
+    origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
-    """``lr`` plus Gaussian noise drawn from ``rng`` (a new array; see :class:`NoiseConfig`)."""
+    """``lr`` plus Gaussian noise (a new array; see :class:`NoiseConfig`). ``lr`` is the window of an
+    LR grid starting at row, col ``origin``; the noise comes from :func:`unit_noise` (``seed``)."""
     config = NoiseConfig(sigma=sigma, signal_dependent=signal_dependent, read_sigma=read_sigma)
     arr = np.asarray(lr, dtype=np.float32)
     std = noise_std(arr, config.sigma, config.signal_dependent, config.read_sigma)
-    return (arr + rng.standard_normal(arr.shape, dtype=np.float32) * std).astype(np.float32)
+    bands, rows, cols = arr.shape
+    z = unit_noise(seed, bands, (origin[0], origin[0] + rows), (origin[1], origin[1] + cols))
+    return (arr + z * std).astype(np.float32)
+
+
+def context_hr(method: str, scale: int) -> int:
+    """HR pixels, beyond an LR pixel's own ``scale x scale`` block, that its value depends on (each
+    side) under a registered synthetic degradation: the halo a window needs to be degraded exactly as
+    in the whole image."""
+    if method == "bicubic":  # antialiased bicubic: taps within 2 LR pixels of the centre
+        return math.ceil(1.5 * scale) + 1
+    if method == "gaussian_mtf":  # blur radius, then the block mean
+        return max(1, math.ceil(4.0 * sigma_for_mtf(DEFAULT_MTF_NYQUIST, scale)))
+    if method == "opensr_like":  # 13-tap blur, then bilinear taps at most one pixel outside the block
+        return OPENSR_KERNEL_SIZE // 2 + 1
+    raise ConfigError(f"unknown synthetic degradation {method!r}; known: {', '.join(SYNTHETIC_DEGRADATIONS)}")
 
 
 #: name -> ``fn(hr, scale, *, device="cpu") -> lr``

@@ -4,9 +4,15 @@ The scene is never read whole. Tiles of ``tile`` LR pixels (overlapping by ``ove
 windows, super-resolved by ``model.sample`` (``num_samples`` draws: their mean is the SR output, their
 per-pixel standard deviation the uncertainty), weighted by :mod:`~mindgap_core.inference.blend`'s
 tapered windows and accumulated in a strip buffer one tile row high. Rows no later tile touches are
-normalised and written to a temporary striped GeoTIFF, which GDAL's COG driver finally copies into
-a Cloud-Optimized GeoTIFF through :func:`~mindgap_core.io.atomic.atomic_path`. Peak memory is one
-tile batch plus one strip (tile height x scene width); nothing partial is left on failure.
+normalised and written by a :class:`~mindgap_core.io.stream.CogWriter` (striped staging file, then
+GDAL's COG driver, atomically). Peak memory is one tile batch plus one strip (tile height x scene
+width); nothing partial is left on failure.
+
+Several processes (``accelerate launch`` / ``torchrun``; one per GPU, or CPU processes over gloo)
+share one scene through a :class:`Shard`: every rank reads the tile row, the batches are formed as in
+one process and dealt out round-robin, rank 0 gathers the results and blends them in the same order
+into the one output. The output is therefore byte-identical to a single-process run (stochastic models
+draw from per-tile generators; deterministic models see the same batches), given the same device type.
 """
 
 from __future__ import annotations
@@ -14,10 +20,9 @@ from __future__ import annotations
 import contextlib
 import math
 import resource
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,8 +31,8 @@ import numpy as np
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.inference.blend import tile_starts, tile_weights
-from mindgap_core.io.atomic import atomic_path
 from mindgap_core.io.checks import check_reflectance
+from mindgap_core.io.memory import GDAL_CACHE_MB
 from mindgap_core.types import ProgressFn, no_progress
 
 if TYPE_CHECKING:  # torch/rasterio stay out of import time for the CLI's --help
@@ -36,8 +41,6 @@ if TYPE_CHECKING:  # torch/rasterio stay out of import time for the CLI's --help
 
 #: Output nodata: NaN, which no reflectance value can be mistaken for.
 OUTPUT_NODATA: float = float("nan")
-#: GDAL block cache during inference (MB): caps memory spent on cached input/output blocks.
-GDAL_CACHE_MB: int = 64
 #: Largest side of the decimated preview read to check that the input looks like reflectance.
 _PREVIEW_SIDE: int = 256
 
@@ -230,6 +233,43 @@ def _fill_invalid(array: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among ``world`` processes sharing one scene (rank 0 writes the output).
+
+    ``gather(obj)`` returns every rank's ``obj`` in rank order (all ranks must call it together).
+    """
+
+    rank: int = 0
+    world: int = 1
+    gather: Callable[[object], list[object]] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.world:
+            raise ConfigError(f"rank {self.rank} is not in 0..{self.world - 1}")
+        if self.world > 1 and self.gather is None:
+            raise ConfigError("several processes need a gather function")
+
+
+#: the shard of a run in one process
+SINGLE_PROCESS = Shard()
+
+
+def launcher_shard() -> tuple[Shard, str]:
+    """The :class:`Shard` of this process under ``accelerate launch`` / ``torchrun`` (a single process
+    otherwise) and its device ("cuda:<local rank>" or "cpu"). Without CUDA the ranks talk over gloo
+    (``PartialState(cpu=True)``; see the experiment runner's ``process_grid``)."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.num_processes == 1:
+        return SINGLE_PROCESS, str(state.device)
+    shard = Shard(state.process_index, state.num_processes, lambda obj: gather_object([obj]))
+    return shard, str(state.device)
+
+
 def tile_seed(seed: int, tile_index: int) -> int:
     """The generator seed of one tile: a hash of (seed, tile index), independent of batching."""
     entropy = [int(seed) & 0xFFFFFFFFFFFFFFFF, int(tile_index)]
@@ -370,65 +410,6 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-@contextlib.contextmanager
-def _work_dir(near: Path) -> Iterator[Path]:
-    """A temporary folder beside the output (same file system, so big scenes do not fill /tmp)."""
-    near = near if str(near) else Path(".")
-    try:
-        with tempfile.TemporaryDirectory(prefix=".mindgap-infer-", dir=near) as tmp:
-            yield Path(tmp)
-    except PermissionError as exc:
-        raise InputError(near, f"cannot write here ({exc.strerror or exc})") from None
-
-
-def _open_staging(
-    path: Path, bands: int, rows: int, cols: int, crs: object, transform: object
-) -> rasterio.io.DatasetWriter:
-    """A striped float32 GeoTIFF (one row per strip, so every strip is written exactly once)."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
-    profile = {
-        "driver": "GTiff", "width": cols, "height": rows, "count": bands, "dtype": "float32", "crs": crs,
-        "transform": transform, "nodata": OUTPUT_NODATA, "tiled": False, "blockysize": 1,
-        "compress": "DEFLATE", "zlevel": 1, "predictor": 3, "photometric": "MINISBLACK",
-        "BIGTIFF": "IF_SAFER",
-    }  # fmt: skip
-    with warnings.catch_warnings():  # CRS-less output (allow_no_crs) is intended
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        return rasterio.open(path, "w", **profile)
-
-
-def _finish_staging(ds: rasterio.io.DatasetWriter, band_names: tuple[str, ...], tags: dict[str, str]) -> None:
-    from rasterio.enums import ColorInterp
-
-    ds.descriptions = band_names
-    for i in range(1, ds.count + 1):
-        ds.set_band_unit(i, "reflectance")
-    ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (ds.count - 1)
-    ds.update_tags(**tags)
-
-
-#: GDAL COG driver options of the outputs (same layout as mindgap_core.io.write_cog)
-COG_OPTIONS: dict[str, str] = {
-    "BLOCKSIZE": "256", "COMPRESS": "DEFLATE", "PREDICTOR": "YES", "OVERVIEW_RESAMPLING": "AVERAGE",
-    "OVERVIEWS": "AUTO", "BIGTIFF": "IF_SAFER",
-}  # fmt: skip
-
-
-def _to_cog(staging: Path, dest: Path) -> None:
-    """Copy the finished staging GeoTIFF into a COG at ``dest`` (GDAL streams it block by block)."""
-    from rasterio.errors import NotGeoreferencedWarning
-    from rasterio.shutil import copy as gdal_copy
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        try:
-            gdal_copy(staging, dest, driver="COG", **COG_OPTIONS)
-        except _gdal_errors() as exc:
-            raise InputError(dest, f"cannot write the COG ({exc})") from None
-
-
 def _validate_options(tile: int, overlap: int, num_samples: int, batch_size: int, steps: int | None) -> None:
     if tile < 1:
         raise ConfigError(f"tile must be at least 1 LR pixel, got {tile}")
@@ -466,6 +447,7 @@ def run_inference(
     dn_offset: float = 0.0,
     model_path: str | Path | None = None,
     on_progress: ProgressFn = no_progress,
+    shard: Shard = SINGLE_PROCESS,
 ) -> InferenceResult:
     """Super-resolve the LR scene ``input_path`` with ``model`` into the COG ``out_path``.
 
@@ -481,11 +463,15 @@ def run_inference(
     ``device``: where tiles are sent (default: the model's device). ``model_path`` is recorded in
     the output tags. Results depend on ``seed``, not on ``batch_size``. ``on_progress(done,
     total)`` counts tiles. Every bad input raises InputError/ConfigError before any tile is
-    computed; outputs are written atomically (nothing partial on failure or interrupt).
+    computed; outputs are written atomically (nothing partial on failure or interrupt). ``shard``:
+    this process's share of a multi-process run (module docstring); only rank 0 writes.
     """
     import rasterio
     import torch
     from affine import Affine
+
+    from mindgap_core.io.atomic import check_writable
+    from mindgap_core.io.stream import CogWriter
 
     started = time.perf_counter()
     source, out_path = Path(input_path), Path(out_path)
@@ -511,17 +497,24 @@ def run_inference(
             band_names=band_names, allow_no_crs=allow_no_crs, dn_scale=dn_scale, dn_offset=dn_offset,
         )  # fmt: skip
         _check_looks_like_reflectance(ds, info, source)
-        # Claim the outputs (fails early when unwritable); they appear only when everything worked.
-        dests = [stack.enter_context(atomic_path(out_path, suffix=".tif"))]
-        if unc_path is not None:
-            dests.append(stack.enter_context(atomic_path(unc_path, suffix=".tif")))
-        work = stack.enter_context(_work_dir(out_path.parent))
-        grid = (info.rows * scale, info.cols * scale, info.crs, info.transform @ Affine.scale(1.0 / scale))
-        stagings = [work / "sr.tif", work / "std.tif"][: len(dests)]
-        writers = [stack.enter_context(_open_staging(p, len(model_bands), *grid)) for p in stagings]
+        outputs = [out_path] if unc_path is None else [out_path, unc_path]
+        rows_hr, cols_hr = info.rows * scale, info.cols * scale
+        writers = []
+        if shard.rank == 0:  # the only writer; claims the outputs (fails early when unwritable)
+            writers = [
+                stack.enter_context(CogWriter(
+                    path, rows=rows_hr, cols=cols_hr, count=len(model_bands), dtype="float32", crs=info.crs,
+                    transform=info.transform @ Affine.scale(1.0 / scale), nodata=OUTPUT_NODATA,
+                    layout="striped",
+                ))
+                for path in outputs
+            ]  # fmt: skip
+        else:  # the other ranks check what rank 0 will claim, so that they all fail together
+            for path in outputs:
+                check_writable(path)
 
         plan = _TilePlan(tile, overlap, scale, info.rows, info.cols)
-        strip = _Strip(len(model_bands), min(tile, info.rows) * scale, grid[1], with_std=len(writers) > 1)
+        strip = _Strip(len(model_bands), min(tile, info.rows) * scale, cols_hr, with_std=unc_path is not None)
         done = skipped = 0
         on_progress(0, plan.total)
         for iy, y0 in enumerate(plan.ys):
@@ -536,25 +529,33 @@ def run_inference(
                     on_progress(done, plan.total)
                     continue
                 tiles.append((iy * len(plan.xs) + ix, x0, filled, valid))
-            for batch in _batches(tiles, batch_size):
-                stacked = np.stack([t[2] for t in batch])
-                mean, std = _run_model(
-                    model, stacked, [t[0] for t in batch],
-                    num_samples=num_samples, steps=steps, seed=seed, device=dev,
-                )  # fmt: skip
-                for k, (_, x0, _, valid) in enumerate(batch):
-                    hr_valid = np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
-                    strip.add(y0 * scale, x0 * scale, mean[k], std[k], plan.weights(y0, x0), hr_valid)
-                done += len(batch)
-                on_progress(done, plan.total)
-            until = plan.ys[iy + 1] * scale if iy + 1 < len(plan.ys) else grid[0]
+            batches = list(_batches(tiles, batch_size))
+            # Batches are formed as in one process and dealt out round by round (batch k of a round
+            # to rank k); rank 0 adds the results in batch order: the same sums, the same bytes.
+            for first in range(0, len(batches), shard.world):
+                group = batches[first : first + shard.world]
+                mine = group[shard.rank] if shard.rank < len(group) else None
+                result = None
+                if mine is not None:
+                    result = _run_model(
+                        model, np.stack([t[2] for t in mine]), [t[0] for t in mine],
+                        num_samples=num_samples, steps=steps, seed=seed, device=dev,
+                    )  # fmt: skip
+                results = shard.gather(result) if shard.world > 1 else [result]
+                for batch, (mean, std) in zip(group, results[: len(group)], strict=True):
+                    if shard.rank == 0:
+                        for k, (_, x0, _, valid) in enumerate(batch):
+                            hr_valid = np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
+                            strip.add(y0 * scale, x0 * scale, mean[k], std[k], plan.weights(y0, x0), hr_valid)
+                    done += len(batch)
+                    on_progress(done, plan.total)
+            until = plan.ys[iy + 1] * scale if iy + 1 < len(plan.ys) else rows_hr
             top, rows = strip.pop(until)
             for writer, values in zip(writers, rows, strict=False):
-                writer.write(values, window=rasterio.windows.Window(0, top, grid[1], until - top))
+                writer.write(values, window=rasterio.windows.Window(0, top, cols_hr, until - top))
 
         tags = {
             "description": f"SR output of {method}",
-            "units": "reflectance",
             "product": "super-resolution: mean over samples",
             "method": method,
             "model_path": str(model_path) if model_path is not None else "(in-memory model)",
@@ -571,10 +572,8 @@ def run_inference(
             description=f"SR uncertainty of {method}: per-pixel std over {num_samples} sample(s)",
             product="uncertainty: per-pixel std over samples",
         )
-        for writer, staging, dest, what in zip(writers, stagings, dests, [tags, unc_tags], strict=False):
-            _finish_staging(writer, model_bands, what)
-            writer.close()
-            _to_cog(staging, dest)
+        for writer, what in zip(writers, [tags, unc_tags], strict=False):
+            writer.finish(model_bands, what, units="reflectance")
 
     return InferenceResult(
         out_path=out_path,

@@ -1,4 +1,5 @@
-"""Raster I/O: GeoTIFF/COG, Sentinel-2 L2A and PlanetScope readers, atomic COG writing.
+"""Raster I/O: GeoTIFF/COG, Sentinel-2 L2A and PlanetScope readers (files, products, STAC items), atomic
+COG writing.
 
 The readers and writers import rasterio; they are loaded on first use, so that
 ``from mindgap_core.io.atomic import atomic_path`` (used by non-raster writers) stays light.
@@ -19,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "read_sentinel2": "mindgap_core.io.sentinel2",
     "DEFAULT_SCL_INVALID": "mindgap_core.io.sentinel2",
     "read_planetscope": "mindgap_core.io.planetscope",
+    "read_sentinel2_item": "mindgap_core.io.stac",
+    "read_planetscope_item": "mindgap_core.io.stac",
     "check_reflectance": "mindgap_core.io.checks",
     "check_digital_numbers": "mindgap_core.io.checks",
 }
@@ -29,8 +32,10 @@ __all__ = [
     "check_digital_numbers",
     "check_reflectance",
     "read_planetscope",
+    "read_planetscope_item",
     "read_raster",
     "read_sentinel2",
+    "read_sentinel2_item",
     "validate_cog",
     "write_cog",
 ]
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from mindgap_core.io.geotiff import read_raster, validate_cog, write_cog
     from mindgap_core.io.planetscope import read_planetscope
     from mindgap_core.io.sentinel2 import DEFAULT_SCL_INVALID, read_sentinel2
+    from mindgap_core.io.stac import read_planetscope_item, read_sentinel2_item
 
 
 def __getattr__(name: str) -> object:

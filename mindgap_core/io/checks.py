@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,35 +31,62 @@ def check_reflectance(
     * every value tiny (max |value| < 0.001) but not all zero: a file that already held reflectance
       was read as DN and divided by the quantification value (10000) again.
 
-    An image without any valid pixel passes (there is nothing to judge).
+    An image without any valid pixel passes (there is nothing to judge). A raster read by windows
+    adds each window to one :class:`ReflectanceStats` and checks once: the same verdict.
     """
-    values = np.asarray(array)
-    if values.ndim == 2:
-        values = values[None]
-    if mask is not None:
-        values = values[:, np.asarray(mask, dtype=bool)]
-    values = values[np.isfinite(values)].astype(np.float64, copy=False)
-    if values.size == 0:
-        return
-    lo, hi = REFLECTANCE_RANGE
-    outside = np.count_nonzero((values < lo) | (values > hi))
-    if outside > _OUTLIER_SHARE * values.size:
-        raise InputError(
-            source,
-            f"{what} values range from {values.min():.6g} to {values.max():.6g}, "
-            f"{100 * outside / values.size:.1f}% outside the physical range [{lo}, {hi}]: this looks "
-            "like digital numbers (e.g. uint16 DN = reflectance x 10000) passed where reflectance "
-            "was expected; read it with the sensor reader (read_sentinel2/read_planetscope) or "
-            "with units='DN'",
-        )
-    peak = float(np.abs(values).max())
-    if 0.0 < peak < TOO_DARK_MAX:
-        raise InputError(
-            source,
-            f"{what} values are all below {TOO_DARK_MAX} (max {peak:.3g}): this looks like a file "
-            "that already holds reflectance (floating point, 0-1) being read as DN and divided by "
-            "10000 again; read it with read_raster(..., units='reflectance') instead",
-        )
+    stats = ReflectanceStats()
+    stats.add(array, mask)
+    stats.check(source, what=what)
+
+
+@dataclass
+class ReflectanceStats:
+    """What :func:`check_reflectance` judges, accumulated window by window."""
+
+    count: int = 0  #: valid finite values seen
+    outside: int = 0  #: of which outside REFLECTANCE_RANGE
+    low: float = math.inf
+    high: float = -math.inf
+    peak: float = 0.0  #: largest |value|
+
+    def add(self, array: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Add the valid finite values of ``array`` ((bands,) rows, cols; ``mask`` True = valid)."""
+        values = np.asarray(array)
+        if values.ndim == 2:
+            values = values[None]
+        if mask is not None:
+            values = values[:, np.asarray(mask, dtype=bool)]
+        values = values[np.isfinite(values)].astype(np.float64, copy=False)
+        if values.size == 0:
+            return
+        lo, hi = REFLECTANCE_RANGE
+        self.count += int(values.size)
+        self.outside += int(np.count_nonzero((values < lo) | (values > hi)))
+        self.low = min(self.low, float(values.min()))
+        self.high = max(self.high, float(values.max()))
+        self.peak = max(self.peak, float(np.abs(values).max()))
+
+    def check(self, source: str | Path, *, what: str = "reflectance") -> None:
+        """Raise :class:`InputError` as :func:`check_reflectance` does for all values added."""
+        if self.count == 0:
+            return
+        lo, hi = REFLECTANCE_RANGE
+        if self.outside > _OUTLIER_SHARE * self.count:
+            raise InputError(
+                source,
+                f"{what} values range from {self.low:.6g} to {self.high:.6g}, "
+                f"{100 * self.outside / self.count:.1f}% outside the physical range [{lo}, {hi}]: this "
+                "looks like digital numbers (e.g. uint16 DN = reflectance x 10000) passed where "
+                "reflectance was expected; read it with the sensor reader (read_sentinel2/read_planetscope) "
+                "or with units='DN'",
+            )
+        if 0.0 < self.peak < TOO_DARK_MAX:
+            raise InputError(
+                source,
+                f"{what} values are all below {TOO_DARK_MAX} (max {self.peak:.3g}): this looks like a file "
+                "that already holds reflectance (floating point, 0-1) being read as DN and divided by "
+                "10000 again; read it with read_raster(..., units='reflectance') instead",
+            )
 
 
 def check_digital_numbers(

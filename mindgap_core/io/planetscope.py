@@ -14,7 +14,7 @@ import numpy as np
 
 from mindgap_core.errors import InputError
 from mindgap_core.io.checks import check_digital_numbers, check_reflectance
-from mindgap_core.io.geotiff import read_raster
+from mindgap_core.io.geotiff import is_remote, read_raster
 from mindgap_core.types import CANONICAL_BANDS, GeoRaster
 
 #: Band order of Planet's analytic products, by band count.
@@ -64,6 +64,11 @@ def find_udm2(path: str | Path) -> Path | None:
     return hits[0] if hits else None
 
 
+def _name(path: str | Path) -> str:
+    """The file name of a path or URL."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
 def _analytic_names(raster: GeoRaster, path: Path) -> tuple[tuple[str, ...], str]:
     count = raster.array.shape[0]
     if count not in PS_LAYOUTS:
@@ -79,7 +84,9 @@ def _analytic_names(raster: GeoRaster, path: Path) -> tuple[tuple[str, ...], str
     return layout, f"Planet's {count}-band order"
 
 
-def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> GeoRaster:
+def read_planetscope(
+    path: str | Path, *, udm2: str | Path | None = None, find_mask: bool = True
+) -> GeoRaster:
     """Read a PlanetScope analytic SR GeoTIFF as float32 reflectance (blue, green, red, nir).
 
     Reflectance = DN / 10000. A 4-band file is (blue, green, red, nir); an 8-band SuperDove file is
@@ -90,10 +97,11 @@ def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> Geo
     Mask: False where the file's nodata/mask says so or all bands are 0, and — with a UDM2 file —
     where its band 1 ("clear") is not 1. ``udm2=None`` looks for a sibling ``*_udm2*.tif`` with the
     same Planet item id (:func:`find_udm2`); none found means no cloud mask (recorded in
-    ``tags["UDM2"]``). Acquisition time: from the item id in the file name (``YYYYMMDD_HHMMSS_...``,
-    UTC), else the file's ``acquired`` tag, else None.
+    ``tags["UDM2"]``; ``find_mask=False`` skips the search). Acquisition time: from the item id in
+    the file name (``YYYYMMDD_HHMMSS_...``, UTC), else the file's ``acquired`` tag, else None.
+    ``path`` and ``udm2`` may be URLs (no sibling search then).
     """
-    path = Path(path)
+    path = path if is_remote(path) else Path(path)
     raw = read_raster(path)
     names, named_by = _analytic_names(raw, path)
     raw = raw.replace(band_names=names)
@@ -110,7 +118,10 @@ def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> Geo
         "PS_BAND_NAMES_FROM": named_by,
         "SOURCE": str(path),
     }
-    udm2_path = Path(udm2) if udm2 is not None else find_udm2(path)
+    if udm2 is not None:
+        udm2_path: str | Path | None = udm2 if is_remote(udm2) else Path(udm2)
+    else:
+        udm2_path = find_udm2(path) if find_mask and not is_remote(path) else None
     if udm2_path is not None:
         mask_raster = read_raster(udm2_path)
         count = mask_raster.array.shape[0]
@@ -120,15 +131,15 @@ def read_planetscope(path: str | Path, *, udm2: str | Path | None = None) -> Geo
             mask_raster.crs is None or (mask_raster.crs == raw.crs and mask_raster.transform == raw.transform)
         )
         if not same_grid:
-            raise InputError(udm2_path, f"grid {mask_raster.shape} does not match {path.name} {raw.shape}")
+            raise InputError(udm2_path, f"grid {mask_raster.shape} does not match {_name(path)} {raw.shape}")
         valid &= mask_raster.array[0] == 1
-        tags["UDM2"] = udm2_path.name
+        tags["UDM2"] = _name(udm2_path)
     else:
-        tags["UDM2"] = "none found (no cloud mask)"
+        tags["UDM2"] = "none found (no cloud mask)" if find_mask else "none given (no cloud mask)"
 
     reflectance = dn.astype(np.float32) / np.float32(PS_QUANTIFICATION)  # masked pixels keep values
     check_reflectance(reflectance, path, valid)
-    acquired = acquisition_time_from_name(path.name) or raw.acquired
+    acquired = acquisition_time_from_name(_name(path)) or raw.acquired
     return GeoRaster(
         array=reflectance.astype(np.float32),
         transform=raw.transform,

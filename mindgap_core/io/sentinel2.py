@@ -23,7 +23,7 @@ from rasterio.warp import reproject
 
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.checks import check_digital_numbers, check_reflectance
-from mindgap_core.io.geotiff import parse_time, read_gdal, read_raster
+from mindgap_core.io.geotiff import Footprint, is_remote, parse_time, read_gdal, read_raster
 from mindgap_core.types import GeoRaster
 
 #: The 10 m bands MindGap reads, S2 band id -> canonical name.
@@ -61,17 +61,26 @@ class L2AMetadata:
     start_time: datetime | None = None
     product_uri: str | None = None
     spacecraft: str | None = None
+    #: where ``baseline`` and ``offsets`` come from (recorded in the tags; named in errors)
+    offset_source: str = "MTD_MSIL2A.xml"
 
     @property
     def baseline_tuple(self) -> tuple[int, int] | None:
-        return _baseline_tuple(self.baseline)
+        return baseline_tuple(self.baseline)
 
 
-def _baseline_tuple(baseline: str | None) -> tuple[int, int] | None:
+def baseline_tuple(baseline: str | None) -> tuple[int, int] | None:
+    """``"04.00"`` -> ``(4, 0)``; None when absent or not of the form NN.NN."""
     if not baseline:
         return None
     match = re.fullmatch(r"\s*(\d{1,2})\.(\d{1,2})\s*", baseline)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def baseline_from_product_uri(product_uri: str | None) -> str | None:
+    """``S2A_MSIL2A_..._N0400_...`` -> ``"04.00"``; None when the name has no ``_Nxxxx_`` field."""
+    match = re.search(r"_N(\d{2})(\d{2})(?:_|\.|$)", product_uri or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
 
 
 def _local(tag: str) -> str:
@@ -109,10 +118,9 @@ def parse_mtd_msil2a_text(text: bytes | str, path: str | Path) -> L2AMetadata:
         raise InputError(path, f"cannot parse the product metadata XML: {exc}") from None
     baseline = _find_text(root, "PROCESSING_BASELINE")
     product_uri = _find_text(root, "PRODUCT_URI")
-    if baseline is None and product_uri:  # e.g. S2A_MSIL2A_..._N0400_... -> "04.00"
-        match = re.search(r"_N(\d{2})(\d{2})_", product_uri)
-        baseline = f"{match.group(1)}.{match.group(2)}" if match else None
-    if baseline is not None and _baseline_tuple(baseline) is None:
+    if baseline is None:  # e.g. S2A_MSIL2A_..._N0400_... -> "04.00"
+        baseline = baseline_from_product_uri(product_uri)
+    if baseline is not None and baseline_tuple(baseline) is None:
         raise InputError(path, f"PROCESSING_BASELINE {baseline!r} is not of the form NN.NN")
 
     id_to_band = {v: k for k, v in S2_BAND_IDS.items()}
@@ -146,7 +154,8 @@ def parse_mtd_msil2a_text(text: bytes | str, path: str | Path) -> L2AMetadata:
     )
 
 
-def _normalise_bands(bands: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def normalise_bands(bands: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Sentinel-2 ids (B02 ...) of the 10 m bands asked for by id or canonical name; ConfigError else."""
     canonical_to_s2 = {v: k for k, v in S2_TO_CANONICAL.items()}
     out = []
     for band in bands:
@@ -174,17 +183,21 @@ class _ZipMember:
         return f"{self.archive}!{self.member}"
 
 
-_Ref = Path | _ZipMember
+#: a band file: a local path, a member of a zipped .SAFE, or a URL (str)
+_Ref = Path | _ZipMember | str
 
 
 def _label(ref: _Ref) -> str | Path:
     return ref.label if isinstance(ref, _ZipMember) else ref
 
 
-def _read(ref: _Ref, band_names: tuple[str, ...] | None = None) -> GeoRaster:
+def _read(
+    ref: _Ref, band_names: tuple[str, ...] | None = None, footprint: Footprint | None = None
+) -> GeoRaster:
     if isinstance(ref, _ZipMember):
-        return read_gdal(f"/vsizip/{ref.archive.resolve()}/{ref.member}", ref.label, band_names)
-    return read_raster(ref, band_names)
+        return read_gdal(f"/vsizip/{ref.archive.resolve()}/{ref.member}", ref.label, band_names,
+                         footprint=footprint)
+    return read_raster(ref, band_names, footprint=footprint)
 
 
 def _zip_files(archive: Path, bands: tuple[str, ...]) -> tuple[L2AMetadata, dict[str, _Ref], _Ref]:
@@ -254,13 +267,15 @@ def _folder_files(folder: Path, bands: tuple[str, ...]) -> tuple[dict[str, Path]
 
 
 def _mapping_files(
-    mapping: Mapping[str, str | Path], bands: tuple[str, ...]
-) -> tuple[dict[str, Path], Path | None]:
+    mapping: Mapping[str, str | Path], bands: tuple[str, ...], label: str
+) -> tuple[dict[str, _Ref], _Ref | None]:
     canonical_to_s2 = {v: k for k, v in S2_TO_CANONICAL.items()}
-    by_id = {canonical_to_s2.get(k.lower(), k.upper()): Path(v) for k, v in mapping.items()}
+    by_id: dict[str, _Ref] = {
+        canonical_to_s2.get(k.lower(), k.upper()): v if is_remote(v) else Path(v) for k, v in mapping.items()
+    }
     missing = [b for b in bands if b not in by_id]
     if missing:
-        raise InputError("<band mapping>", f"no file given for band(s) {missing}; keys: {sorted(mapping)}")
+        raise InputError(label, f"no file given for band(s) {missing}; keys: {sorted(mapping)}")
     return {b: by_id[b] for b in bands}, by_id.get("SCL")
 
 
@@ -291,6 +306,9 @@ def read_sentinel2(
     bands: tuple[str, ...] = DEFAULT_BANDS,
     boa_offset: float | None = None,
     scl_invalid: frozenset[int] = DEFAULT_SCL_INVALID,
+    metadata: L2AMetadata | None = None,
+    footprint: Footprint | None = None,
+    label: str | None = None,
 ) -> GeoRaster:
     """Read Sentinel-2 L2A 10 m bands as float32 surface reflectance with a validity mask.
 
@@ -301,7 +319,9 @@ def read_sentinel2(
       BOA_ADD_OFFSET per band, quantification and acquisition time (PRODUCT_START_TIME) from the
       metadata. The offset is applied only for baseline >= 04.00 (where the metadata must list it);
     * a folder of per-band files named with the band id (``B02.tif``, ``T18TWL_..._B02_10m.tif``,
-      optional ``SCL.tif``), or a mapping ``{"B02": path, ..., "SCL": path}``. The offset is
+      optional ``SCL.tif``), or a mapping ``{"B02": path or URL, ..., "SCL": ...}``. With a mapping,
+      ``metadata`` may give what a product's metadata would (a STAC item does:
+      :func:`mindgap_core.io.stac.read_sentinel2_item`); without it the offset is
       ``boa_offset`` if given, else the file's ``BOA_ADD_OFFSET`` tag, else 0 when a
       ``PROCESSING_BASELINE`` tag says < 04.00 (a tag saying >= 04.00 without an offset is an
       error). When nothing is known the baseline is unknown and **no offset is assumed** (right for
@@ -309,25 +329,31 @@ def read_sentinel2(
       ``BOA_QUANTIFICATION_VALUE`` or 10000. Acquisition time: tag ``acquired`` or None. Without an
       SCL file the mask covers no-data only.
 
-    ``boa_offset``, when given, overrides the metadata for every band. ``bands`` are S2 ids (or
+    ``boa_offset``, when given, overrides the metadata for every band. ``footprint`` reads only the
+    10 m pixels covering it (plus one pixel; SCL likewise), e.g. the footprint of the HR scene it
+    will be paired with. ``bands`` are S2 ids (or
     canonical names) among B02, B03, B04, B08; returned names are canonical ("blue", "green", "red",
     "nir") with the S2 ids in ``tags["S2_BANDS"]``. Mask: False where any band has DN 0 (no data;
     reflectance set to 0 there) or 65535 (saturated), or the SCL class is in ``scl_invalid``
     (default: no data, saturated, cloud shadow, cloud medium/high probability, thin cirrus). Masked
-    pixels otherwise keep their reflectance.
+    pixels otherwise keep their reflectance. ``label`` names a mapping source in errors and tags.
     """
-    bands = _normalise_bands(bands)
+    bands = normalise_bands(bands)
+    if metadata is not None and not isinstance(source, Mapping):
+        raise ConfigError("metadata= applies to a band mapping only; a .SAFE product carries its own")
     meta: L2AMetadata | None = None
     files: Mapping[str, _Ref]
     scl_path: _Ref | None
+    name: str | Path
     if isinstance(source, Mapping):
-        label: str | Path = "<band mapping>"
-        files, scl_path = _mapping_files(source, bands)
+        name = label or "<band mapping>"
+        files, scl_path = _mapping_files(source, bands, str(name))
+        meta = metadata
     else:
         source = Path(source)
         if source.name == "MTD_MSIL2A.xml":
             source = source.parent
-        label = source
+        name = source
         if not source.exists():
             raise InputError(source, "not found")
         if source.is_file() and source.suffix.lower() == ".zip":
@@ -342,7 +368,7 @@ def read_sentinel2(
         else:
             files, scl_path = _folder_files(source, bands)
 
-    rasters = {b: _read(files[b], (b,)) for b in bands}
+    rasters = {b: _read(files[b], (b,), footprint) for b in bands}
     ref = rasters[bands[0]]
     for b, r in rasters.items():
         if r.shape != ref.shape or r.transform != ref.transform or r.crs != ref.crs:
@@ -351,8 +377,8 @@ def read_sentinel2(
             )
         check_digital_numbers(r.array, _label(files[b]), r.mask, expected="Sentinel-2 L2A digital numbers")
 
-    offsets, quantification, radiometry_tags = _radiometry(meta, rasters, files, boa_offset, label)
-    tags = {**ref.tags, "SENSOR": "Sentinel-2 L2A", "S2_BANDS": ",".join(bands), "SOURCE": str(label)}
+    offsets, quantification, radiometry_tags = _radiometry(meta, rasters, files, boa_offset, name)
+    tags = {**ref.tags, "SENSOR": "Sentinel-2 L2A", "S2_BANDS": ",".join(bands), "SOURCE": str(name)}
     tags.update(radiometry_tags)
 
     dn = np.stack([rasters[b].array[0] for b in bands])
@@ -361,7 +387,7 @@ def read_sentinel2(
     for r in rasters.values():
         valid &= r.valid
     if scl_path is not None:
-        scl = _read(scl_path)
+        scl = _read(scl_path, footprint=footprint)
         classes = _scl_to_grid(scl, ref, _label(scl_path))
         valid &= ~np.isin(classes, sorted(scl_invalid))
         tags["SCL_INVALID"] = ",".join(str(c) for c in sorted(scl_invalid))
@@ -372,7 +398,7 @@ def read_sentinel2(
     reflectance = (dn.astype(np.float32) + offset_arr) / np.float32(quantification)
     # Masked pixels keep their values (clouds stay visible); only no-data pixels are set to 0.
     reflectance = np.where(no_data[None], np.float32(0.0), reflectance).astype(np.float32)
-    check_reflectance(reflectance, label, valid)
+    check_reflectance(reflectance, name, valid)
 
     acquired = meta.start_time if meta is not None else ref.acquired
     return GeoRaster(
@@ -401,27 +427,32 @@ def _radiometry(
     if meta is not None:
         quantification = meta.quantification
         baseline = meta.baseline_tuple
-        if baseline is None:
+        listed = all(b in meta.offsets for b in bands)
+        if baseline is None and not (listed or boa_offset is not None):
             raise InputError(
-                label, "MTD_MSIL2A.xml has no PROCESSING_BASELINE: cannot tell whether DN carry an offset"
+                label,
+                f"{meta.offset_source} gives no processing baseline: cannot tell whether DN carry an offset",
             )
-        tags["PROCESSING_BASELINE"] = meta.baseline or ""
+        tags["PROCESSING_BASELINE"] = meta.baseline or "unknown"
         for key, value in (("PRODUCT_URI", meta.product_uri), ("SPACECRAFT_NAME", meta.spacecraft)):
             if value:
                 tags[key] = value
         if boa_offset is not None:
             offsets, source = {b: float(boa_offset) for b in bands}, "argument"
-        elif baseline >= OFFSET_BASELINE:
+        elif baseline is None or baseline >= OFFSET_BASELINE:
             missing = [b for b in bands if b not in meta.offsets]
             if missing:
                 raise InputError(
                     label,
-                    f"baseline {meta.baseline} (>= 04.00) but MTD_MSIL2A.xml lists no BOA_ADD_OFFSET "
+                    f"baseline {meta.baseline} (>= 04.00) but {meta.offset_source} lists no BOA_ADD_OFFSET "
                     f"for {missing}",
                 )
-            offsets, source = {b: meta.offsets[b] for b in bands}, "MTD_MSIL2A.xml"
+            offsets, source = {b: meta.offsets[b] for b in bands}, meta.offset_source
         else:
-            offsets, source = {b: 0.0 for b in bands}, f"none (baseline {meta.baseline} < 04.00)"
+            source = f"none (baseline {meta.baseline} < 04.00)"
+            if meta.offset_source != L2AMetadata.offset_source:
+                source = f"{source}; {meta.offset_source}"
+            offsets = {b: 0.0 for b in bands}
     else:
         quantification = DEFAULT_QUANTIFICATION
         quants = {rasters[b].tags.get("BOA_QUANTIFICATION_VALUE") for b in bands} - {None}
@@ -455,7 +486,7 @@ def _band_file_offset(file_tags: Mapping[str, str], path: str | Path) -> tuple[f
         except ValueError:
             raise InputError(path, f"tag BOA_ADD_OFFSET={text!r} is not a number") from None
     stated = file_tags.get("PROCESSING_BASELINE")
-    baseline = _baseline_tuple(stated)
+    baseline = baseline_tuple(stated)
     if baseline is None:
         return 0.0, "none (baseline unknown, no offset assumed)"
     if baseline >= OFFSET_BASELINE:

@@ -92,3 +92,30 @@ def test_cli_as_a_process(files, tmp_path):
     )
     assert proc.returncode == 2
     assert "missing.tif" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_synthetic_domain_on_the_same_tiles(files, tmp_path, capsys):
+    import numpy as np
+
+    from mindgap_core.degrade.apply import degrade_raster
+    from mindgap_core.io.geotiff import read_raster
+
+    out = tmp_path / "pairs"
+    argv = ["pairs", "--s2", str(files.s2_path), "--ps", str(files.ps_path), "--scale", "2",
+            "--out", str(out), "--block-size", "1"]
+    assert main([*argv, "--synthetic", "gaussian_mtf"]) == 0
+    assert "+ 6 synthetic (gaussian_mtf) LR tiles" in capsys.readouterr().out
+    frame = read_manifest(out / MANIFEST_NAME)
+    real = frame[frame["domain"] == "real_cross_sensor"].set_index("tile_id")
+    syn = frame[frame["domain"] == "synthetic"].set_index("tile_id")
+    assert len(real) == len(syn) == 6
+    assert (syn["split"] == real["split"]).all() and (syn["hr_path"] == real["hr_path"]).all()
+    assert (syn["degradation"] == "gaussian_mtf").all() and (syn["dt_days"] == 0).all()
+    for _, row in syn.iterrows():
+        expected, _ = degrade_raster(read_raster(out / row["hr_path"]), "gaussian_mtf", 2)
+        np.testing.assert_array_equal(read_raster(out / row["lr_path"]).array, expected.array)
+    assert main(argv) == 0  # rebuilt without: the synthetic tiles go with the old manifest
+    assert not list((out / "lr_synthetic").glob("*.tif"))
+    assert set(read_manifest(out / MANIFEST_NAME)["domain"]) == {"real_cross_sensor"}
+    assert main([*argv, "--synthetic", "lanczos"]) == 2
+    assert "unknown synthetic degradation 'lanczos'" in capsys.readouterr().err

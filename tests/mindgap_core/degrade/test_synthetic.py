@@ -10,6 +10,7 @@ import torchvision
 
 from mindgap_core.data.grid import downsample_area
 from mindgap_core.degrade.synthetic import (
+    NOISE_BLOCK,
     SYNTHETIC_DEGRADATIONS,
     add_noise,
     bicubic,
@@ -18,6 +19,7 @@ from mindgap_core.degrade.synthetic import (
     gaussian_mtf,
     opensr_like,
     sigma_for_mtf,
+    unit_noise,
 )
 from mindgap_core.errors import ConfigError
 
@@ -134,20 +136,33 @@ def test_opensr_like_matches_opensr_degradation_recipe(hr_tile: np.ndarray) -> N
 def test_add_noise_seeded_and_sized(hr_tile: np.ndarray) -> None:
     lr = downsample_area(hr_tile, 4)
     before = lr.copy()
-    a = add_noise(lr, np.random.default_rng(3), sigma=0.01)
-    b = add_noise(lr, np.random.default_rng(3), sigma=0.01)
-    c = add_noise(lr, np.random.default_rng(4), sigma=0.01)
+    a = add_noise(lr, 3, sigma=0.01)
+    b = add_noise(lr, 3, sigma=0.01)
+    c = add_noise(lr, 4, sigma=0.01)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     np.testing.assert_array_equal(lr, before)
     assert np.std(a - lr) == pytest.approx(0.01, rel=0.05)
+    assert np.corrcoef((a - lr)[0].ravel(), (a - lr)[1].ravel())[0, 1] == pytest.approx(0, abs=0.1)
+
+
+def test_noise_of_a_window_is_the_noise_of_the_whole_grid() -> None:
+    # blocks of NOISE_BLOCK pixels draw their own noise, so a window straddling four blocks gets the
+    # values of the same pixels of the whole grid, and the blocks are independent of each other
+    whole = unit_noise(7, 2, (0, 600), (0, 520))
+    part = unit_noise(7, 2, (250, 530), (100, 300))
+    np.testing.assert_array_equal(part, whole[:, 250:530, 100:300])
+    b = NOISE_BLOCK
+    neighbours = np.corrcoef(whole[0, :b, :b].ravel(), whole[0, :b, b : 2 * b].ravel())[0, 1]
+    assert neighbours == pytest.approx(0, abs=0.02)
+    assert whole.std() == pytest.approx(1.0, rel=0.01) and whole.dtype == np.float32
 
 
 def test_add_noise_signal_dependent() -> None:
     lr = np.concatenate([np.full((1, 64, 64), 0.04), np.full((1, 64, 64), 0.64)]).astype(np.float32)
-    noisy = add_noise(lr, np.random.default_rng(0), sigma=0.01, signal_dependent=True, read_sigma=0.001)
+    noisy = add_noise(lr, 0, sigma=0.01, signal_dependent=True, read_sigma=0.001)
     std_dark, std_bright = np.std(noisy - lr, axis=(1, 2))
     assert std_dark == pytest.approx(math.sqrt(0.001**2 + 0.01**2 * 0.04), rel=0.05)
     assert std_bright == pytest.approx(math.sqrt(0.001**2 + 0.01**2 * 0.64), rel=0.05)
     with pytest.raises(ConfigError):
-        add_noise(lr, np.random.default_rng(0), sigma=-1.0)
+        add_noise(lr, 0, sigma=-1.0)
