@@ -77,8 +77,10 @@ def test_at_matched_psnr_radiometric_errors_score_below_blur_and_texture(shipped
 def test_scale_is_roughly_zero_to_one(shipped, tiles, rows):
     t = torch.from_numpy(tiles).float()
     assert lpips_sat_score(shipped, t, t, BANDS).abs().max().item() < 1e-6
-    # an invisible distortion scores near 0; the card's strongest distortions stay near or below 1
-    assert max(r.scores.mean() for r in rows if r.severity == FAMILIES[r.family].severities[0]) < 0.1
+    # faint distortions (PSNR >= 45 dB) score near 0; the card's strongest stay near or below 1
+    faint = [r for r in rows if r.psnr.mean() >= 45.0]
+    assert len({r.family for r in faint}) >= 6
+    assert max(r.scores.mean() for r in faint) < 0.1
     assert max(r.scores.mean() for r in rows) < 2.0
     # two different test tiles: about 1 by construction of the scale (fixed on train tiles)
     d = lpips_sat_score(shipped, t, torch.roll(t, 1, dims=0), BANDS).numpy()
