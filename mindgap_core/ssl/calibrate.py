@@ -46,8 +46,10 @@ import torch
 
 from mindgap_core.errors import ConfigError
 from mindgap_core.io.atomic import atomic_path
-from mindgap_core.ssl.data import demo_hr_tiles, load_sentinel2_patch
+from mindgap_core.metrics.lpips_sat import LPIPSSat, load_mindgap_backbone
+from mindgap_core.ssl.data import S2_FILE, demo_hr_tiles, load_sentinel2_patch
 from mindgap_core.ssl.distortions import FAMILIES, distort, psnr_db
+from mindgap_core.ssl.pretrain import CONFIG_FILE
 from mindgap_core.types import CANONICAL_BANDS, ProgressFn, no_progress
 
 CALIBRATION_LOG_FILE = "calibration_log.json"
@@ -88,8 +90,6 @@ class JudgedSet:
 
 def s2_crops(source_dir: str | Path, n: int, size: int, seed: int) -> np.ndarray:
     """``n`` seeded (4, size, size) crops of the real S2 patch, float64 reflectance."""
-    from mindgap_core.ssl.data import S2_FILE
-
     im = load_sentinel2_patch(Path(source_dir) / S2_FILE)
     rng = np.random.default_rng(seed)
     rows, cols = im.valid.shape
@@ -136,7 +136,7 @@ def judged_pairs(family: list[str] | tuple[str, ...], severity: np.ndarray, psnr
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), np.asarray(rule, dtype=np.int64)
 
 
-def channel_terms(model, refs: np.ndarray, others: np.ndarray, batch: int,
+def channel_terms(model: LPIPSSat, refs: np.ndarray, others: np.ndarray, batch: int,
                   on_progress: ProgressFn = no_progress) -> np.ndarray:
     """(N, channels) LPIPS-Sat channel terms of ``others[i]`` against ``refs[i]`` (float64)."""
     out = []
@@ -149,7 +149,7 @@ def channel_terms(model, refs: np.ndarray, others: np.ndarray, batch: int,
     return np.concatenate(out)
 
 
-def judged_set(model, refs: np.ndarray, cfg: CalibrationConfig,
+def judged_set(model: LPIPSSat, refs: np.ndarray, cfg: CalibrationConfig,
                on_progress: ProgressFn = no_progress) -> JudgedSet:
     """Distort ``refs``, judge the pairs by the two rules and compute every copy's channel terms."""
     copies, fams, sev, tile = distorted_copies(refs, cfg.seed)
@@ -212,7 +212,7 @@ def select_weights(train: JudgedSet, val: JudgedSet,
     return w, fit, [f for _, f in fits]
 
 
-def anchor_distances(model, refs: np.ndarray, batch: int,
+def anchor_distances(model: LPIPSSat, refs: np.ndarray, batch: int,
                      on_progress: ProgressFn = no_progress) -> np.ndarray:
     """(pairs, channels) channel terms between every two different ``refs`` (i < j)."""
     i, j = np.triu_indices(len(refs), k=1)
@@ -227,10 +227,11 @@ class CalibrationResult:
     log: dict
 
 
-def calibrate(model, train_refs: np.ndarray, val_refs: np.ndarray, anchor_refs: np.ndarray,
-              cfg: CalibrationConfig = CalibrationConfig(),
+def calibrate(model: LPIPSSat, train_refs: np.ndarray, val_refs: np.ndarray, anchor_refs: np.ndarray,
+              cfg: CalibrationConfig | None = None,
               on_progress: ProgressFn = no_progress) -> CalibrationResult:
-    """Fit the weights on ``train_refs``, check them on ``val_refs``, scale them on ``anchor_refs``."""
+    """Fit the weights on ``train_refs``, choose the ridge on ``val_refs``, scale on ``anchor_refs``."""
+    cfg = cfg or CalibrationConfig()
     t0 = time.perf_counter()
     grid = sum(len(f.severities) for f in FAMILIES.values())
     sizes_done = np.cumsum([0, len(train_refs) * grid, len(val_refs) * grid,
@@ -277,12 +278,10 @@ def calibration_images(demo_dir: str | Path, source_dir: str | Path,
 
 
 def calibrate_folder(folder: str | Path, demo_dir: str | Path, source_dir: str | Path,
-                     cfg: CalibrationConfig = CalibrationConfig(),
+                     cfg: CalibrationConfig | None = None,
                      on_progress: ProgressFn = no_progress) -> CalibrationResult:
     """Calibrate the backbone in ``folder``; rewrite its config.json and write calibration_log.json."""
-    from mindgap_core.metrics.lpips_sat import load_mindgap_backbone
-    from mindgap_core.ssl.pretrain import CONFIG_FILE
-
+    cfg = cfg or CalibrationConfig()
     folder = Path(folder)
     model = load_mindgap_backbone(folder)
     if tuple(model.band_names) != CANONICAL_BANDS:

@@ -3,17 +3,20 @@
 Every family maps reference tiles ``x`` (N, 4, H, W) float64 reflectance, bands blue, green, red,
 NIR, to distorted copies with a per-tile severity (N,) and a seed; deterministic for equal inputs.
 
-| family | what | severity unit | kind |
-|---|---|---|---|
-| ``blur`` | separable Gaussian, reflect-padded (:func:`~mindgap_core.degrade.synthetic.gaussian_blur`) | σ in px | structural |
-| ``bicubic`` | antialiased bicubic ×1/f (:func:`~mindgap_core.degrade.synthetic.bicubic`), bicubic ×f back | factor f | structural |
-| ``noise`` | i.i.d. Gaussian per pixel and band | σ, reflectance | structural |
-| ``shift`` | translation by s px east (edge replicated) | s in px | structural |
-| ``texture`` | synthetic high-frequency texture: a band-pass (DoG σ 0.5/1.5 px) Gaussian random field, zero mean and unit std per tile, the same pattern in every band scaled by that band's std in the tile (RMS over bands 1) | amplitude a (RMS, reflectance) | structural |
-| ``global_gain`` | x·(1+g) | g | radiometric |
-| ``global_offset`` | x + c | c, reflectance | radiometric |
-| ``band_offset`` | x + c·(+1, −1, +1, −1) per band | c, reflectance | radiometric |
-| ``band_mixing`` | each band mixed with its spectral neighbours: (1−α)x_b + α·mean(neighbours) | α | spectral |
+- ``blur`` (structural): separable Gaussian of σ px, reflect-padded
+  (:func:`~mindgap_core.degrade.synthetic.gaussian_blur`);
+- ``bicubic`` (structural): antialiased bicubic ×1/f (:func:`~mindgap_core.degrade.synthetic.bicubic`),
+  then bicubic ×f back; f an integer factor;
+- ``noise`` (structural): i.i.d. Gaussian per pixel and band, σ in reflectance;
+- ``shift`` (structural): translation by s whole pixels east, the first column replicated;
+- ``texture`` (structural): synthetic high-frequency texture — a band-pass (DoG σ 0.5/1.5 px)
+  Gaussian random field, zero mean and unit std per tile, the same pattern in every band scaled by
+  that band's std in the tile (RMS over bands 1) — of RMS amplitude a (reflectance);
+- ``global_gain`` (radiometric): x·(1+g);
+- ``global_offset`` (radiometric): x + c in every band;
+- ``band_offset`` (radiometric): x + c·(+1, −1, +1, −1);
+- ``band_mixing`` (spectral): each band mixed with its spectral neighbours,
+  (1−α)·x_b + α·mean(neighbours).
 
 ``structural`` errors change spatial detail and cannot be undone by a per-band gain and offset;
 ``radiometric`` ones can (one or two numbers per band); ``spectral`` mixing is neither. The cross-family

@@ -13,12 +13,11 @@ from safetensors.torch import load_file
 from mindgap_core.cli import main
 from mindgap_core.metrics.lpips_sat import load_mindgap_backbone, lpips_sat_score
 from mindgap_core.ssl.augment import AugmentConfig, RegionSampler, make_views, sample_batch
-from mindgap_core.ssl.data import HR_SCENE_FILE, band_statistics, load_sources, split_tiles
+from mindgap_core.ssl.data import band_statistics, load_sources, split_tiles
 from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
 from mindgap_core.ssl.pretrain import DEFAULT_ENCODER
 from tests.fixtures import DEMO_SOURCE_DIR, REPO_ROOT
 from tests.fixtures.metric_tiles import BANDS, landsat_dir, s2_pairs
-
 
 DEMO = REPO_ROOT / "data" / "demo"
 
