@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train": "mindgap_core.cli.train",
     "score": "mindgap_core.cli.score",
     "ssl-pretrain": "mindgap_core.cli.ssl_pretrain",
+    "lpips-sat-calibrate": "mindgap_core.cli.lpips_sat_calibrate",
     "evaluate": "mindgap_core.cli.evaluate",
     "attribute": "mindgap_core.cli.attribute",
     "adapter": "mindgap_core.cli.adapter",

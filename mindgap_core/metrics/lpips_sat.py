@@ -1,11 +1,14 @@
 """LPIPS-Sat: the LPIPS formula on a 4-band (B, G, R, NIR) encoder self-supervised on satellite data.
 
-Definition (ours, stated in the README): for an encoder with feature taps l = 1..L,
+Definition (ours, stated in docs/lpips_sat.md): for an encoder with feature taps l = 1..L,
 ``d(x, y) = sum_l mean_{h,w} sum_c w_{l,c} (f̂_l(x) - f̂_l(y))^2`` where ``f̂`` is the feature vector
 unit-normalised over channels at each position (lpips' ``normalize_tensor``, eps 1e-10) and
-``w_{l,c}`` are per-channel weights, uniform (1) by default, so each layer contributes a value in
-[0, 4]. The spatial form upsamples each layer's map bilinearly to the input size before summing
-(as ``lpips.LPIPS(spatial=True)``) and gives the heatmap.
+``w_{l,c} >= 0`` are per-channel weights (LPIPS's "lin" stage): the shipped backbone's are calibrated
+on a generated 2AFC set (:mod:`mindgap_core.ssl.calibrate`) and scaled so that two different HR
+tiles of the scene are ~1 apart; a backbone without calibration (SSL4EO-S12 files, ``--no-calibrate``)
+uses uniform weights (1), where each layer contributes a value in [0, 4]. The spatial form
+upsamples each layer's map bilinearly to the input size before summing (as
+``lpips.LPIPS(spatial=True)``) and gives the heatmap.
 
 Inputs are reflectance (values / data range), bands in the backbone's declared order, standardised
 with the backbone's per-band mean/std.
@@ -16,7 +19,8 @@ Backbones, in order of preference:
    B07, B08, B8A, B09, B10, B11, B12): the first convolution keeps input channels 1, 2, 3, 7
    (B02, B03, B04, B08 = blue, green, red, nir); torchgeo normalises those models' inputs by dividing
    DN by 10000, i.e. they take reflectance as is (mean 0, std 1 here);
-2. MindGap's own SimSiam backbone shipped in ``data/lpips_sat/`` (``mindgap ssl-pretrain``).
+2. MindGap's own SimSiam backbone shipped in ``data/lpips_sat/`` (``mindgap ssl-pretrain``, which
+   also calibrates it; ``mindgap lpips-sat-calibrate`` re-calibrates a folder).
 """
 
 from __future__ import annotations
@@ -97,18 +101,26 @@ class LPIPSSat(nn.Module):
             raise ConfigError(f"LPIPS-Sat needs bands {self.band_names}, got {band_names}") from None
         return x[:, idx]
 
-    def layer_distances(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """Per-tap weighted squared distance maps, each (N, 1, h_l, w_l)."""
+    def squared_differences(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Per tap, ``(f̂_l(x) - f̂_l(y))^2`` for every channel, each (N, C_l, h_l, w_l), unweighted."""
         n = x.shape[0]
         z = torch.cat([x, y], dim=0).to(torch.float32)
         z = (z - self.mean) / self.std
-        feats = self.encoder.features(z)
         out = []
-        for i, f in enumerate(feats):
+        for f in self.encoder.features(z):
             f = normalize_tensor(f)
-            d = (f[:n] - f[n:]) ** 2
-            out.append((d * getattr(self, f"w{i}")).sum(dim=1, keepdim=True))
+            out.append((f[:n] - f[n:]) ** 2)
         return out
+
+    def channel_terms(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, sum_l C_l) spatial means of :meth:`squared_differences`, taps concatenated in order:
+        the distance is these terms dotted with the concatenated channel weights (the "lin" stage)."""
+        return torch.cat([d.mean(dim=(2, 3)) for d in self.squared_differences(x, y)], dim=1)
+
+    def layer_distances(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Per-tap weighted squared distance maps, each (N, 1, h_l, w_l)."""
+        return [(d * getattr(self, f"w{i}")).sum(dim=1, keepdim=True)
+                for i, d in enumerate(self.squared_differences(x, y))]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, spatial: bool = False) -> torch.Tensor:
         """Distance per image (N,), or the heatmap (N, H, W) when ``spatial``."""

@@ -1,15 +1,24 @@
-"""Satellite-appropriate augmentations that build SimSiam's two views.
+"""Augmentations that build SimSiam's two views without any error LPIPS-Sat must see.
 
-Every random draw comes from one seeded ``numpy.random.Generator``, so the same seed gives the same
-batches; the views of a batch are built with batched torch ops. Per view: a random resized crop
-(area 30-100 % of a fully valid base region, aspect 3/4-4/3) resampled bilinearly to ``size``,
-combined with one of the 8 flips/90° rotations (a nadir image has
-no preferred orientation); per-band gain (log-normal, sigma 0.05), a global brightness gain
-(0.85-1.15) and a small per-band offset (sigma 0.005), which perturb radiometry without any hue
-rotation that would mix bands; Gaussian blur (p 0.5, sigma 0.1-1.5 px, an MTF change) and Gaussian
-noise (p 0.5, sigma up to 0.01 reflectance). NIR handling: **band dropout** — a missing NIR band
+LPIPS-Sat has to respond to what super-resolution gets wrong: blur, resampling, noise, misplaced or
+invented texture. An encoder learns *invariance* to whatever differs between its two views, so the
+views here differ only by what the metric may ignore:
+
+- **position**: each view is a ``size``-px window at an integer offset inside a shared ``region``-px
+  region (pixels copied, never interpolated: no resampling blur);
+- **orientation**: one of the 8 flips/90° rotations (exact pixel permutations; a nadir image has no
+  preferred orientation);
+- **small radiometric changes**: a global gain (log-uniform in ``brightness``) and a global offset
+  (uniform in ±``global_offset`` reflectance) common to all bands, plus a smaller per-band gain
+  (log-normal, σ ``band_gain_sigma``) and offset (σ ``band_offset_sigma``). Radiometry is scored by
+  reflectance, SAM and PSNR; the perceptual metric may discount it.
+
+No blur, no noise, no resizing, no texture. NIR handling: **band dropout** — a missing NIR band
 (Landsat-8 here) and, with probability ``nir_dropout`` per view, a present one are replaced by the
-NIR training mean, i.e. 0 after standardisation, so the encoder learns to work with and without it.
+NIR training mean (0 after standardisation), so the encoder works with and without it.
+
+Every random draw comes from one seeded ``numpy.random.Generator``: the same seed gives the same
+batches.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mindgap_core.ssl.data import SSLImage
 
@@ -32,15 +40,13 @@ class AugmentConfig:
 
     size: int = 64
     region: int = 96
-    s2_probability: float = 0.5
-    crop_area: tuple[float, float] = (0.3, 1.0)
-    band_gain_sigma: float = 0.05
-    brightness: tuple[float, float] = (0.85, 1.15)
-    offset_sigma: float = 0.005
-    blur_probability: float = 0.5
-    blur_sigma: tuple[float, float] = (0.1, 1.5)
-    noise_probability: float = 0.5
-    noise_sigma_max: float = 0.01
+    #: relative sampling weight of each training image, in :func:`~mindgap_core.ssl.data.load_sources`
+    #: order (S2, Landsat-8, HR); images beyond the tuple get weight 1
+    source_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
+    brightness: tuple[float, float] = (0.8, 1.25)
+    global_offset: float = 0.025
+    band_gain_sigma: float = 0.02
+    band_offset_sigma: float = 0.002
     nir_dropout: float = 0.2
 
 
@@ -64,7 +70,7 @@ class RegionSampler:
         s, k = self.tables[i], self.region
         return s[r + k, c + k] - s[r, c + k] - s[r + k, c] + s[r, c] == 0
 
-    def draw(self, i: int, rng: np.random.Generator, tries: int = 200) -> np.ndarray:
+    def draw(self, i: int, rng: np.random.Generator, tries: int = 500) -> np.ndarray:
         """A (4, region, region) float32 copy of a fully valid region of image ``i``."""
         im = self.images[i]
         rows, cols = im.valid.shape
@@ -77,71 +83,40 @@ class RegionSampler:
         raise ValueError(f"{im.name}: no fully valid {k}-px region found in {tries} tries")
 
 
-def _blur_batch(x: torch.Tensor, sigmas: np.ndarray, radius: int = 5) -> torch.Tensor:
-    """Per-sample separable Gaussian blur of (B, C, H, W); sigma 0 leaves a sample unchanged."""
-    b, c, h, w = x.shape
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    s = torch.from_numpy(np.asarray(sigmas, dtype=np.float64))
-    k = torch.exp(-0.5 * (t[None, :] / s.clamp_min(1e-6)[:, None]) ** 2)
-    k = torch.where(s[:, None] > 0, k, (t[None, :] == 0).to(torch.float64))
-    k = (k / k.sum(dim=1, keepdim=True)).to(x.dtype)
-    k = k.repeat_interleave(c, dim=0)  # (B*C, 2r+1)
-    y = F.pad(x.reshape(1, b * c, h, w), (radius, radius, radius, radius), mode="reflect")
-    y = F.conv2d(y, k.view(b * c, 1, 1, -1), groups=b * c)
-    y = F.conv2d(y, k.view(b * c, 1, -1, 1), groups=b * c)
-    return y.reshape(b, c, h, w)
+def _window(region: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A ``size``-px window at a random integer offset, under a random flip/90° rotation."""
+    k = region.shape[-1]
+    r, c = (int(v) for v in rng.integers(0, k - size + 1, 2))
+    w = region[:, r:r + size, c:c + size]
+    w = np.rot90(w, int(rng.integers(0, 4)), axes=(1, 2))
+    if rng.random() < 0.5:
+        w = w[:, :, ::-1]
+    return w
 
 
-#: the 8 symmetries of the square (flips and 90-degree rotations) as 2x2 matrices
-_DIHEDRAL = [np.array(m, dtype=np.float64) for m in (
-    [[1, 0], [0, 1]], [[-1, 0], [0, 1]], [[1, 0], [0, -1]], [[-1, 0], [0, -1]],
-    [[0, 1], [1, 0]], [[0, -1], [1, 0]], [[0, 1], [-1, 0]], [[0, -1], [-1, 0]],
-)]
-
-
-def make_views(regions: torch.Tensor, present_nir: np.ndarray, band_mean: tuple[float, ...],
+def make_views(regions: np.ndarray, present_nir: np.ndarray, band_mean: tuple[float, ...],
                rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
-    """One augmented (B, 4, size, size) view of each (4, R, R) region in ``regions`` (batched)."""
-    b, _, k, _ = regions.shape
-    theta = np.zeros((b, 2, 3))
-    for i in range(b):
-        area = rng.uniform(*cfg.crop_area)
-        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-        sw = min(1.0, math.sqrt(area * aspect))  # crop width / region width
-        sh = min(1.0, math.sqrt(area / aspect))
-        cx = rng.uniform(-1 + sw, 1 - sw) if sw < 1 else 0.0
-        cy = rng.uniform(-1 + sh, 1 - sh) if sh < 1 else 0.0
-        sym = _DIHEDRAL[int(rng.integers(0, 8))]
-        theta[i, :, :2] = np.diag([sw, sh]) @ sym
-        theta[i, :, 2] = (cx, cy)
-    grid = F.affine_grid(torch.from_numpy(theta).to(regions.dtype), [b, 4, cfg.size, cfg.size],
-                         align_corners=False)
-    x = F.grid_sample(regions, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    gains = np.exp(rng.normal(0.0, cfg.band_gain_sigma, (b, 4))) * rng.uniform(*cfg.brightness, (b, 1))
-    offsets = rng.normal(0.0, cfg.offset_sigma, (b, 4))
-    x = x * torch.from_numpy(gains).to(x.dtype)[..., None, None] + \
-        torch.from_numpy(offsets).to(x.dtype)[..., None, None]
-    blur = rng.random(b) < cfg.blur_probability
-    sigmas = np.where(blur, rng.uniform(*cfg.blur_sigma, b), 0.0)
-    x = _blur_batch(x, sigmas)
-    noisy = rng.random(b) < cfg.noise_probability
-    nsig = np.where(noisy, rng.uniform(0.0, cfg.noise_sigma_max, b), 0.0)
-    noise = rng.standard_normal(x.shape).astype(np.float32) * nsig[:, None, None, None].astype(np.float32)
-    x = x + torch.from_numpy(noise).to(x.dtype)
+    """One augmented (B, 4, size, size) view of each (4, R, R) region in ``regions``."""
+    b = regions.shape[0]
+    x = np.stack([_window(r, rng, cfg.size) for r in regions]).astype(np.float32)
+    lo, hi = (math.log(v) for v in cfg.brightness)
+    gains = np.exp(rng.uniform(lo, hi, (b, 1)) + rng.normal(0.0, cfg.band_gain_sigma, (b, 4)))
+    offsets = rng.uniform(-cfg.global_offset, cfg.global_offset, (b, 1)) + \
+        rng.normal(0.0, cfg.band_offset_sigma, (b, 4))
+    x = x * gains[..., None, None].astype(np.float32) + offsets[..., None, None].astype(np.float32)
     drop = (~present_nir) | (rng.random(b) < cfg.nir_dropout)
-    nir = torch.where(torch.from_numpy(drop)[:, None, None], torch.full_like(x[:, NIR], band_mean[NIR]),
-                      x[:, NIR])
-    return torch.cat([x[:, :NIR], nir[:, None], x[:, NIR + 1:]], dim=1).contiguous()
+    x[drop, NIR] = np.float32(band_mean[NIR])
+    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def sample_batch(sampler: RegionSampler, batch: int, band_mean: tuple[float, ...],
                  rng: np.random.Generator, cfg: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two (batch, 4, size, size) views of ``batch`` regions (S2 with ``s2_probability``)."""
-    regions, nir = [], []
-    for _ in range(batch):
-        i = min(0 if rng.random() < cfg.s2_probability else 1, len(sampler.images) - 1)
-        regions.append(sampler.draw(i, rng))
-        nir.append(sampler.images[i].present[NIR])
-    r = torch.from_numpy(np.stack(regions))
-    present = np.asarray(nir, dtype=bool)
-    return make_views(r, present, band_mean, rng, cfg), make_views(r, present, band_mean, rng, cfg)
+    """Two (batch, 4, size, size) views of ``batch`` regions, images drawn by ``source_weights``."""
+    n = len(sampler.images)
+    w = np.array([cfg.source_weights[i] if i < len(cfg.source_weights) else 1.0 for i in range(n)])
+    p = w / w.sum()
+    picks = rng.choice(n, size=batch, p=p)
+    regions = np.stack([sampler.draw(int(i), rng) for i in picks])
+    present = np.array([sampler.images[int(i)].present[NIR] for i in picks], dtype=bool)
+    return (make_views(regions, present, band_mean, rng, cfg),
+            make_views(regions, present, band_mean, rng, cfg))

@@ -1,4 +1,4 @@
-"""Self-supervised pre-training of MindGap's LPIPS-Sat backbone (SimSiam on real S2 + Landsat).
+"""Self-supervised pre-training of MindGap's LPIPS-Sat backbone (SimSiam on the real imagery we ship).
 
 ``pretrain(images, config)`` is deterministic for a given seed on one machine and thread count:
 every random draw comes from seeded generators, ``torch.use_deterministic_algorithms(True)`` is on
@@ -73,6 +73,7 @@ class PretrainResult:
     collapse_std: float
     wall_time_s: float
     sources: tuple[str, ...]
+    cpu_time_s: float = float("nan")
 
 
 def _lr_at(step: int, cfg: PretrainConfig) -> float:
@@ -86,7 +87,7 @@ def _lr_at(step: int, cfg: PretrainConfig) -> float:
 def pretrain(images: list[SSLImage], cfg: PretrainConfig = PretrainConfig(),
              device: str | torch.device = "cpu", on_progress: ProgressFn = no_progress) -> PretrainResult:
     """Train the encoder with SimSiam on views of ``images``; returns it in eval mode on CPU."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     band_mean, band_std = band_statistics(images)
     mean_t = torch.tensor(band_mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
     std_t = torch.tensor(band_std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
@@ -127,6 +128,7 @@ def pretrain(images: list[SSLImage], cfg: PretrainConfig = PretrainConfig(),
         encoder=encoder, band_mean=band_mean, band_std=band_std, losses=tuple(losses),
         collapse_std=collapse_std(z_last.cpu()) if z_last is not None else float("nan"),
         wall_time_s=time.perf_counter() - t0, sources=tuple(im.name for im in images),
+        cpu_time_s=time.process_time() - c0,
     )
 
 
@@ -144,8 +146,10 @@ def backbone_config(result: PretrainResult, cfg: PretrainConfig) -> dict:
         "channel_weights": "uniform",
         "taps": ["stem", "layer1", "layer2", "layer3", "layer4"],
         "training_sources": list(result.sources),
-        "nir_handling": "band dropout: missing NIR (Landsat-8) and 20% of present NIR views set to "
-                        "the NIR mean (0 after standardisation)",
+        "nir_handling": f"band dropout: missing NIR (Landsat-8) and {cfg.augment.nir_dropout:.0%} of "
+                        "present NIR views set to the NIR mean (0 after standardisation)",
+        "augmentations": "integer-offset crops, flips/90° rotations, global gain/offset, small per-band "
+                         "gain/offset; no blur, noise, resampling or texture (mindgap_core/ssl/augment.py)",
         "pretrain": cfg.to_dict(),
     }
 
@@ -167,6 +171,7 @@ def save_backbone(folder: str | Path, result: PretrainResult, cfg: PretrainConfi
         tmp.write_text(json.dumps(backbone_config(result, cfg), indent=2) + "\n")
     log = {
         "wall_time_s": round(result.wall_time_s, 1),
+        "cpu_time_s": round(result.cpu_time_s, 1),
         "device": str(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

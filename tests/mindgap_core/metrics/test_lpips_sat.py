@@ -134,3 +134,16 @@ def test_ssl4eo_rejects_wrong_checkpoints(tmp_path):
 def test_missing_backbone_folder_is_a_clear_input_error(tmp_path):
     with pytest.raises(InputError, match="LPIPS-Sat backbone file missing"):
         load_mindgap_backbone(tmp_path)
+
+
+def test_channel_terms_dotted_with_the_weights_give_the_distance(pairs):
+    """The calibration fits weights on ``channel_terms``: they must be exactly what forward() weighs."""
+    sr, hr = pairs
+    torch.manual_seed(2)
+    m = small_model()
+    w = [torch.rand(c) for c in m.encoder.tap_channels]
+    mw = small_model(w)
+    terms = m.channel_terms(sr, hr)
+    assert terms.shape == (3, sum(m.encoder.tap_channels))
+    assert torch.allclose(terms @ torch.cat(w), mw(sr, hr), rtol=1e-5, atol=1e-7)
+    assert torch.allclose(terms.sum(dim=1), m(sr, hr), rtol=1e-5, atol=1e-7)

@@ -1,4 +1,5 @@
-"""`mindgap ssl-pretrain` is reproducible, uses satellite augmentations, and writes a loadable backbone."""
+"""`mindgap ssl-pretrain` is reproducible, never shows the encoder the errors LPIPS-Sat must see, never
+trains on held-out tiles, and writes a loadable backbone."""
 
 from __future__ import annotations
 
@@ -11,23 +12,25 @@ from safetensors.torch import load_file
 
 from mindgap_core.cli import main
 from mindgap_core.metrics.lpips_sat import load_mindgap_backbone, lpips_sat_score
-from mindgap_core.ssl.augment import AugmentConfig, RegionSampler, sample_batch
-from mindgap_core.ssl.data import band_statistics, load_sources
+from mindgap_core.ssl.augment import AugmentConfig, RegionSampler, make_views, sample_batch
+from mindgap_core.ssl.data import band_statistics, load_sources, split_tiles
 from mindgap_core.ssl.encoder import EncoderConfig, ResNetEncoder
 from mindgap_core.ssl.pretrain import DEFAULT_ENCODER
-from tests.fixtures import DEMO_SOURCE_DIR
+from tests.fixtures import DEMO_SOURCE_DIR, REPO_ROOT
 from tests.fixtures.metric_tiles import BANDS, landsat_dir, s2_pairs
+
+DEMO = REPO_ROOT / "data" / "demo"
 
 
 @pytest.fixture(scope="module")
 def images():
-    return load_sources(DEMO_SOURCE_DIR, landsat_dir())
+    return load_sources(DEMO_SOURCE_DIR, landsat_dir(), DEMO)
 
 
 def _train(out, seed=0) -> int:
     return main(["ssl-pretrain", "--out", str(out), "--source-dir", str(DEMO_SOURCE_DIR),
-                 "--landsat-dir", str(landsat_dir()), "--steps", "2", "--batch-size", "4",
-                 "--seed", str(seed)])
+                 "--landsat-dir", str(landsat_dir()), "--demo-dir", str(DEMO), "--steps", "2",
+                 "--batch-size", "4", "--seed", str(seed), "--no-calibrate"])
 
 
 def test_tiny_pretraining_twice_gives_identical_weights(tmp_path):
@@ -49,6 +52,8 @@ def test_tiny_pretraining_twice_gives_identical_weights(tmp_path):
     model = load_mindgap_backbone(tmp_path / "a")
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
     assert cfg["ssl_method"].startswith("SimSiam") and cfg["band_names"] == list(BANDS)
+    assert cfg["channel_weights"] == "uniform"  # --no-calibrate
+    assert any("without test+val tiles" in s for s in cfg["training_sources"])
     sr, hr = (torch.from_numpy(x).float() for x in s2_pairs(n=2, size=64))
     d = lpips_sat_score(model, sr, hr, BANDS)
     assert d.shape == (2,) and torch.isfinite(d).all() and (d > 0).all()
@@ -66,15 +71,77 @@ def test_bad_options_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_sources_are_real_reflectance_and_landsat_has_no_nir(images):
-    s2, landsat = images
+    s2, landsat, hr = images
     assert s2.present == (True, True, True, True) and landsat.present == (True, True, True, False)
+    assert hr.present == (True,) * 4 and hr.name.startswith("hr5m:")
     for im in images:
         vals = im.array[:3][:, im.valid]
         assert 0.0 < vals.mean() < 0.3  # reflectance, not DN
     assert np.all(landsat.array[3] == 0)
     mean, std = band_statistics(images)
-    assert mean[3] == pytest.approx(float(s2.array[3].mean()), rel=1e-5)  # NIR from S2 only
+    nir = [float(im.array[3][im.valid].mean()) for im in (s2, hr)]
+    assert mean[3] == pytest.approx(np.mean(nir), rel=1e-5)  # NIR from S2 and HR only
     assert all(s > 0 for s in std)
+
+
+def test_hr_image_loses_exactly_its_test_and_val_tiles(images):
+    hr = images[2]
+    splits = split_tiles(DEMO)
+    size = 64
+    assert hr.valid.shape == (6 * size, 8 * size)
+    for split, ids in splits.items():
+        for t in ids:
+            r, c = (int(v) for v in t[1:].split("c"))
+            block = hr.valid[r * size:(r + 1) * size, c * size:(c + 1) * size]
+            assert block.all() if split == "train" else not block.any(), (split, t)
+            if split != "train":
+                assert not hr.array[:, r * size:(r + 1) * size, c * size:(c + 1) * size].any()
+    assert hr.valid.mean() == pytest.approx(len(splits["train"]) / 48)
+    # every region the sampler draws from the HR image lies in train tiles (held-out pixels are 0)
+    sampler = RegionSampler(images, AugmentConfig().region)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert np.all(np.any(sampler.draw(2, rng) != 0, axis=0))
+
+
+def _is_window(view: np.ndarray, region: np.ndarray) -> bool:
+    """Whether ``view`` is a window of ``region`` under one of the 8 flips/rotations."""
+    size, k = view.shape[-1], region.shape[-1]
+    for flip in (False, True):
+        for rot in range(4):
+            w = np.rot90(view[:, :, ::-1] if flip else view, -rot, axes=(1, 2))
+            for dr in range(k - size + 1):
+                for dc in range(k - size + 1):
+                    if np.array_equal(w, region[:, dr:dr + size, dc:dc + size]):
+                        return True
+    return False
+
+
+def test_views_are_exact_source_pixels_without_blur_noise_or_resampling(images):
+    """With the radiometric jitter off, every view is a window of its region, pixel for pixel: no
+    blur, noise or interpolation. With it on (same seed, same windows), each band of a view is an
+    exact affine map of those pixels: a gain and an offset, nothing else."""
+    mean, _ = band_statistics(images)
+    sampler = RegionSampler(images, 96)
+    rng = np.random.default_rng(3)
+    regions = np.stack([sampler.draw(i % 3, rng) for i in range(6)])
+    present = np.ones(6, dtype=bool)
+    still = AugmentConfig(brightness=(1.0, 1.0), global_offset=0.0, band_gain_sigma=0.0,
+                          band_offset_sigma=0.0, nir_dropout=0.0)
+    views = make_views(regions, present, mean, np.random.default_rng(4), still).numpy()
+    assert all(_is_window(v, r) for v, r in zip(views, regions, strict=True))
+    jittered = make_views(regions, present, mean, np.random.default_rng(4),
+                          AugmentConfig(nir_dropout=0.0)).numpy()
+    assert not np.array_equal(jittered, views)
+    for v, j in zip(views, jittered, strict=True):
+        for b in range(4):
+            x, y = v[b].ravel().astype(np.float64), j[b].ravel().astype(np.float64)
+            if x.std() == 0:  # Landsat-8 has no NIR (zeros)
+                continue
+            design = np.stack([x, np.ones_like(x)], axis=1)
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            assert np.abs(design @ coef - y).max() < 1e-6
+            assert 0.75 < coef[0] < 1.35 and abs(coef[1]) < 0.04
 
 
 def test_augmentations_are_seeded_and_drop_missing_nir(images):
@@ -87,12 +154,12 @@ def test_augmentations_are_seeded_and_drop_missing_nir(images):
     assert a1.shape == (16, 4, cfg.size, cfg.size) and torch.isfinite(a1).all()
     assert not torch.equal(a1, a2)  # two different views
     # Landsat-only batch: NIR is always the NIR mean (0 after standardisation)
-    landsat_only = AugmentConfig(s2_probability=0.0)
+    landsat_only = AugmentConfig(source_weights=(0.0, 1.0, 0.0))
     l1, _ = sample_batch(sampler, 8, mean, np.random.default_rng(1), landsat_only)
     assert torch.all(l1[:, 3] == torch.tensor(mean[3], dtype=l1.dtype))
-    # S2-only, no dropout: NIR is real data
-    s2_only = AugmentConfig(s2_probability=1.0, nir_dropout=0.0)
-    s1, _ = sample_batch(sampler, 8, mean, np.random.default_rng(1), s2_only)
+    # S2/HR only, no dropout: NIR is real data
+    with_nir = AugmentConfig(source_weights=(1.0, 0.0, 1.0), nir_dropout=0.0)
+    s1, _ = sample_batch(sampler, 8, mean, np.random.default_rng(1), with_nir)
     assert (s1[:, 3].std(dim=(-2, -1)) > 0).all()
 
 
