@@ -11,7 +11,7 @@ from mindgap_core.attribution.decompose import (
     stored_attribution_domains,
 )
 from mindgap_core.attribution.names import effect_label
-from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, connection
+from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, blocks, connection
 
 #: what to run when a store holds no attribution run
 ATTRIBUTE_COMMAND = "mindgap attribute --experiment data/demo/attribution.yaml --out data/demo/results"
@@ -42,7 +42,8 @@ def attribution(root: str, fingerprint: str, run_id: str, metric: str, band: str
     domains = AttributionDomains.from_dict(attribution_runs(root, fingerprint)[run_id])
     with connection(root, fingerprint) as con:
         table = attribution_table(con, domains, metric=metric, band=band,
-                                  filters={**_filters(filters), "run_id": run_id}, n_boot=N_BOOT, seed=SEED)
+                                  filters={**_filters(filters), "run_id": run_id},
+                                  blocks=blocks(root, fingerprint), n_boot=N_BOOT, seed=SEED)
     labels = [term_label(k, e) for k, e in zip(table["kind"], table["effect"], strict=True)]
     return table.assign(label=labels)
 

@@ -8,7 +8,7 @@ import streamlit as st
 from mindgap_core.attribution.remedies import remedy_table, training_minutes
 from mindgap_core.errors import MindGapError
 from mindgap_ui import exports
-from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, connection
+from mindgap_ui.results import N_BOOT, SEED, Filters, _filters, blocks, connection
 from mindgap_ui.state import ViewState
 from mindgap_ui.widgets import md_escape, metric_label, metric_unit
 
@@ -28,7 +28,8 @@ def remedies(root: str, fingerprint: str, run_id: str | None, metric: str, filte
             minutes = {}  # the experiment's checkpoints are not here: costs unknown
     with connection(root, fingerprint) as con:
         return remedy_table(con, metric=metric, source_domain=source, target_domain=target, band=band,
-                            filters=_filters(filters), train_minutes=minutes, n_boot=N_BOOT, seed=SEED)
+                            filters=_filters(filters), train_minutes=minutes,
+                            blocks=blocks(root, fingerprint), n_boot=N_BOOT, seed=SEED)
 
 
 def remedies_section(view: ViewState) -> None:
@@ -38,7 +39,7 @@ def remedies_section(view: ViewState) -> None:
     st.header("Remedies: does decoupling close the gap?")
     st.markdown(
         "Per SR method, every model is compared on the cross-sensor test tiles with the method's "
-        "synthetic-trained model: training on cross-sensor pairs (`real`, mixed, fine-tuned) versus the "
+        "synthetic-trained model: training on cross-sensor pairs (`cross_sensor`, mixed, fine-tuned) versus the "
         "decoupled pipeline, an LR domain adapter (`mindgap adapter`: classical harmoniser, or a small "
         "learned CNN) in front of the unchanged synthetic-trained model. Bars: paired change with its 95 % "
         "bootstrap CI (positive = better); *recovered* = that change as a share of the synthetic-trained "

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mindgap_core.analysis import training_logs
+from mindgap_core.analysis.blocks import BlockMap, store_blocks
 from mindgap_core.analysis.gap import gap_table, mean_table, train_test_matrix
 from mindgap_core.analysis.scaling import scaling_curve, scaling_trend
 from mindgap_core.errors import MindGapError
@@ -94,6 +95,13 @@ def _snapshot(root: str, fingerprint: str) -> duckdb.DuckDBPyConnection:
 atexit.register(_snapshot.clear)  # DuckDB objects alive at interpreter exit are reported as leaks
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def blocks(root: str, fingerprint: str) -> BlockMap:
+    """The spatial blocks of the store's tiles (from its runs' manifests): every CI and test of the
+    dashboard resamples these units, never tiles (a connection alone cannot tell them)."""
+    return store_blocks(root)
+
+
 @contextlib.contextmanager
 def connection(root: str, fingerprint: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor on the shared snapshot of the store (one per query: DuckDB cursors are per thread)."""
@@ -142,7 +150,8 @@ def gaps(root: str, fingerprint: str, metric: str, filters: Filters, source: str
     """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (paired bootstrap CIs, Wilcoxon p)."""
     with connection(root, fingerprint) as con:
         return gap_table(con, metric=metric, group=group, source_domain=source, target_domain=target,
-                         filters=_filters(filters), n_boot=N_BOOT, seed=SEED)
+                         filters=_filters(filters), blocks=blocks(root, fingerprint), n_boot=N_BOOT,
+                         seed=SEED)
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,7 @@ def train_test(root: str, fingerprint: str, metric: str, filters: Filters) -> pd
     """:func:`~mindgap_core.analysis.gap.train_test_matrix` of one metric, models pooled per train domain."""
     with connection(root, fingerprint) as con:
         return train_test_matrix(con, metric=metric, group=("metric",), filters=_filters(filters),
-                                 n_boot=N_BOOT, seed=SEED)
+                                 blocks=blocks(root, fingerprint), n_boot=N_BOOT, seed=SEED)
 
 
 @st.cache_data(show_spinner=False)
@@ -238,16 +247,16 @@ def domain_means(root: str, fingerprint: str, filters: Filters, keys: tuple[str,
                  ) -> pd.DataFrame:
     """Mean over tiles per ``keys`` with a 95 % bootstrap CI (``analysis.gap.mean_table``)."""
     tiles = tile_scores(root, fingerprint, filters, keys)
-    return mean_table(tiles, list(keys), n_boot=N_BOOT, seed=SEED, ci=0.95)
+    return mean_table(tiles, list(keys), blocks=blocks(root, fingerprint), n_boot=N_BOOT, seed=SEED, ci=0.95)
 
 
 @st.cache_data(show_spinner="Computing scaling curves…")
 def scaling(root: str, fingerprint: str, metric: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Diversity-scaling curves and trends (both test domains) of one metric."""
-    flt = _filters(filters)
+    flt, units = _filters(filters), blocks(root, fingerprint)
     with connection(root, fingerprint) as con:
-        curve = scaling_curve(con, metric=metric, filters=flt, n_boot=N_BOOT, seed=SEED)
-        trend = scaling_trend(con, metric=metric, filters=flt, n_boot=N_BOOT, seed=SEED)
+        curve = scaling_curve(con, metric=metric, filters=flt, blocks=units, n_boot=N_BOOT, seed=SEED)
+        trend = scaling_trend(con, metric=metric, filters=flt, blocks=units, n_boot=N_BOOT, seed=SEED)
     return curve, trend
 
 

@@ -41,9 +41,9 @@ def remedy_kind(regime: str) -> str:
     if ADAPTER_JOIN in regime:
         base, adapter = regime.split(ADAPTER_JOIN, 1)
         return f"{adapter} + {base}-trained"
-    return {"synthetic": "synthetic-trained (baseline)", "real": "cross-sensor-trained",
-            "cross_sensor": "cross-sensor-trained", "mixed": "mixed training",
-            "finetune": "synthetic -> cross-sensor fine-tuned", "none": "no training"}.get(regime, regime)
+    return {"synthetic": "synthetic-trained (baseline)", "cross_sensor": "cross-sensor-trained",
+            "mixed": "mixed training", "finetune": "synthetic -> cross-sensor fine-tuned",
+            "none": "no training"}.get(regime, regime)
 
 
 def remedy_table(

@@ -19,6 +19,16 @@ ADAPTER_RECIPES: dict[str, list[str]] = {
 REPO_DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, so that the command line a
+    model records (training.json, TRAINING.md) reads ``data/demo/...`` and can be re-run elsewhere."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _stage_data(args: argparse.Namespace) -> int:
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.data.demo import DemoConfig, build_demo_data
@@ -37,7 +47,8 @@ def _stage_train(args: argparse.Namespace) -> int:
     recipes = select_recipes(args.max_priority, args.recipe or None)
     for i, recipe in enumerate(recipes, start=1):
         print(f"[{i}/{len(recipes)}] {recipe.name} ({recipe.steps} steps, ~{recipe.est_minutes:.1f} min on 2 CPU cores)")
-        code = main(recipe_argv(recipe, args.out / "manifest.parquet", args.out / "models", seed=args.seed))
+        code = main(recipe_argv(recipe, _shown(args.out / "manifest.parquet"), _shown(args.out / "models"),
+                                seed=args.seed))
         if code:
             return code
     print(write_training_summary(args.out / "models"))
@@ -50,8 +61,8 @@ def _stage_adapters(args: argparse.Namespace) -> int:
 
     for name, extra in ADAPTER_RECIPES.items():
         print(f"adapter {name}")
-        code = main(["adapter", *extra, "--data", str(args.out / "manifest.parquet"), "--seed", str(args.seed),
-                     "--out", str(args.out / "models" / "adapters" / name)])
+        code = main(["adapter", *extra, "--data", _shown(args.out / "manifest.parquet"), "--seed",
+                     str(args.seed), "--out", _shown(args.out / "models" / "adapters" / name)])
         if code:
             return code
     print(write_training_summary(args.out / "models"))

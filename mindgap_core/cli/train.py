@@ -5,9 +5,11 @@ Examples (M = data/demo/manifest.parquet)::
     mindgap train --method resshift --regime synthetic --data M --out runs/resshift/synthetic
     mindgap train --method resshift --regime finetune --init runs/resshift/synthetic --data M \\
         --out runs/resshift/finetune
-    mindgap train --method sinsr --regime real --teacher runs/resshift/real --data M --out runs/sinsr/real
-    mindgap train --method srdiff --regime real --blocks-series --data M --out runs/scaling/srdiff
-    mindgap train --method regression --regime real --fixed-size-series --data M --out runs/fixed/regression
+    mindgap train --method sinsr --regime cross_sensor --teacher runs/resshift/cross_sensor --data M \\
+        --out runs/sinsr/cross_sensor
+    mindgap train --method srdiff --regime cross_sensor --blocks-series --data M --out runs/scaling/srdiff
+    mindgap train --method regression --regime cross_sensor --fixed-size-series --data M \\
+        --out runs/fixed/regression
     accelerate launch --multi_gpu --num_processes 2 -m mindgap_core train ...   # several processes
 
 Regimes: synthetic | real (the cross-sensor domain in the manifest: real_cross_sensor, or
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = __doc__.split("\n", 2)[2]
     parser.add_argument("--method", required=True,
                         help="sr3 | srdiff | ldm_sr | resshift | sinsr | bicubic | regression")
-    parser.add_argument("--regime", required=True, help="synthetic | real | mixed | finetune")
+    parser.add_argument("--regime", required=True, help="synthetic | cross_sensor | mixed | finetune")
     parser.add_argument("--data", required=True, type=Path, metavar="MANIFEST",
                         help="pair manifest (manifest.parquet or its folder)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",

@@ -23,7 +23,7 @@ model              string              yes       display name of the trained mod
                                                  e.g. ``"sr3/synthetic-only"``
 method             string              yes       ``sr3`` ``srdiff`` ``ldm_sr`` ``resshift`` ``sinsr``
                                                  ``bicubic`` ``regression`` …
-regime             string              yes       ``synthetic-only`` ``real-only`` ``mixed``
+regime             string              yes       ``synthetic`` ``cross_sensor`` ``mixed``
                                                  ``pretrain-finetune`` ``scaling`` …; ``none`` for
                                                  untrained baselines (bicubic)
 train_domain       string              yes       domain of the training pairs (``synthetic``,

@@ -74,7 +74,7 @@ SERIES_FLAGS = {"blocks": "--blocks-series", "fixed_size": "--fixed-size-series"
 def _build() -> tuple[Recipe, ...]:
     recipes: list[Recipe] = []
     order = ("bicubic", "regression", "sr3", "srdiff", "ldm_sr", "resshift", "sinsr")
-    for regime in ("synthetic", "real"):
+    for regime in ("synthetic", "cross_sensor"):
         for method in order:
             if method == "bicubic" and regime != "synthetic":
                 continue  # nothing learnt: one bicubic model serves every regime
@@ -90,7 +90,7 @@ def _build() -> tuple[Recipe, ...]:
     for method in SCALING_METHODS:
         steps, batch, minutes = _budget(method)
         for name, series in (("scaling", "blocks"), ("scaling_fixed", "fixed_size")):
-            recipes.append(Recipe(f"{name}/{method}", method, "real", steps // 2, batch, series=series,
+            recipes.append(Recipe(f"{name}/{method}", method, "cross_sensor", steps // 2, batch, series=series,
                                   est_minutes=SERIES_RUNS[series] * minutes / 2, priority=3))
     return tuple(recipes)
 
@@ -145,7 +145,7 @@ def write_training_summary(models_root: str | Path) -> Path:
     planned = {r.name: r.steps for r in DEMO_RECIPES}
     lines = ["# Demo checkpoints", "",
              "Trained by `mindgap demo --stage train` (recipes in `mindgap_core/train/recipes.py`). "
-             "Cross-sensor (`real`) training data is the demo's **simulated** cross-sensor domain. "
+             "Cross-sensor (`cross_sensor`) training data is the demo's **simulated** cross-sensor domain. "
              "Wall times are as measured; the 2-core CPU was shared with other jobs during training, so "
              "the same recipe took between 1x and ~8x its unloaded time.", "",
              "| model | method | regime | train domains | blocks | steps | wall time (min) | device |",

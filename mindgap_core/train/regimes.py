@@ -4,8 +4,9 @@ Regime -> domains (always the ``train`` split):
 
 ============  ==================================================================================
 synthetic     ``synthetic`` pairs (HR degraded to LR)
-real          the cross-sensor domain present in the manifest, named as it is:
-              ``real_cross_sensor`` (real Sentinel-2 LR) or, in the demo, ``simulated_cross_sensor``
+cross_sensor  the cross-sensor domain present in the manifest, named as it is:
+              ``real_cross_sensor`` (real Sentinel-2 LR) or, in the demo, ``simulated_cross_sensor``;
+              whether it is real or simulated is the model's train domain, shown in every label
 mixed         both; each drawn sample is cross-sensor with probability ``mix_ratio`` (default 0.5)
 finetune      the cross-sensor domain, starting from a synthetic-trained checkpoint (``--init``)
 ============  ==================================================================================
@@ -45,7 +46,8 @@ class Regime:
 
 REGIMES: dict[str, Regime] = {
     "synthetic": Regime("synthetic", "synthetic pairs only", True, False),
-    "real": Regime("real", "cross-sensor pairs only (real, or simulated in the demo)", False, True),
+    "cross_sensor": Regime("cross_sensor", "cross-sensor pairs only (real, or simulated in the demo)",
+                           False, True),
     "mixed": Regime("mixed", "synthetic and cross-sensor pairs, mixed by --mix-ratio", True, True),
     "finetune": Regime(
         "finetune", "synthetic-trained checkpoint fine-tuned on cross-sensor pairs", False, True, True
@@ -94,7 +96,9 @@ def select_training_rows(
 ) -> TrainingSelection:
     """The train-split rows of ``regime`` (see the module docstring), optionally the first K blocks."""
     if regime not in REGIMES:
-        raise ConfigError(f"unknown regime {regime!r}; known: {', '.join(REGIMES)}")
+        hint = " (renamed cross_sensor: the regime names the domain kind, the train domain says whether " \
+               "it is real or simulated)" if regime == "real" else ""
+        raise ConfigError(f"unknown regime {regime!r}{hint}; known: {', '.join(REGIMES)}")
     spec = REGIMES[regime]
     domains: list[str] = []
     if spec.uses_synthetic:

@@ -32,7 +32,7 @@ def test_every_dependency_comes_first_and_names_are_unique() -> None:
         seen[r.name] = r.method
     for method in MODEL_REGISTRY:  # every method has a synthetic and (learnt ones) a real model
         assert f"{method}/synthetic" in seen
-        assert method == "bicubic" or f"{method}/real" in seen
+        assert method == "bicubic" or f"{method}/cross_sensor" in seen
 
 
 def test_budgets_fit_the_two_core_cpu() -> None:
@@ -59,7 +59,7 @@ def test_argv_is_accepted_by_the_cli_parser() -> None:
 
 def test_select_recipes() -> None:
     assert {r.priority for r in select_recipes(1)} == {1}
-    chosen = select_recipes(names=["sr3/real", "sr3/synthetic"])
-    assert [r.name for r in chosen] == ["sr3/synthetic", "sr3/real"]
+    chosen = select_recipes(names=["sr3/cross_sensor", "sr3/synthetic"])
+    assert [r.name for r in chosen] == ["sr3/synthetic", "sr3/cross_sensor"]
     with pytest.raises(ConfigError, match="unknown recipes"):
-        select_recipes(names=["vdsr/real"])
+        select_recipes(names=["vdsr/cross_sensor"])

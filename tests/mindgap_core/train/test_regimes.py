@@ -21,7 +21,7 @@ def manifest(tiny_manifest: Path) -> pd.DataFrame:
 def test_each_regime_reads_its_domains_from_the_train_split(manifest: pd.DataFrame) -> None:
     expected = {
         "synthetic": ("synthetic",),
-        "real": ("simulated_cross_sensor",),
+        "cross_sensor": ("simulated_cross_sensor",),
         "mixed": ("synthetic", "simulated_cross_sensor"),
         "finetune": ("simulated_cross_sensor",),
     }
@@ -46,11 +46,11 @@ def test_mixed_ratio_sets_the_sampling_weights(manifest: pd.DataFrame) -> None:
 
 
 def test_blocks_keep_the_first_k_blocks(manifest: pd.DataFrame) -> None:
-    sel = select_training_rows(manifest, "real", source="m", blocks=2)
+    sel = select_training_rows(manifest, "cross_sensor", source="m", blocks=2)
     assert sel.blocks == ("b0_0", "b0_1")
     assert sorted(sel.rows["tile_id"]) == ["r0c0", "r0c1"]
     with pytest.raises(ConfigError, match="only 6 blocks"):
-        select_training_rows(manifest, "real", source="m", blocks=7)
+        select_training_rows(manifest, "cross_sensor", source="m", blocks=7)
     assert sorted(["b2_10", "b2_9", "b10_1"], key=natural_key) == ["b2_9", "b2_10", "b10_1"]
 
 
@@ -59,7 +59,7 @@ def test_cross_sensor_domain_is_never_chosen_silently(manifest: pd.DataFrame) ->
         domain="real_cross_sensor", pair_id=lambda d: "real/" + d["tile_id"])
     both = pd.concat([manifest, real], ignore_index=True)
     with pytest.raises(ConfigError, match="--cross-domain"):
-        select_training_rows(both, "real", source="m")
+        select_training_rows(both, "cross_sensor", source="m")
     sel = select_training_rows(both, "real", source="m", cross_domain="real_cross_sensor")
     assert sel.domains == ("real_cross_sensor",)
     only_synthetic = manifest[manifest["domain"] == "synthetic"]

@@ -31,7 +31,7 @@ def test_design_separates_blocks_from_tiles() -> None:
 
 
 def test_subset_manifests_pick_m_tiles_per_block_nested(tmp_path: Path) -> None:
-    opts = TrainOptions(method="regression", regime="real", manifest=DEMO_MANIFEST, out=tmp_path)
+    opts = TrainOptions(method="regression", regime="cross_sensor", manifest=DEMO_MANIFEST, out=tmp_path)
     folder = tmp_path / "m"
     small = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 1, ("size",)), folder / "a.parquet"))
     large = read_manifest(write_subset_manifest(opts, FixedSizeRun(2, 2, ("size",)), folder / "b.parquet"))
@@ -50,7 +50,7 @@ def test_fixed_size_series_trains_and_the_analysis_reads_its_design(tmp_path: Pa
     from mindgap_core.store import ResultsStore
 
     out = tmp_path / "series"
-    code = main(["train", "--method", "regression", "--regime", "real", "--data", str(DEMO_MANIFEST), "--out",
+    code = main(["train", "--method", "regression", "--regime", "cross_sensor", "--data", str(DEMO_MANIFEST), "--out",
                  str(out), "--steps", "1", "--config", "tiny", "--batch-size", "2", "--fixed-size-series"])
     assert code == 0
     summary = json.loads((out / "scaling.json").read_text())

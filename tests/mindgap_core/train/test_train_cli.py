@@ -64,7 +64,7 @@ def test_every_method_trains_and_saves_a_loadable_model(method: str, tiny_manife
 
 
 def test_real_mixed_and_blocks_regimes(tiny_manifest: Path, runs: Path) -> None:
-    assert _train(tiny_manifest, runs / "real", "regression", "real") == 0
+    assert _train(tiny_manifest, runs / "real", "regression", "cross_sensor") == 0
     info = _info(runs / "real")
     assert info["train_domains"] == ["simulated_cross_sensor"]
 
@@ -73,14 +73,14 @@ def test_real_mixed_and_blocks_regimes(tiny_manifest: Path, runs: Path) -> None:
     assert info["train_domains"] == ["synthetic", "simulated_cross_sensor"] and info["mix_ratio"] == 0.3
     assert info["n_train_pairs_by_domain"] == {"synthetic": 6, "simulated_cross_sensor": 6}
 
-    assert _train(tiny_manifest, runs / "blocks2", "regression", "real", 2, "--blocks", "2") == 0
+    assert _train(tiny_manifest, runs / "blocks2", "regression", "cross_sensor", 2, "--blocks", "2") == 0
     info = _info(runs / "blocks2")
     assert info["train_blocks"] == ["b0_0", "b0_1"] and info["n_train_pairs"] == 2 and info["blocks"] == 2
 
 
 def test_blocks_series(tiny_manifest: Path, runs: Path) -> None:
     out = runs / "series"
-    assert _train(tiny_manifest, out, "regression", "real", 1, "--blocks-series") == 0
+    assert _train(tiny_manifest, out, "regression", "cross_sensor", 1, "--blocks-series") == 0
     summary = json.loads((out / "scaling.json").read_text())
     assert [r["blocks"] for r in summary["runs"]] == [1, 2, 4, 6]
     for k in (1, 2, 4, 6):
@@ -103,9 +103,9 @@ def test_finetune_starts_from_the_synthetic_checkpoint(tiny_manifest: Path, runs
 
 def test_sinsr_distils_a_given_teacher(tiny_manifest: Path, runs: Path) -> None:
     teacher = runs / "teacher"
-    assert _train(tiny_manifest, teacher, "resshift", "real") == 0
+    assert _train(tiny_manifest, teacher, "resshift", "cross_sensor") == 0
     out = runs / "sinsr_from_teacher"
-    assert _train(tiny_manifest, out, "sinsr", "real", 2, "--teacher", str(teacher)) == 0
+    assert _train(tiny_manifest, out, "sinsr", "cross_sensor", 2, "--teacher", str(teacher)) == 0
     info = _info(out)
     assert [s["name"] for s in info["stages"]] == ["distill"] and info["teacher"] == str(teacher)
 
