@@ -135,6 +135,7 @@ def score_pair(
     rows = evaluator.score_arrays(
         sr_array, _stack(hr), None if lr is None else _stack(lr), band_names=hr[0].band_names,
         tile_ids=tile_ids, valid=valid, scale=scale,
+        samples=None if samples is None else torch.as_tensor(samples).float().cpu().numpy(),
     )
     tiles = []
     for tile_id, s, h, u in zip(tile_ids, sr, hr, spread, strict=True):

@@ -37,7 +37,7 @@ def attribution_runs(root: str, fingerprint: str) -> dict[str, dict]:
 @st.cache_data(show_spinner="Bootstrapping the attribution terms…")
 def attribution(root: str, fingerprint: str, run_id: str, metric: str, band: str,
                 filters: Filters) -> pd.DataFrame:
-    """The decomposition of ``run_id``'s gap in ``metric`` (every model; paired bootstrap CIs), as
+    """The decomposition of ``run_id``'s gap in ``metric`` (every model; CIs over spatial blocks), as
     :func:`mindgap_core.attribution.decompose.attribution_table` computes it, with a ``label`` column."""
     domains = AttributionDomains.from_dict(attribution_runs(root, fingerprint)[run_id])
     with connection(root, fingerprint) as con:

@@ -42,7 +42,7 @@ def remedies_section(view: ViewState) -> None:
         "synthetic-trained model: training on cross-sensor pairs (`cross_sensor`, mixed, fine-tuned) versus the "
         "decoupled pipeline, an LR domain adapter (`mindgap adapter`: classical harmoniser, or a small "
         "learned CNN) in front of the unchanged synthetic-trained model. Bars: paired change with its 95 % "
-        "bootstrap CI (positive = better); *recovered* = that change as a share of the synthetic-trained "
+        "CI over spatial blocks (positive = better); *recovered* = that change as a share of the synthetic-trained "
         "model's gap. A `harmoniser_coreg` adapter co-registers each tile to the HR reference: oracle "
         "geometry, an upper bound for blind co-registration."
     )

@@ -147,7 +147,7 @@ def overview(root: str, fingerprint: str, filters: Filters, source: str, target:
 @st.cache_data(show_spinner="Bootstrapping confidence intervals…")
 def gaps(root: str, fingerprint: str, metric: str, filters: Filters, source: str, target: str,
          group: tuple[str, ...] = GAP_GROUP) -> pd.DataFrame:
-    """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (paired bootstrap CIs, Wilcoxon p)."""
+    """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (cluster-robust CIs over spatial blocks, Holm-adjusted p)."""
     with connection(root, fingerprint) as con:
         return gap_table(con, metric=metric, group=group, source_domain=source, target_domain=target,
                          filters=_filters(filters), blocks=blocks(root, fingerprint), n_boot=N_BOOT,
@@ -245,7 +245,7 @@ def paired(root: str, fingerprint: str, filters: Filters, source: str, target: s
 @st.cache_data(show_spinner=False)
 def domain_means(root: str, fingerprint: str, filters: Filters, keys: tuple[str, ...] = ("test_domain",)
                  ) -> pd.DataFrame:
-    """Mean over tiles per ``keys`` with a 95 % bootstrap CI (``analysis.gap.mean_table``)."""
+    """Mean over tiles per ``keys`` with a 95 % CI over spatial blocks (``analysis.gap.mean_table``)."""
     tiles = tile_scores(root, fingerprint, filters, keys)
     return mean_table(tiles, list(keys), blocks=blocks(root, fingerprint), n_boot=N_BOOT, seed=SEED, ci=0.95)
 

@@ -38,7 +38,7 @@ pairs = results.paired(view.root, view.fingerprint, key, source, target)
 gap = results.gaps(view.root, view.fingerprint, metric, results.filter_key({**base, "model": model}), source,
                    target, ("model", "metric"))
 
-st.subheader(f"{md_escape(model)}: mean {label} with 95 % bootstrap CIs")
+st.subheader(f"{md_escape(model)}: mean {label} with 95 % CIs over spatial blocks")
 columns = st.columns(3)
 for column, domain in zip(columns[:2], (source, target), strict=True):
     row = means[means["test_domain"] == domain]

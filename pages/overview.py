@@ -18,8 +18,9 @@ source, target = view.source_domain, view.target_domain
 st.markdown(
     f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs "
     f"and with **{md_escape(domain_label(target))}** LR inputs. The gap is the paired difference, signed "
-    "so that **negative means worse on the cross-sensor domain**, with a 95 % paired-bootstrap CI over tiles "
-    "(diversity-scaling models are on the *Scaling & training* page)."
+    "so that **negative means worse on the cross-sensor domain**, with a 95 % CI whose independent units are the "
+    "spatial blocks of adjacent tiles, not tiles (the table names the interval and the number of units); "
+    "rows whose CI includes 0 are *inconclusive* (diversity-scaling models are on the *Scaling & training* page)."
 )
 metric_caption(metric)
 
@@ -59,7 +60,7 @@ if not wide.empty:
     st.dataframe(wide, width="stretch")
 
 st.header(f"Training domain × test domain ({chart_label})")
-st.caption("Mean score over test tiles of all models trained on each domain (95 % bootstrap CI).")
+st.caption("Mean score over test tiles of all models trained on each domain (95 % CI over spatial blocks).")
 matrix = results.train_test_view(view.root, view.fingerprint, metric,
                                  results.filter_key(view.score_filters()), chart_label)
 st.plotly_chart(matrix.figure, width="stretch", key="train_test")

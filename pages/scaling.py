@@ -14,7 +14,9 @@ st.header("Diversity scaling")
 st.markdown(
     "Models of a diversity-scaling series were trained on 1, 2, 4 … distinct regions (spatial blocks) at "
     "a fixed step budget. A curve per model and test domain shows the mean score on the test tiles with "
-    "its 95 % bootstrap CI; the trend is the least-squares slope per doubling of blocks, paired over tiles."
+    "its 95 % CI over spatial blocks; the trend is the least-squares slope per doubling of blocks. The "
+    "*fixed-size* series holds the number of training pairs constant while the blocks vary, so diversity is "
+    "not confounded with data size."
 )
 if view.metric is None:
     st.info("No metric in these results.")

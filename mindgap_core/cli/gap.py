@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "terms; nothing is simulated or scored again); default metrics: every one scored, plus mse "
              "from psnr",
     )
+    parser.add_argument(
+        "--uncertainty", action="store_true",
+        help="print the calibration gap per model: coverage of the central 50/80/90/95 %% sample intervals, "
+             "calibration error, spread, error-spread Spearman and AUROC on each test domain, and their "
+             "paired change (target - source) with CIs over spatial blocks; models without samples (or "
+             "deterministic ones) have no rows",
+    )
     add_format_arguments(parser)
 
 
@@ -98,14 +105,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--n-boot/--ci", "need n_boot >= 0 and 0 < ci < 1")
     chosen = {"method": args.method, "experiment": args.experiment, "band": args.band}
     filters = {k: v for k, v in chosen.items() if v}
-    if args.per_model and (args.remedies or args.scaling or args.attribution):
-        raise InputError("--per-model", "works with the gap and --matrix only (remedies and attribution are "
-                                        "already per model; a scaling series spans several models)")
+    if args.per_model and (args.remedies or args.scaling or args.attribution or args.uncertainty):
+        raise InputError("--per-model", "works with the gap and --matrix only (remedies, attribution and "
+                                        "uncertainty are already per model; a scaling series spans several "
+                                        "models)")
     group = ("model", *DEFAULT_GROUP) if args.per_model else DEFAULT_GROUP
     stats = dict(blocks=block_map(args.results, args.blocks), n_boot=args.n_boot, seed=args.seed, ci=args.ci,
                  interval=args.interval)
     common = dict(metric=args.metric, split=args.split, filters=filters, group=group, **stats)
-    if args.attribution:
+    if args.uncertainty:
+        table = _uncertainty(args, stats, filters)
+        text = _render(table, args.format, lambda t: uncertainty_markdown(t, ci=args.ci))
+    elif args.attribution:
         from mindgap_core.cli.attribute import attribution_markdown
 
         table = _attribution(args, stats)
@@ -133,6 +144,75 @@ def run(args: argparse.Namespace) -> int:
         text = _render(table, args.format, lambda t: gap_markdown(t, ci=args.ci, split=args.split))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+#: the calibration scores ``mindgap gap --uncertainty`` prints by default, in this order
+UNCERTAINTY_DEFAULT = ("coverage_50", "coverage_80", "coverage_90", "coverage_95", "calibration_error",
+                       "spread", "uncertainty_spearman", "uncertainty_auroc")
+
+
+def _uncertainty(args: argparse.Namespace, stats: dict[str, Any], filters: dict[str, Any]) -> pd.DataFrame:
+    """The calibration gap: :func:`gap_table` of the calibration scores per model (no reference method:
+    bicubic has no samples); coverage rows carry their nominal level."""
+    from mindgap_core.analysis.gap import DEFAULT_GROUP, gap_table
+    from mindgap_core.metrics.registry import METRICS, UNCERTAINTY_METRICS
+
+    metrics = args.metric or list(UNCERTAINTY_DEFAULT)
+    unknown = [m for m in metrics if m not in UNCERTAINTY_METRICS]
+    if unknown:
+        raise InputError("--metric", f"{unknown} are not calibration scores; with --uncertainty choose from "
+                                     f"{', '.join(UNCERTAINTY_METRICS)}")
+    table = gap_table(args.results, metric=metrics, split=args.split, filters=filters,
+                      group=("model", *DEFAULT_GROUP), source_domain=args.source, target_domain=args.target,
+                      reference_method=None, **stats)
+    if table.empty:
+        raise InputError(args.results, "no calibration scores in both domains: score a stochastic model "
+                                       "with `samples` > 1 and the coverage metrics (as in "
+                                       "data/demo/experiment.yaml)")
+    order = {m: i for i, m in enumerate(metrics)}
+    table = table.sort_values(["model", "band"], kind="stable")
+    table = table.sort_values("metric", key=lambda m: m.map(order), kind="stable")
+    table = table.sort_values("model", kind="stable").reset_index(drop=True)
+    nominal = [float(m.split("_")[1]) / 100 if m.startswith("coverage_") else math.nan
+               for m in table["metric"]]
+    table.insert(table.columns.get_loc("metric") + 1, "nominal", nominal)
+    table.insert(table.columns.get_loc("nominal") + 1, "unit_of_metric",
+                 [METRICS[m].unit for m in table["metric"]])
+    return table
+
+
+def uncertainty_markdown(table: pd.DataFrame, *, ci: float) -> str:
+    """The calibration-gap table as markdown, with a caption stating how to read it."""
+    source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
+    pct = f"{100 * ci:g} %"
+    headers = ["model", "metric", "nominal", "band", "tiles / units", f"{source}", f"{target}",
+               f"change {target} − {source} [{pct} CI]", "adj. p", "verdict"]
+    rows = []
+    for r in table.itertuples(index=False):
+        d = max(decimals_for(r.mean_source), 3)
+        # gap_table signs ↓ metrics source − target; the change is shown as target − source for all
+        sign = 1.0 if r.higher_better else -1.0
+        change = sign * r.gap
+        low, high = sorted((sign * r.gap_ci_low, sign * r.gap_ci_high))
+        verdict = r.verdict
+        if r.metric.startswith("coverage_") and verdict in ("worse", "better"):
+            verdict = "lower" if change < 0 else "higher"
+        rows.append([r.model, r.metric, "" if math.isnan(r.nominal) else f"{r.nominal:g}", r.band,
+                     _units(r.n_tiles, r.n_units, r.unit), _num(r.mean_source, d), _num(r.mean_target, d),
+                     _ci(change, low, high, d, signed=True), format_p(r.p_adjusted), verdict])
+    caption = (
+        f"Calibration gap, {target} vs {source}: per model, the calibration scores of its samples on each "
+        f"test domain and their paired change ({target} − {source}), {pct} CI over the tiles' spatial blocks "
+        f"({_methods(table)}), Holm-adjusted over this table's {int(table['p_value'].notna().sum())} tests. "
+        "Coverage: share of HR values inside the central interval of the samples (calibrated = nominal; "
+        "below = over-confident). Calibration error: mean |coverage − nominal| over 50/80/90/95 % (a "
+        "positive change = calibration lost). AUROC 0.5 / Spearman 0 = the spread does not point at the "
+        "errors. "
+        "Deterministic models have no rows ('no uncertainty')."
+    )
+    if "simulated" in target or "simulated" in source:
+        caption += " The cross-sensor domain is SIMULATED."
+    return markdown_table(headers, rows) + "\n\n" + caption + "\n"
 
 
 def _remedies(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFrame:

@@ -107,3 +107,20 @@ def test_store_rows_follow_the_results_schema(tiles, tmp_path: Path) -> None:
     written = write_rasters(scored.tiles[0].rasters(), lambda kind: tmp_path / kind / "a.tif")
     assert sorted(written) == ["sr", "uncertainty"]
     np.testing.assert_allclose(read_raster(written["sr"]).array, scored.tiles[0].sr.array)
+
+
+def test_samples_reach_the_calibration_scores(tiles) -> None:
+    """The samples given to score_pair are what the calibration metrics see: scored through the one path,
+    they equal the engine's own scores of the same samples; from the SR alone they are skipped."""
+    hr, lr, samples = tiles
+    names = ["psnr", "coverage_90", "uncertainty_auroc", "spread"]
+    ev = Evaluator(names)
+    scored = score_pair(ev, hr, samples=samples, lr=lr, tile_ids=["a", "b"])
+    mean = torch.from_numpy(samples).mean(dim=1).numpy()
+    expected = ev.score_arrays(mean, np.stack([h.array for h in hr]), np.stack([x.array for x in lr]),
+                               band_names=hr[0].band_names, tile_ids=["a", "b"],
+                               valid=np.stack([h.valid for h in hr]), samples=samples)
+    assert list(scored.rows) == expected
+    assert {"coverage_90", "uncertainty_auroc", "spread"} <= {r.metric for r in scored.rows}
+    single = score_pair(ev, hr, sr=[t.sr for t in scored.tiles], lr=lr, tile_ids=["a", "b"])
+    assert {r.metric for r in single.rows} == {"psnr"}
