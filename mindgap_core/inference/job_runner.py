@@ -15,16 +15,17 @@ id>/<kind>/<item>.tif`` with kind ``sr``, ``uncertainty``, ``abs_error``, ``lpip
 
 :func:`save_upload` validates an uploaded file with the core readers before anything is queued:
 size, pixel count, 4 bands named (or ordered) blue, green, red, NIR, a CRS, reflectance values.
-:func:`model_choices` lists the models a job may use: ``bicubic`` (no weights) and every saved model
-folder under ``<models root>/<method>/<regime>/``.
+:func:`model_choices` lists the models a job may use: ``bicubic`` (no weights), every saved model
+folder below the models root and every bring-your-own model card there or in ``$MINDGAP_MODELS``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -165,14 +166,25 @@ class ModelChoice:
     model: str
 
 
-def model_choices(models_root: str | Path) -> list[ModelChoice]:
-    """``bicubic`` plus every ``<models_root>/<method>/<regime>/`` holding a ``model_index.json``."""
+#: environment variable: more folders (``os.pathsep``-separated) whose models and model cards jobs may use
+USER_MODELS_ENV = "MINDGAP_MODELS"
+
+
+def model_choices(
+    models_root: str | Path, extra_roots: Sequence[str | Path] | None = None
+) -> list[ModelChoice]:
+    """``bicubic`` plus every model below ``models_root`` and the ``extra_roots`` (default: the folders in
+    ``$MINDGAP_MODELS``): MindGap model folders and bring-your-own model cards (TorchScript, ONNX, entry
+    point; :func:`mindgap_core.models.registry.list_models`). A card that cannot be read is left out (the
+    CLI's ``mindgap infer`` names its problem)."""
+    from mindgap_core.models.registry import list_models
+
+    if extra_roots is None:
+        extra_roots = [p for p in os.environ.get(USER_MODELS_ENV, "").split(os.pathsep) if p.strip()]
     choices = [ModelChoice("bicubic (no weights)", "bicubic")]
-    root = Path(models_root)
-    if root.is_dir():
-        for index in sorted(root.glob("*/*/model_index.json")):
-            folder = index.parent
-            choices.append(ModelChoice(f"{folder.parent.name}/{folder.name}", str(folder)))
+    for root in [models_root, *extra_roots]:
+        if Path(root).is_dir():
+            choices += [ModelChoice(info.label, str(info.path)) for info in list_models(root).models]
     return choices
 
 

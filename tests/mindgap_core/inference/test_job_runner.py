@@ -270,3 +270,22 @@ def test_worker_command_runs_the_queue_then_exits(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"job {ids[0]}: done" in done.stderr and "ran 2 job(s)" in done.stderr
     assert [j.state for j in queue.jobs()] == ["done", "done"]
+
+
+def test_bring_your_own_cards_are_job_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model card in $MINDGAP_MODELS is offered beside the models of the models root, by its name."""
+    import yaml
+
+    card = tmp_path / "mine" / "model_card.yaml"
+    card.parent.mkdir()
+    card.write_text(yaml.safe_dump({
+        "name": "toy-bicubic", "format": "entry_point", "entry_point": "tests.fixtures.byo_sr.models:bicubic_sr",
+        "bands": ["red", "green", "blue", "nir"], "scale": 2,
+        "input": {"normalisation": "none", "value_range": [0.0, 1.0]}, "stochastic": False,
+    }))
+    (tmp_path / "mine" / "broken").mkdir()
+    (tmp_path / "mine" / "broken" / "model_card.yaml").write_text("name: [unclosed")
+    monkeypatch.setenv("MINDGAP_MODELS", str(tmp_path / "mine"))
+    choices = model_choices(tmp_path / "no_models")
+    assert [(c.label, c.model) for c in choices] == [("bicubic (no weights)", "bicubic"),
+                                                      ("toy-bicubic", str(card))]
