@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mindgap_core.analysis.blocks import store_blocks
 from mindgap_core.analysis.gap import gap_table, mean_table
 from mindgap_core.analysis.headlines import format_value
 from mindgap_core.store import ResultsStore, views
@@ -75,14 +76,18 @@ def test_paired_scatter_and_gap_equal_core(page, case, model) -> None:
     assert diff.mean() == pytest.approx(row["gap"])  # PSNR: higher is better, gap = target - source
 
 
-def test_mean_ci_figure_equals_core_bootstrap(page, case, model) -> None:
+def test_mean_ci_figure_equals_core_cluster_ci(page, case, model) -> None:
     flt = {**_filters(case, model), "test_domain": ["synthetic", TARGET]}
     con = ResultsStore(case.root).connect()
     try:
         tiles = views.tile_means(con, keys=["test_domain"], filters=flt)
     finally:
         con.close()
-    expected = mean_table(tiles, ["test_domain"], n_boot=2000, seed=0, ci=0.95).set_index("test_domain")
+    units = store_blocks(case.root)
+    assert units, "the store's manifests give the tiles' spatial blocks"
+    expected = mean_table(tiles, ["test_domain"], blocks=units, n_boot=2000, seed=0, ci=0.95).set_index(
+        "test_domain")
+    assert (expected["n_units"] < expected["n_tiles"]).all()  # blocks, not tiles, are the units
     means = figures(page)[2]
     assert len(means.data) == 2
     for trace, domain in zip(means.data, ("synthetic", TARGET), strict=True):
