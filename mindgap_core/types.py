@@ -12,6 +12,15 @@ from rasterio.crs import CRS
 
 #: Canonical band names, in MindGap's order. Band order is always explicit: arrays carry names.
 CANONICAL_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir")
+#: Sentinel-2 band ids of the canonical bands (the one alias table: readers, uploads, tiled inference)
+S2_TO_CANONICAL: dict[str, str] = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
+
+
+def canonical_band(name: str) -> str:
+    """A band name as MindGap names it: Sentinel-2 ids (``B02``, any case) become canonical names; any
+    other name is lower-cased and stripped (``"NIR "`` -> ``"nir"``)."""
+    key = name.strip()
+    return S2_TO_CANONICAL.get(key.upper(), key.lower())
 
 #: ``on_progress(done, total)``: the CLI drives tqdm with it, the dashboard st.progress.
 ProgressFn = Callable[[int, int], None]

@@ -47,7 +47,7 @@ from mindgap_core.data.manifest import MANIFEST_NAME, PairRecord, params_to_json
 from mindgap_core.data.splits import DEFAULT_FRACTIONS, assign_block_splits, check_fractions
 from mindgap_core.data.tiles import Tile, check_tiling, make_tiles
 from mindgap_core.errors import ConfigError, InputError
-from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, no_progress
+from mindgap_core.types import CANONICAL_BANDS, GeoRaster, ProgressFn, canonical_band, no_progress
 
 if TYPE_CHECKING:
     from mindgap_core.io.geotiff import Footprint, RasterInfo
@@ -66,9 +66,7 @@ _PLANET_NAME = re.compile(r"(AnalyticMS|_3B_|udm2|_SR_8b|_SR_harmonized)", re.IG
 # ----------------------------------------------------------------------------------------- reading
 def _canonical_names(band_names: tuple[str, ...]) -> tuple[str, ...] | None:
     """Band names mapped to canonical ones (S2 ids B02/B03/B04/B08 too) when all four are present."""
-    from mindgap_core.io.sentinel2 import S2_TO_CANONICAL
-
-    names = tuple(S2_TO_CANONICAL.get(n.upper(), n.lower()) for n in band_names)
+    names = tuple(canonical_band(n) for n in band_names)
     if set(CANONICAL_BANDS) <= set(names) and len(set(names)) == len(names):
         return names
     return None

@@ -37,7 +37,7 @@ from mindgap_core.errors import ConfigError, InputError, MindGapError
 from mindgap_core.io.atomic import atomic_path
 from mindgap_core.jobs.queue import Job, JobOutput, JobQueue
 from mindgap_core.jobs.worker import JobContext
-from mindgap_core.types import CANONICAL_BANDS, MetricRow
+from mindgap_core.types import CANONICAL_BANDS, MetricRow, canonical_band
 
 #: uploads larger than this are refused before they are written
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -199,13 +199,6 @@ class UploadInfo:
     band_names: tuple[str, ...]
 
 
-def _canonical_band(name: str) -> str:
-    from mindgap_core.inference.tiled import BAND_ALIASES
-
-    key = name.strip().lower()
-    return BAND_ALIASES.get(key, key)
-
-
 def check_upload(
     path: str | Path,
     *,
@@ -239,7 +232,7 @@ def check_upload(
     if count != len(CANONICAL_BANDS):
         raise InputError(name, f"has {count} band(s); an LR input needs 4: blue, green, red, NIR")
     names = (
-        tuple(_canonical_band(d) for d in descriptions) if all(d and d.strip() for d in descriptions) else ()
+        tuple(canonical_band(d) for d in descriptions) if all(d and d.strip() for d in descriptions) else ()
     )
     if names and sorted(names) != sorted(CANONICAL_BANDS):
         raise InputError(

@@ -33,7 +33,7 @@ from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.inference.blend import tile_starts, tile_weights
 from mindgap_core.io.checks import check_reflectance
 from mindgap_core.io.memory import GDAL_CACHE_MB
-from mindgap_core.types import ProgressFn, no_progress
+from mindgap_core.types import ProgressFn, canonical_band, no_progress
 
 if TYPE_CHECKING:  # torch/rasterio stay out of import time for the CLI's --help
     import rasterio
@@ -46,7 +46,6 @@ _PREVIEW_SIDE: int = 256
 
 #: Sentinel-2 band IDs accepted for canonical names (descriptions are matched case-blind). Bare
 #: "B2".."B8" are not: Landsat numbers its bands differently (its B8 is panchromatic).
-BAND_ALIASES: dict[str, str] = {"b02": "blue", "b03": "green", "b04": "red", "b08": "nir"}
 
 
 @dataclass(frozen=True)
@@ -92,11 +91,6 @@ def _gdal_errors() -> tuple[type[BaseException], ...]:
     return (RasterioError, CPLE_BaseError, OSError)
 
 
-def _canonical(name: str) -> str:
-    key = name.strip().lower()
-    return BAND_ALIASES.get(key, key)
-
-
 def _band_indexes(
     descriptions: Sequence[str | None],
     model_bands: tuple[str, ...],
@@ -110,11 +104,11 @@ def _band_indexes(
     if count != len(model_bands):
         raise InputError(source, f"has {count} band(s); {expected}")
     if band_names is not None:
-        names = [_canonical(n) for n in band_names]
+        names = [canonical_band(n) for n in band_names]
         if len(names) != count:
             raise ConfigError(f"{len(names)} band names {list(band_names)} for {count} bands in {source}")
     elif all(d and d.strip() for d in descriptions):
-        names = [_canonical(d) for d in descriptions]  # type: ignore[union-attr]
+        names = [canonical_band(d) for d in descriptions]  # type: ignore[union-attr]
     else:
         names = [f"b{i}" for i in range(1, count + 1)]
     if names == [f"b{i}" for i in range(1, count + 1)]:

@@ -24,10 +24,9 @@ from rasterio.warp import reproject
 from mindgap_core.errors import ConfigError, InputError
 from mindgap_core.io.checks import check_digital_numbers, check_reflectance
 from mindgap_core.io.geotiff import Footprint, is_remote, parse_time, read_gdal, read_raster
-from mindgap_core.types import GeoRaster
+from mindgap_core.types import S2_TO_CANONICAL, GeoRaster
 
 #: The 10 m bands MindGap reads, S2 band id -> canonical name.
-S2_TO_CANONICAL: dict[str, str] = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
 #: ESA's ``band_id`` / ``bandId`` numbering in MTD_MSIL2A.xml (0 = B01 ... 12 = B12).
 S2_BAND_IDS: dict[str, int] = {
     "B01": 0, "B02": 1, "B03": 2, "B04": 3, "B05": 4, "B06": 5, "B07": 6,

@@ -29,14 +29,13 @@ from mindgap_core.io.sentinel2 import (
     DEFAULT_QUANTIFICATION,
     DEFAULT_SCL_INVALID,
     OFFSET_BASELINE,
-    S2_TO_CANONICAL,
     L2AMetadata,
     baseline_from_product_uri,
     baseline_tuple,
     normalise_bands,
     read_sentinel2,
 )
-from mindgap_core.types import GeoRaster
+from mindgap_core.types import S2_TO_CANONICAL, GeoRaster
 
 if TYPE_CHECKING:
     import pystac
