@@ -91,8 +91,8 @@ def _load(entry: ModelEntry, scale: int, device: str):
         model = load_model(entry.checkpoint, device=device)
     if entry.adapter is None:
         return model
-    from mindgap_core.adapters.registry import load_adapter
     from mindgap_core.adapters.pipeline import AdaptedSRModel
+    from mindgap_core.adapters.registry import load_adapter
 
     return AdaptedSRModel(load_adapter(entry.adapter, device=device), model)
 

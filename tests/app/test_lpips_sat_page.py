@@ -32,10 +32,10 @@ def _expected_mosaic(case, rows) -> np.ndarray:
     left = min(r.transform.c for r in rasters)
     top = max(r.transform.f for r in rasters)
     offsets = [(round((top - r.transform.f) / res), round((r.transform.c - left) / res)) for r in rasters]
-    shape = (max(o[0] + r.shape[0] for o, r in zip(offsets, rasters)),
-             max(o[1] + r.shape[1] for o, r in zip(offsets, rasters)))
+    shape = (max(o[0] + r.shape[0] for o, r in zip(offsets, rasters, strict=True)),
+             max(o[1] + r.shape[1] for o, r in zip(offsets, rasters, strict=True)))
     scene = np.full(shape, np.nan)
-    for (r0, c0), raster in zip(offsets, rasters):
+    for (r0, c0), raster in zip(offsets, rasters, strict=True):
         scene[r0:r0 + raster.shape[0], c0:c0 + raster.shape[1]] = raster.array[0]
     factor = math.ceil(max(shape) / 256)
     if factor > 1:
@@ -87,7 +87,7 @@ def test_mosaic_values_equal_the_map_cogs(page, case, model) -> None:
         means = {t: float(read_raster(store.resolve(p)).array.mean())
                  for t, p in zip(rows["tile_id"], rows["map_path"], strict=True)}
         assert sorted(tiles.text) == sorted(means)
-        for tile_id, mean in zip(tiles.text, tiles.customdata):
+        for tile_id, mean in zip(tiles.text, tiles.customdata, strict=True):
             assert float(mean) == pytest.approx(means[tile_id], rel=1e-5)
 
 

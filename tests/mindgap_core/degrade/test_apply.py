@@ -7,8 +7,8 @@ import pytest
 from affine import Affine
 from rasterio.crs import CRS
 
-from mindgap_core.degrade.apply import DEGRADATION_METHODS, degrade_raster, params_sidecar_path
 from mindgap_core.data.grid import downsample_area
+from mindgap_core.degrade.apply import DEGRADATION_METHODS, degrade_raster, params_sidecar_path
 from mindgap_core.degrade.sensor_config import SimulatorConfig
 from mindgap_core.degrade.sensor_params import SimulatorParams, params_for_tile
 from mindgap_core.degrade.sensor_sim import simulate_cross_sensor

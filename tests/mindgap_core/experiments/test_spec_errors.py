@@ -10,7 +10,6 @@ from mindgap_core.errors import MindGapError
 from mindgap_core.experiments.spec import load_experiment
 from tests.fixtures.experiments import DEMO_MANIFEST, no_hr_manifest, write_experiment
 
-
 CASES = {
     "unknown method": ({"models": [{"name": "x", "method": "esrgan"}]}, "unknown method 'esrgan'"),
     "missing checkpoint": ({"models": [{"name": "x", "checkpoint": "nowhere/model"}]}, "missing checkpoint"),

@@ -29,9 +29,9 @@ from mindgap_core.inference.job_runner import (
 from mindgap_core.io import read_raster
 from mindgap_core.jobs import JobContext, JobQueue, run_worker
 from mindgap_core.metrics.engine import Evaluator
-from mindgap_core.store import ResultsStore
 from mindgap_core.models.presets import resolve_config
 from mindgap_core.models.registry import build_model
+from mindgap_core.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFEST = REPO / "data" / "demo" / "manifest.parquet"

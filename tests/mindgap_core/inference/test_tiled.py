@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rio_cogeo.cogeo import cog_validate
+
+from mindgap_core.inference import run_inference
 from tests.mindgap_core.inference.toys import (
     BANDS,
     CRS_UTM,
@@ -19,9 +22,6 @@ from tests.mindgap_core.inference.toys import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
-from rio_cogeo.cogeo import cog_validate
-
-from mindgap_core.inference import run_inference
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def unit_rows(i: int) -> pd.DataFrame:
         "run_id": "crash", "model": "sr3/synthetic-only", "method": "sr3", "regime": "synthetic-only",
         "train_domain": "synthetic", "test_domain": domains, "tile_id": tiles, "split": "test", "band": "all",
         "metric": metrics, "value": rng.normal(20.0, 3.0, len(tiles)), "higher_better": metrics != "lpips",
-        "options": '{"samples": 4, "seed": %d}' % i,
+        "options": f'{{"samples": 4, "seed": {i}}}',
     })
 
 

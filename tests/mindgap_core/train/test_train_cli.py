@@ -212,8 +212,8 @@ def test_ldm_autoencoder_stage_uses_its_learning_rate_scale_and_low_posterior_va
     assert max(plain[:10]) == pytest.approx(5e-3) and max(plain[10:]) == pytest.approx(1e-3)
     model = load_model(out)
     assert model.autoencoder_lr_scale == 5.0 and model.stage_lr_scale("diffusion") == 1.0
-    from mindgap_core.models.registry import build_model
     from mindgap_core.models.presets import resolve_config
+    from mindgap_core.models.registry import build_model
 
     fresh = build_model("ldm_sr", resolve_config("ldm_sr", str(config)), scale=2)
     assert torch.all(fresh.vae.quant_conv.bias[4:] == -6.0)  # log-variance channels start low
