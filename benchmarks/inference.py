@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-#: every method the study compares (science.md), in table order
+#: every method the study compares (docs/science.md, "The five diffusion methods"), in table order
 ALL_METHODS: tuple[str, ...] = ("sr3", "srdiff", "ldm_sr", "resshift", "sinsr", "bicubic", "regression")
 S2_PATCH = REPO_ROOT / "data" / "demo" / "source" / "s2_10m_b02_b03_b04_b08_spyndex.tif"
 DEFAULT_MODELS_DIR = REPO_ROOT / "data" / "demo" / "models"

@@ -22,7 +22,8 @@ def make_ddim_scheduler(config: Mapping[str, Any]) -> DDIMScheduler:
     """A DDIMScheduler from the ``scheduler`` part of a method config.
 
     ``prediction_type`` "sample" (x_0, the default: it works far better on small budgets, see
-    science.md) or "epsilon"; ``clip_range`` clips the x_0 estimate at every step (None: no clipping).
+    docs/science.md, "Measured on this 2-core CPU") or "epsilon"; ``clip_range`` clips the x_0 estimate
+    at every step (None: no clipping).
     Timesteps are spaced "trailing" so that sampling starts from the pure-noise end (t = T-1).
     """
     pred = config["prediction_type"]

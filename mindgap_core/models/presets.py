@@ -1,5 +1,6 @@
 """Named model configurations: ``tiny`` (tests: a few thousand parameters, seconds on CPU) and
-``demo`` (~1 M parameters, UNet2DModel 32/64/64: minutes on a 2-core CPU, see science.md).
+``demo`` (~1 M parameters, UNet2DModel 32/64/64: minutes on a 2-core CPU, see docs/science.md,
+"Measured on this 2-core CPU").
 
 A config is a nested dict per method; each model class holds its own presets
 (:attr:`~mindgap_core.models.base.SRModel.presets`), looked up here through the registry.

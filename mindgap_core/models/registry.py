@@ -41,7 +41,7 @@ MODEL_REGISTRY: dict[str, type[SRModel]] = {
     "regression": RegressionModel,
 }
 
-#: the five diffusion methods of the study (science.md), in table order
+#: the five diffusion methods of the study (docs/science.md, "The five diffusion methods"), in table order
 DIFFUSION_METHODS: tuple[str, ...] = ("sr3", "srdiff", "ldm_sr", "resshift", "sinsr")
 #: the non-diffusion references
 BASELINE_METHODS: tuple[str, ...] = ("bicubic", "regression")

@@ -1,8 +1,8 @@
 """Deterministic regression CNN: the non-diffusion reference.
 
 A plain residual CNN (conv, ``blocks`` residual blocks, conv) on n(up(LR)) predicting the normalised
-residual n(HR) - n(up(LR)), trained with L1 (science.md: 175 k parameters in the demo config beat
-bicubic by ~1 dB).
+residual n(HR) - n(up(LR)), trained with L1 (docs/science.md, "Measured on this 2-core CPU": 175 k
+parameters in a design-phase config beat bicubic by ~1 dB).
 """
 
 from __future__ import annotations

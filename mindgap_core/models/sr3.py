@@ -3,7 +3,7 @@
 The UNet sees ``concat(x_t, up(LR))`` (both normalised) and predicts x_0 (default) or the noise;
 trained as a DDPM with 1000 linear-beta steps, sampled with DDIM (50 steps by default). SR3 itself
 predicts the noise; we default to x_0 prediction with x_0 clipping because, on the small budgets
-of this project, it is far better (science.md, "Measured on this 2-core CPU"); set
+of this project, it is far better (docs/science.md, "Measured on this 2-core CPU"); set
 ``scheduler.prediction_type = "epsilon"`` (with ``residual_output = "image"``) for the original.
 The demo preset reads the UNet output as a correction of up(LR) (``residual_output = "residual"``,
 see :mod:`mindgap_core.models.unet_scheduler`); the diffusion still runs on the HR image.

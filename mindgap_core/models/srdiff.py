@@ -5,7 +5,7 @@ x_0 is the residual ``(n(HR) - n(up(LR))) / residual_std`` (``n``: per-band norm
 ``concat(r_t, n(up(LR)), up(E(LR)))`` where ``E`` is a small convolutional LR encoder (SRDiff uses
 an RRDB net pre-trained with L1; ours is trained jointly with the UNet, end to end, to fit the
 budget). x_0 prediction with x_0 clipping (the combination that works on small budgets,
-science.md), DDPM training, DDIM sampling.
+docs/science.md, "Measured on this 2-core CPU"), DDPM training, DDIM sampling.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ the state itself (``"image"``: the published SR3 / ResShift / SinSR networks) or
 the conditioning, ``y + s * F`` with ``y = n(up(LR))`` and ``s`` the per-band std of the training
 residual n(HR) - y (``"residual"``, the demo default). Both are the same model family and the same
 loss; the residual reading is a preconditioning (like EDM's skip connection) that starts training at
-bicubic instead of at noise, which matters on the small budgets of this project (science.md). The
+bicubic instead of at noise, which matters on the small budgets of this project (docs/science.md,
+"Measured on this 2-core CPU"). The
 choice is stored in ``model_index.json`` (checkpoints without it are ``"image"``).
 """
 

@@ -1,13 +1,13 @@
-"""The demo's training plan (``mindgap train-demo``): which model on which regime, for how long.
+"""The demo's training plan (``mindgap demo --stage train``): which model on which regime, for how long.
 
-Budgets are sized for the 2-core CPU of science.md ("Measured on this 2-core CPU": a train step of
+Budgets are sized for the 2-core CPU of docs/science.md ("Measured on this 2-core CPU": a train step of
 the 1.05 M-parameter demo UNet at batch 8, 64 x 64 HR, takes 0.5-0.7 s): about 4-6 minutes per
 model, fine-tuning about half. Per-step cost estimates (batch 8 unless noted, 64 x 64 HR, x2):
 regression 0.3 s, SR3 / ResShift 0.6 s, SRDiff 0.65 s, LDM-SR autoencoder 0.33 s and latent
 diffusion ~0.1 s, SinSR distillation ~2.7 s at batch 4 (15 teacher evaluations per step).
 
 Order matters: a recipe's ``init`` / ``teacher`` names an earlier recipe whose output it reads.
-``priority`` 1 gives the train-domain x test-domain table (synthetic, real), 2 adds mixed and
+``priority`` 1 gives the train-domain x test-domain table (synthetic, cross_sensor), 2 adds mixed and
 fine-tuned models, 3 the diversity-scaling series: ``scaling/<method>`` (tiles grow with blocks) and
 ``scaling_fixed/<method>`` (diversity at a fixed number of tiles, with the data-size control).
 """
@@ -41,10 +41,10 @@ class Recipe:
 def _budget(method: str) -> tuple[int, int, float]:
     """(steps, batch size, estimated minutes) of a from-scratch demo run on the 2-core CPU.
 
-    science.md measured that residual / x0-predicting diffusion needs ~850 steps at batch 8 to tie
-    bicubic on this CPU, so SR3 and ResShift get 850 (their demo preset reads the UNet output as a
-    correction of up(LR), which also starts them at bicubic); SRDiff (residual target plus an LR
-    encoder) already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x
+    docs/science.md ("Measured on this 2-core CPU"): residual / x0-predicting diffusion needs ~850 steps
+    at batch 8 to tie bicubic on this CPU, so SR3 and ResShift get 850 (their demo preset reads the UNet
+    output as a correction of up(LR), which also starts them at bicubic); SRDiff (residual target plus
+    an LR encoder) already ties bicubic after 200. LDM-SR's budget is split 60 % autoencoder (f = 2, 5x
     learning rate, low initial posterior variance), 40 % latent diffusion; SinSR distils the trained
     ResShift teacher for 100 steps at batch 4. The whole plan trains in about 1.5 hours of an unloaded
     2-core CPU (minutes on a GPU); the recipe names stay if these numbers change.

@@ -1,4 +1,4 @@
-"""Training regimes (science.md "Training regimes"): which manifest rows a model trains on.
+"""Training regimes (docs/science.md, "Training regimes"): which manifest rows a model trains on.
 
 Regime -> domains (always the ``train`` split):
 

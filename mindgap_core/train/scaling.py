@@ -1,4 +1,4 @@
-"""Diversity scaling (science.md, claim 4): does training on more distinct regions help?
+"""Diversity scaling (docs/science.md, "Diversity scaling"): does training on more distinct regions help?
 
 Two kinds of series, same steps and seed for every run:
 

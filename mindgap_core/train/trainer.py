@@ -8,7 +8,7 @@ Output folder (``out``)::
     checkpoints/step-NNNNNNN/           while training (removed at the end unless kept)
 
 The same command runs on CPU, one GPU or several (``accelerate launch``): the accelerator is built
-with ``cpu=True`` when CUDA is absent (so gloo ranks see each other, architecture.md "Scale-out").
+with ``cpu=True`` when CUDA is absent (so gloo ranks see each other, docs/architecture.md, "Scale-out").
 Every random draw of a step (which tiles, which flips, noise, timesteps) is a function of
 ``(seed, step, rank)``; with model weights, optimiser state and EMA restored from a checkpoint, a
 resumed run continues exactly as the uninterrupted run would have.
