@@ -1,4 +1,4 @@
-"""Write the demo's findings from its results store: ``docs/results.md`` (every table, each under the
+"""Write the demo's findings from its results store: ``docs/results/demo.md`` (every table, each under the
 ``mindgap gap`` command that prints it) and the section of ``README.md`` between
 ``<!-- results:start -->`` and ``<!-- results:end -->`` (a few sentences and one table, computed here
 from the same numbers). No number in either is typed by hand.
@@ -29,9 +29,9 @@ from mindgap_core.cli.gap import UNCERTAINTY_DEFAULT, markdown_table  # noqa: E4
 
 RESULTS = Path("data/demo/results")
 README = REPO / "README.md"
-RESULTS_DOC = REPO / "docs" / "results.md"
+RESULTS_DOC = REPO / "docs" / "results" / "demo.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-#: the tables of docs/results.md: (heading, ``mindgap`` arguments after ``--results RESULTS``)
+#: the tables of docs/results/demo.md: (heading, ``mindgap`` arguments after ``--results RESULTS``)
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Domain gap in PSNR (all bands)", ("gap", "--metric", "psnr", "--band", "all")),
     ("Domain gap in LPIPS-Sat (all bands)", ("gap", "--metric", "lpips_sat", "--band", "all")),
@@ -56,7 +56,7 @@ def printed(args: Sequence[str], results: Path = RESULTS) -> str:
 
 
 def results_doc(results: Path = RESULTS) -> str:
-    """docs/results.md: every table under the command that prints it."""
+    """docs/results/demo.md: every table under the command that prints it."""
     parts = [
         "# Demo results\n",
         "Written by `python scripts/demo_results.py` from `data/demo/results` (rebuilt by "
@@ -91,7 +91,7 @@ def readme_section(results: Path = RESULTS) -> str:
     excess = psnr[psnr["excess_verdict"].isin(["worse", "better"])]
     lines = [
         "Numbers from `data/demo/results` (cross-sensor domain **SIMULATED**), written by "
-        "`python scripts/demo_results.py`; every table with its command: [docs/results.md](docs/results.md).",
+        "`python scripts/demo_results.py`; every table with its command: [docs/results/demo.md](docs/results/demo.md).",
         "",
         f"- **Gap.** Bicubic interpolation loses {bicubic['gap']:+.2f} dB PSNR from synthetic to simulated "
         f"cross-sensor input (95 % CI [{bicubic['gap_ci_low']:+.2f}, {bicubic['gap_ci_high']:+.2f}], "
@@ -136,7 +136,7 @@ def with_section(readme: str, section: str) -> str:
 
 def main_(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md or docs/results.md is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md or docs/results/demo.md is stale")
     args = parser.parse_args(argv)
     wanted = {RESULTS_DOC: results_doc(), README: with_section(README.read_text(), readme_section())}
     stale = [p for p, text in wanted.items() if not p.is_file() or p.read_text() != text]

@@ -33,5 +33,5 @@ def test_a_changed_number_is_caught(generator, monkeypatch: pytest.MonkeyPatch, 
     assert section in text and "SIMULATED" in section
     readme.write_text(text.replace("dB PSNR", "dB of PSNR", 1))
     monkeypatch.setattr(generator, "README", readme)
-    monkeypatch.setattr(generator, "RESULTS_DOC", REPO / "docs" / "results.md")
+    monkeypatch.setattr(generator, "RESULTS_DOC", REPO / "docs" / "results" / "demo.md")
     assert generator.with_section(readme.read_text(), section) != readme.read_text()
