@@ -67,6 +67,7 @@ PAGES: dict[str, PageSpec] = {spec.name: spec for spec in (
     PageSpec("lpips_sat", "LPIPS-Sat heatmaps", ":material/grid_on:", "Results", analysis=True),
     PageSpec("scaling", "Scaling & training", ":material/trending_up:", "Results", analysis=True),
     PageSpec("attribution", "Attribution & remedies", ":material/account_tree:", "Results", analysis=True),
+    PageSpec("calibration", "Calibration under shift", ":material/query_stats:", "Results", analysis=True),
     PageSpec("map_explorer", "Map explorer", ":material/map:", "Maps & inference"),
     PageSpec("inference", "On-demand inference", ":material/memory:", "Maps & inference"),
 )}
