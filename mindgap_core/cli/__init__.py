@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "attribute": "mindgap_core.cli.attribute",
     "adapter": "mindgap_core.cli.adapter",
     "worker": "mindgap_core.cli.worker",
+    "spread-scale": "mindgap_core.cli.spread_scale",
 }
 
 

@@ -22,7 +22,13 @@ import pandas as pd
 import torch
 
 from mindgap_core.data.manifest import read_manifest, resolve
-from mindgap_core.experiments.spec import Experiment, ModelEntry, TestDomain
+from mindgap_core.experiments.spec import (
+    RECALIBRATED_SUFFIX,
+    Experiment,
+    ModelEntry,
+    TestDomain,
+    recalibrated_name,
+)
 from mindgap_core.io import read_raster
 from mindgap_core.metrics.engine import Evaluator, ScoreOptions
 from mindgap_core.scoring import MapOptions, ScoredTile, score_pair, store_rows, write_rasters
@@ -120,6 +126,18 @@ def _conditions(rows: pd.DataFrame, hr: list[GeoRaster], domain: str) -> pd.Data
     return pd.DataFrame.from_records(records)
 
 
+@dataclass(frozen=True)
+class UnitSamples:
+    """A unit's manifest rows, scale, LR and HR tiles, and its model's (tiles, samples, bands, H, W)
+    samples."""
+
+    rows: pd.DataFrame
+    scale: int
+    lr: list[GeoRaster]
+    hr: list[GeoRaster]
+    samples: torch.Tensor
+
+
 class UnitRunner:
     """Runs units with a cache of the model currently loaded."""
 
@@ -127,6 +145,7 @@ class UnitRunner:
         self.experiment, self.store, self.run_id, self.device = experiment, store, run_id, device
         self.evaluator = Evaluator(list(experiment.metrics), ScoreOptions(hist_match=experiment.hist_match),
                                    device=device)
+        self._calibration: Evaluator | None = None
         self._model_name: str | None = None
         self._model = None
         self._rows: dict[str, pd.DataFrame] = {}
@@ -163,8 +182,8 @@ class UnitRunner:
         write_rasters(tile.rasters(), lambda kind: self.store.resolve(rels[kind]), half_float=True)
         return rels
 
-    def run(self, unit: WorkUnit) -> None:
-        exp = self.experiment
+    def sample(self, unit: WorkUnit) -> UnitSamples:
+        """Read the unit's tiles and draw its model's samples (seeded by the unit alone)."""
         rows = self.rows_of(unit.domain).loc[list(unit.tile_ids)]
         root = unit.domain.manifest.parent
         scale = int(rows["scale"].iloc[0])
@@ -174,26 +193,49 @@ class UnitRunner:
         lr_t = torch.from_numpy(lr).to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(unit.generator_seed)
         # a co-registering harmoniser reads the HR tile's geometry (oracle co-registration, labelled so)
-        extra = {"reference_hr": torch.from_numpy(hr).to(self.device)} if getattr(model, "uses_reference", False) else {}
+        uses_reference = getattr(model, "uses_reference", False)
+        extra = {"reference_hr": torch.from_numpy(hr).to(self.device)} if uses_reference else {}
         with torch.no_grad():
-            samples = model.sample(lr_t, num_samples=exp.samples, steps=self.steps(unit), generator=generator,
-                                   **extra)
+            samples = model.sample(lr_t, num_samples=self.experiment.samples, steps=self.steps(unit),
+                                   generator=generator, **extra)
+        return UnitSamples(rows, scale, lr_r, hr_r, samples)
+
+    def run(self, unit: WorkUnit) -> None:
+        exp = self.experiment
+        drawn = self.sample(unit)
         saving = exp.saves_outputs(unit.model.name)
-        scored = score_pair(self.evaluator, hr_r, samples=samples, lr=lr_r, tile_ids=unit.tile_ids,
-                            scale=scale, maps=exp.save_maps if saving else (),
+        scored = score_pair(self.evaluator, drawn.hr, samples=drawn.samples, lr=drawn.lr,
+                            tile_ids=unit.tile_ids, scale=drawn.scale, maps=exp.save_maps if saving else (),
                             map_options=MapOptions(device=self.device), tags={"model": unit.model.name})
         paths = {tile.tile_id: self._save_outputs(unit, tile) for tile in scored.tiles} if saving else {}
         m = unit.model
-        frame = store_rows(
-            scored.rows,
-            fields={"run_id": self.run_id, "experiment": exp.name, "model": m.name, "method": m.method,
-                    "regime": m.regime, "train_domain": m.train_domain, "train_blocks": m.train_blocks,
-                    "test_domain": unit.domain.name},
-            split=rows["split"].astype(str).to_dict(),
-            options={"samples": exp.samples, "steps": self.steps(unit), "seed": unit.seed},
-            paths=paths,
-        )
-        self.store.write_shard(unit.key(self.run_id), frame)
+        fields = {"run_id": self.run_id, "experiment": exp.name, "model": m.name, "method": m.method,
+                  "regime": m.regime, "train_domain": m.train_domain, "train_blocks": m.train_blocks,
+                  "test_domain": unit.domain.name}
+        split = drawn.rows["split"].astype(str).to_dict()
+        options = {"samples": exp.samples, "steps": self.steps(unit), "seed": unit.seed}
+        frames = [store_rows(scored.rows, fields=fields, split=split, options=options, paths=paths)]
+        recalibration = self._recalibrated_rows(unit, drawn)
+        if recalibration:
+            frames.append(store_rows(recalibration, split=split, options=options, fields={
+                **fields, "model": recalibrated_name(m.name), "regime": m.regime + RECALIBRATED_SUFFIX}))
+        self.store.write_shard(unit.key(self.run_id), pd.concat(frames, ignore_index=True))
+
+    def _recalibrated_rows(self, unit: WorkUnit, drawn: UnitSamples) -> tuple:
+        """The calibration scores of the unit's samples with their spread scaled by the model's
+        ``spread_scale`` (same mean, so only the calibration scores change); () when it has none."""
+        from mindgap_core.metrics.registry import UNCERTAINTY_METRICS
+        from mindgap_core.metrics.uncertainty import scale_spread
+
+        wanted = [m for m in self.experiment.metrics if m in UNCERTAINTY_METRICS]
+        if unit.model.spread_scale is None or not wanted:
+            return ()
+        if self._calibration is None:
+            self._calibration = Evaluator(wanted, ScoreOptions(hist_match=self.experiment.hist_match),
+                                          device=self.device)
+        samples = scale_spread(torch.as_tensor(drawn.samples).float(), unit.model.spread_scale)
+        return score_pair(self._calibration, drawn.hr, samples=samples, lr=drawn.lr, tile_ids=unit.tile_ids,
+                          scale=drawn.scale).rows
 
 
 def process_grid() -> tuple[int, int]:

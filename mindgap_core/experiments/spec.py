@@ -11,6 +11,8 @@ Example (paths relative to the YAML file)::
       - {name: bicubic, method: bicubic}              # untrained baseline, no checkpoint
       - {name: sr3/synthetic, checkpoint: ../models/sr3_synthetic, steps: 20}  # per-model steps
       - {name: harmoniser+sr3/synthetic, checkpoint: ../models/sr3_synthetic, adapter: ../adapters/h}
+      - {name: sr3/x, checkpoint: ../models/sr3_synthetic, spread_scale: ../calibration/sr3.json}
+        # spread_scale: calibration rows with the spread scaled too (`mindgap spread-scale` fits it)
         # an adapter pipeline is scored only on the test domains of its adapter's input domain
         # (training.json ``source_domain``); ``test_domains: [names]`` chooses them for any model
       - {name: my-edsr, checkpoint: ../byo/edsr/model_card.yaml}  # any model with a card (models/card.py)
@@ -81,6 +83,10 @@ class ModelEntry:
     adapter: Path | None = None
     #: the test domains (names) this model is scored on; None: every test domain of the experiment
     test_domains: tuple[str, ...] | None = None
+    #: a post-hoc factor on the spread of the samples (fitted on a validation split by
+    #: ``mindgap spread-scale``): the model's calibration scores are also stored with the samples' spread
+    #: scaled, as the model :func:`recalibrated_name` (regime + :data:`RECALIBRATED_SUFFIX`)
+    spread_scale: float | None = None
 
     def scores(self, test_domain: str) -> bool:
         """Whether this model is scored on the test domain named ``test_domain``."""
@@ -138,6 +144,8 @@ class Experiment:
         for entry in payload["models"]:
             if entry["test_domains"] is None:
                 del entry["test_domains"]  # the default: run ids of experiments without the key stay
+            if entry["spread_scale"] is None:
+                del entry["spread_scale"]  # likewise
             for key in ("checkpoint", "adapter"):
                 if entry[key] is not None:
                     folder = entry[key]
@@ -228,9 +236,39 @@ def _with_adapter(entry: ModelEntry, raw: dict, base: Path, source: Path) -> Mod
     return replace(entry, adapter=folder, regime=adapter_regime(entry.regime, label))
 
 
+#: appended to the regime of a model's rows scored with a recalibrated spread (``synthetic_recalibrated``)
+RECALIBRATED_SUFFIX = "_recalibrated"
+
+
+def recalibrated_name(model: str) -> str:
+    """The model name of a model's calibration rows with a scaled spread (``sr3/synthetic/recalibrated``)."""
+    return f"{model}/recalibrated"
+
+
+def read_spread_scale(value: Any, base: Path, source: Path, model: str) -> float:
+    """A ``spread_scale`` entry: a positive number, or a JSON file (written by ``mindgap spread-scale``)
+    whose ``scale`` is one."""
+    if isinstance(value, str):
+        path = (base / value).resolve()
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))["scale"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(source, f"model {model!r}: spread_scale {str(path)!r} is not a file written by "
+                                     "`mindgap spread-scale` (a JSON object with a 'scale')") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < float(value) < 1e3:
+        raise InputError(source, f"model {model!r}: spread_scale must be a positive number or a file "
+                                 f"(got {value!r})")
+    return float(value)
+
+
 def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
+    from dataclasses import replace
+
     # _plain_model_entry rejects anything but a mapping with a name, so ``raw`` is one below
-    return _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
+    entry = _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
+    if raw.get("spread_scale") is None:
+        return entry
+    return replace(entry, spread_scale=read_spread_scale(raw["spread_scale"], base, source, entry.name))
 
 
 def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
