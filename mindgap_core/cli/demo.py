@@ -85,8 +85,31 @@ def _stage_results(args: argparse.Namespace) -> int:
                  "--discard-tiles"])
 
 
+#: the test domain whose validation tiles fit the demo's spread factors (a few labelled target tiles)
+CALIBRATION_DOMAIN = "simulated_cross_sensor"
+
+
+def _stage_calibrate(args: argparse.Namespace) -> int:
+    """Fit every ``spread_scale`` file the demo experiment names (``mindgap spread-scale`` on the
+    validation tiles of the simulated cross-sensor domain)."""
+    import yaml
+
+    from mindgap_core.cli import main
+
+    experiment = args.out / "experiment.yaml"
+    models = yaml.safe_load(experiment.read_text())["models"]
+    entries = [m for m in models if isinstance(m.get("spread_scale"), str)]
+    for entry in entries:
+        code = main(["spread-scale", "--experiment", _shown(experiment), "--model", entry["name"], "--domain",
+                     CALIBRATION_DOMAIN, "--out", _shown(experiment.parent / entry["spread_scale"])])
+        if code:
+            return code
+    return 0
+
+
 #: stage name -> runner (a plain registry)
-STAGES = {"data": _stage_data, "train": _stage_train, "adapters": _stage_adapters, "results": _stage_results}
+STAGES = {"data": _stage_data, "train": _stage_train, "adapters": _stage_adapters,
+          "calibrate": _stage_calibrate, "results": _stage_results}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

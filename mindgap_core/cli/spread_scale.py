@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         scale_spread,
     )
 
-    experiment = load_experiment(args.experiment)
+    experiment = load_experiment(args.experiment, ignore_spread_scale=True)
     if args.split == experiment.split:
         raise InputError("--split", f"{args.split!r} is the split the experiment scores; fit on another one "
                                     "(a factor fitted on the test tiles would grade itself)")

@@ -261,12 +261,12 @@ def read_spread_scale(value: Any, base: Path, source: Path, model: str) -> float
     return float(value)
 
 
-def _model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
+def _model_entry(raw: Any, base: Path, source: Path, ignore_spread_scale: bool = False) -> ModelEntry:
     from dataclasses import replace
 
     # _plain_model_entry rejects anything but a mapping with a name, so ``raw`` is one below
     entry = _with_adapter(_plain_model_entry(raw, base, source), raw, base, source)
-    if raw.get("spread_scale") is None:
+    if ignore_spread_scale or raw.get("spread_scale") is None:
         return entry
     return replace(entry, spread_scale=read_spread_scale(raw["spread_scale"], base, source, entry.name))
 
@@ -365,8 +365,10 @@ def _attribution(raw: Any, domains: list[TestDomain], models: tuple[ModelEntry, 
                            None if shapley == "all" else shapley)
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`."""
+def load_experiment(path: str | Path, *, ignore_spread_scale: bool = False) -> Experiment:
+    """Parse and validate an experiment YAML; every problem is one :class:`InputError`/`ConfigError`.
+    ``ignore_spread_scale``: leave the models' ``spread_scale`` out (``mindgap spread-scale`` fits them,
+    so their files need not exist yet)."""
     from mindgap_core.metrics.maps import MAP_KINDS
     from mindgap_core.metrics.registry import METRICS
 
@@ -396,7 +398,7 @@ def load_experiment(path: str | Path) -> Experiment:
             raise InputError(source, f"metrics {needs_hr} need an HR reference, but test domain "
                                      f"{domain.name!r} has tiles without HR")
         domains.append(domain)
-    models = tuple(_scored_domains(_model_entry(m, base, source), m, domains, source)
+    models = tuple(_scored_domains(_model_entry(m, base, source, ignore_spread_scale), m, domains, source)
                    for m in _require(raw, "models", source))
     names = [m.name for m in models] + [d.name for d in domains]
     if len(set(names)) != len(names):
