@@ -20,11 +20,11 @@ column             type                required  meaning
 run_id             string              yes       evaluation run (``runs/<run_id>.json``); ``[A-Za-z0-9._-]``
 experiment         string              no ("")   experiment spec name
 model              string              yes       display name of the trained model, ``"<method>/<regime>"``
-                                                 e.g. ``"sr3/synthetic-only"``
+                                                 e.g. ``"sr3/synthetic"``, ``"sr3/synthetic/recalibrated"``
 method             string              yes       ``sr3`` ``srdiff`` ``ldm_sr`` ``resshift`` ``sinsr``
                                                  ``bicubic`` ``regression`` …
-regime             string              yes       ``synthetic`` ``cross_sensor`` ``mixed``
-                                                 ``pretrain-finetune`` ``scaling`` …; ``none`` for
+regime             string              yes       ``synthetic`` ``cross_sensor`` ``mixed`` ``finetune``,
+                                                 ``<regime>+<adapter>``, ``<regime>_recalibrated``; ``none`` for
                                                  untrained baselines (bicubic)
 train_domain       string              yes       domain of the training pairs (``synthetic``,
                                                  ``real_cross_sensor``, ``simulated_cross_sensor``,
