@@ -39,12 +39,12 @@ def remedies_section(view: ViewState) -> None:
     st.header("Remedies: does decoupling close the gap?")
     st.markdown(
         "Per SR method, every model is compared on the cross-sensor test tiles with the method's "
-        "synthetic-trained model: training on cross-sensor pairs (`cross_sensor`, mixed, fine-tuned) versus the "
-        "decoupled pipeline, an LR domain adapter (`mindgap adapter`: classical harmoniser, or a small "
+        "synthetic-trained model: training on cross-sensor pairs (`cross_sensor`, mixed, fine-tuned) versus "
+        "the decoupled pipeline, an LR domain adapter (`mindgap adapter`: classical harmoniser, or a small "
         "learned CNN) in front of the unchanged synthetic-trained model. Bars: paired change with its 95 % "
-        "CI over spatial blocks (positive = better); *recovered* = that change as a share of the synthetic-trained "
-        "model's gap. A `harmoniser_coreg` adapter co-registers each tile to the HR reference: oracle "
-        "geometry, an upper bound for blind co-registration."
+        "CI over spatial blocks (positive = better); *recovered* = that change as a share of the "
+        "synthetic-trained model's gap. A `harmoniser_coreg` adapter co-registers each tile to the HR "
+        "reference: oracle geometry, an upper bound for blind co-registration."
     )
     if view.metric is None:
         st.info("No metric in these results.")
@@ -72,7 +72,8 @@ def remedies_section(view: ViewState) -> None:
     st.markdown(f"Best remedy by {md_escape(label)}: **{md_escape(best.model)}** ({md_escape(best.remedy)}) "
                 f"{verdict}: {best.delta:+.4g} [{best.delta_ci_low:+.4g}, {best.delta_ci_high:+.4g}]"
                 + (f", {best.recovered_pct:.0f} % of the gap" if pd.notna(best.recovered_pct) else "")
-                + (f", {best.train_minutes:.1f} min of training" if pd.notna(best.train_minutes) else "") + ".")
+                + (f", {best.train_minutes:.1f} min of training" if pd.notna(best.train_minutes) else "")
+                + ".")
     shown = table.drop(columns=["higher_better"]).rename(columns={"train_minutes": "training (min)"})
     st.dataframe(shown, width="stretch", hide_index=True)
     exports.table_downloads(table, exports.file_stem("remedies", view.metric, view.run_id), label="remedies")

@@ -58,7 +58,8 @@ class StoreCatalog:
 
 
 #: the catalog's columns, in StoreCatalog order (fingerprint aside)
-_CATALOG_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate", "train_domain")
+_CATALOG_COLUMNS = ("run_id", "metric", "method", "regime", "test_domain", "band", "aggregate",
+                    "train_domain")
 
 
 def filter_key(filters: Mapping[str, Any]) -> Filters:
@@ -80,7 +81,8 @@ def catalog(root: str) -> StoreCatalog | None:
         found = views.catalog_values(con, _CATALOG_COLUMNS)
     if found is None:
         return None
-    return StoreCatalog(found["run_id"], found["metric"], found["method"], found["regime"], found["test_domain"],
+    return StoreCatalog(found["run_id"], found["metric"], found["method"], found["regime"],
+                        found["test_domain"],
                         store.fingerprint(), found["band"], found["aggregate"], found["train_domain"])
 
 
@@ -147,7 +149,8 @@ def overview(root: str, fingerprint: str, filters: Filters, source: str, target:
 @st.cache_data(show_spinner="Bootstrapping confidence intervals…")
 def gaps(root: str, fingerprint: str, metric: str, filters: Filters, source: str, target: str,
          group: tuple[str, ...] = GAP_GROUP) -> pd.DataFrame:
-    """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (cluster-robust CIs over spatial blocks, Holm-adjusted p)."""
+    """:func:`~mindgap_core.analysis.gap.gap_table` of one metric (cluster-robust CIs over spatial
+    blocks, Holm-adjusted p)."""
     with connection(root, fingerprint) as con:
         return gap_table(con, metric=metric, group=group, source_domain=source, target_domain=target,
                          filters=_filters(filters), blocks=blocks(root, fingerprint), n_boot=N_BOOT,

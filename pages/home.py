@@ -41,10 +41,8 @@ left, right = st.columns([1, 1])
 tile_id = left.selectbox(
     "Tile", tile_ids, index=tile_ids.index(default_tile) if default_tile in tile_ids else 0
 )
-rendering = right.radio(
-    "Rendering", ["true_colour", "false_colour_nir"], horizontal=True,
-    format_func=lambda r: {"true_colour": "True colour (R,G,B)", "false_colour_nir": "False colour (NIR,R,G)"}[r],
-)
+RENDERINGS = {"true_colour": "True colour (R,G,B)", "false_colour_nir": "False colour (NIR,R,G)"}
+rendering = right.radio("Rendering", list(RENDERINGS), horizontal=True, format_func=RENDERINGS.__getitem__)
 st.query_params["tile"] = tile_id
 views = demo_data.tile_images(manifest_path, tile_id, rendering)
 st.caption(

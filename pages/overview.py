@@ -18,9 +18,10 @@ source, target = view.source_domain, view.target_domain
 st.markdown(
     f"Each model is scored on the same HR test tiles with **{md_escape(domain_label(source))}** LR inputs "
     f"and with **{md_escape(domain_label(target))}** LR inputs. The gap is the paired difference, signed "
-    "so that **negative means worse on the cross-sensor domain**, with a 95 % CI whose independent units are the "
-    "spatial blocks of adjacent tiles, not tiles (the table names the interval and the number of units); "
-    "rows whose CI includes 0 are *inconclusive* (diversity-scaling models are on the *Scaling & training* page)."
+    "so that **negative means worse on the cross-sensor domain**, with a 95 % CI whose independent units "
+    "are the spatial blocks of adjacent tiles, not tiles (the table names the interval and the number of "
+    "units); rows whose CI includes 0 are *inconclusive* (diversity-scaling models are on the *Scaling & "
+    "training* page)."
 )
 metric_caption(metric)
 

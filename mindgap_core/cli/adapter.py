@@ -18,9 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="adapter folder to write")
     parser.add_argument("--source-domain", default="simulated_cross_sensor",
                         help="domain whose LR is adapted (default: simulated_cross_sensor)")
-    parser.add_argument("--target-domain", default="synthetic", help="domain it is mapped to (default: synthetic)")
+    parser.add_argument("--target-domain", default="synthetic",
+                        help="domain it is mapped to (default: synthetic)")
     parser.add_argument("--coregister", action="store_true",
-                        help="harmoniser: co-register each tile to the HR reference (oracle geometry at inference)")
+                        help="harmoniser: co-register each tile to the HR reference (oracle geometry at "
+                             "inference)")
     parser.add_argument("--steps", type=int, default=1500, help="learned: training steps (default: 1500)")
     parser.add_argument("--batch-size", type=int, default=16, help="learned: batch size (default: 16)")
     parser.add_argument("--seed", type=int, default=0, help="learned: seed (default: 0)")
@@ -63,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
         rows = None
     else:
         with tqdm_progress("train learned adapter") as on_progress:
-            adapter, rows, summary = train_learned_adapter(train, val, steps=args.steps, batch_size=args.batch_size,
-                                                           seed=args.seed, device=device, on_progress=on_progress)
+            adapter, rows, summary = train_learned_adapter(
+                train, val, steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=device,
+                on_progress=on_progress,
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     if rows is not None:
         write_loss_log(args.out, rows)

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                                            on_progress=on_progress, on_simulate=on_simulate)
     print(f"run {summary.run_id}: {summary.units_run} units run, {summary.units_done_before} already done, "
           f"{summary.units_total} in the matrix (rank {rank} of {world})", file=sys.stderr)
-    if args.discard_tiles and world == 1 and summary.units_done_before + summary.units_run == summary.units_total:
+    complete = summary.units_done_before + summary.units_run == summary.units_total
+    if args.discard_tiles and world == 1 and complete:
         discard_variant_tiles(args.out, experiment.name)
     if world > 1 and rank != 0:
         return 0

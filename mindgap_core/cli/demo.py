@@ -46,7 +46,8 @@ def _stage_train(args: argparse.Namespace) -> int:
 
     recipes = select_recipes(args.max_priority, args.recipe or None)
     for i, recipe in enumerate(recipes, start=1):
-        print(f"[{i}/{len(recipes)}] {recipe.name} ({recipe.steps} steps, ~{recipe.est_minutes:.1f} min on 2 CPU cores)")
+        budget = f"{recipe.steps} steps, ~{recipe.est_minutes:.1f} min on 2 CPU cores"
+        print(f"[{i}/{len(recipes)}] {recipe.name} ({budget})")
         code = main(recipe_argv(recipe, _shown(args.out / "manifest.parquet"), _shown(args.out / "models"),
                                 seed=args.seed))
         if code:

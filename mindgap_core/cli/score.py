@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hr", required=True, help="HR reference raster, same bands and grid")
     parser.add_argument("--lr", default=None, help="LR input raster (needed by consistency/correctness)")
     parser.add_argument("--scale", type=int, default=None, help="HR/LR resolution ratio (inferred from --lr)")
-    parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: all that can run)")
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated metric names (default: all that can run)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--bands", default=None, help="band names in file order, e.g. blue,green,red,nir")
     parser.add_argument(

@@ -150,8 +150,9 @@ def build_demo_data(
                     pair_id=f"{domain}/{tile_id}", tile_id=tile_id, domain=domain, split=split,
                     block_id=block_id, row=row, col=col, lr_path=lr_rel, hr_path=hr_rel,
                     scale=config.scale, tile_size_hr=config.tile_size, crs=crs, hr_left=left,
-                    hr_bottom=bottom, hr_right=right, hr_top=top, dt_days=math.nan, shift_x_lr=float(shift.dx),
-                    shift_y_lr=float(shift.dy), shift_corrected=False, valid_fraction=float(hr_tile.valid.mean()),
+                    hr_bottom=bottom, hr_right=right, hr_top=top, dt_days=math.nan,
+                    shift_x_lr=float(shift.dx), shift_y_lr=float(shift.dy), shift_corrected=False,
+                    valid_fraction=float(hr_tile.valid.mean()),
                     source_lr=f"simulated from {HR_SOURCE}" if domain == SIMULATED_DOMAIN
                     else f"synthetic from {HR_SOURCE}",
                     source_hr=HR_SOURCE, degradation=method, params_json=json.dumps(params, sort_keys=True),

@@ -152,7 +152,8 @@ class UnitRunner:
 
     def rows_of(self, domain: TestDomain) -> pd.DataFrame:
         if domain.name not in self._rows:
-            self._rows[domain.name] = domain_rows(domain, self.experiment.split).set_index("tile_id", drop=False)
+            rows = domain_rows(domain, self.experiment.split)
+            self._rows[domain.name] = rows.set_index("tile_id", drop=False)
         return self._rows[domain.name]
 
     def model(self, entry: ModelEntry, scale: int):

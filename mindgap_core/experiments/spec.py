@@ -284,15 +284,18 @@ def _plain_model_entry(raw: Any, base: Path, source: Path) -> ModelEntry:
         info = training_info(checkpoint)
         method = str(raw.get("method", info["method"]))
         if method != info["method"]:
-            raise InputError(source, f"model {name!r}: method {method!r} but checkpoint holds {info['method']!r}")
+            raise InputError(source, f"model {name!r}: method {method!r} but checkpoint holds "
+                                     f"{info['method']!r}")
         return ModelEntry(name, method, str(raw.get("regime", info.get("regime", "unknown"))),
                           str(info.get("train_domain", "unknown")), info.get("train_blocks"), checkpoint,
                           None if raw.get("steps") is None else int(raw["steps"]))
     method = str(raw.get("method", ""))
     if method not in MODEL_REGISTRY:
-        raise InputError(source, f"model {name!r}: unknown method {method!r}; known: {', '.join(MODEL_REGISTRY)}")
+        raise InputError(source, f"model {name!r}: unknown method {method!r}; known: "
+                                 f"{', '.join(MODEL_REGISTRY)}")
     if method != "bicubic":
-        raise InputError(source, f"model {name!r}: method {method!r} needs a trained checkpoint (missing 'checkpoint')")
+        raise InputError(source, f"model {name!r}: method {method!r} needs a trained checkpoint (missing "
+                                 "'checkpoint')")
     return ModelEntry(name, method, "none", "none", None, None)
 
 
@@ -405,7 +408,8 @@ def load_experiment(path: str | Path, *, ignore_spread_scale: bool = False) -> E
         raise InputError(source, "model and test-domain names must be unique")
     save_maps = tuple(str(k) for k in raw.get("save_maps", []) or [])
     if set(save_maps) - set(MAP_KINDS):
-        raise InputError(source, f"unknown map kinds {sorted(set(save_maps) - set(MAP_KINDS))}; known: {MAP_KINDS}")
+        unknown_maps = sorted(set(save_maps) - set(MAP_KINDS))
+        raise InputError(source, f"unknown map kinds {unknown_maps}; known: {MAP_KINDS}")
     raw_outputs = raw.get("save_outputs", "all")
     save_outputs = None if raw_outputs in (None, "all") else tuple(str(n) for n in raw_outputs)
     unknown_models = sorted(set(save_outputs or ()) - {m.name for m in models})

@@ -24,8 +24,8 @@ model              string              yes       display name of the trained mod
 method             string              yes       ``sr3`` ``srdiff`` ``ldm_sr`` ``resshift`` ``sinsr``
                                                  ``bicubic`` ``regression`` …
 regime             string              yes       ``synthetic`` ``cross_sensor`` ``mixed`` ``finetune``,
-                                                 ``<regime>+<adapter>``, ``<regime>_recalibrated``; ``none`` for
-                                                 untrained baselines (bicubic)
+                                                 ``<regime>+<adapter>``, ``<regime>_recalibrated``;
+                                                 ``none`` for untrained baselines (bicubic)
 train_domain       string              yes       domain of the training pairs (``synthetic``,
                                                  ``real_cross_sensor``, ``simulated_cross_sensor``,
                                                  ``mixed``, ``none``)

@@ -84,14 +84,15 @@ def _build() -> tuple[Recipe, ...]:
                                   est_minutes=minutes, priority=1))
     for method in EXTRA_REGIME_METHODS:
         steps, batch, minutes = _budget(method)
-        recipes.append(Recipe(f"{method}/mixed", method, "mixed", steps, batch, est_minutes=minutes, priority=2))
+        recipes.append(Recipe(f"{method}/mixed", method, "mixed", steps, batch, est_minutes=minutes,
+                              priority=2))
         recipes.append(Recipe(f"{method}/finetune", method, "finetune", max(1, steps // 2), batch,
                               init=f"{method}/synthetic", est_minutes=minutes / 2, priority=2))
     for method in SCALING_METHODS:
         steps, batch, minutes = _budget(method)
         for name, series in (("scaling", "blocks"), ("scaling_fixed", "fixed_size")):
-            recipes.append(Recipe(f"{name}/{method}", method, "cross_sensor", steps // 2, batch, series=series,
-                                  est_minutes=SERIES_RUNS[series] * minutes / 2, priority=3))
+            recipes.append(Recipe(f"{name}/{method}", method, "cross_sensor", steps // 2, batch,
+                                  series=series, est_minutes=SERIES_RUNS[series] * minutes / 2, priority=3))
     return tuple(recipes)
 
 
@@ -151,9 +152,9 @@ def write_training_summary(models_root: str | Path) -> Path:
              "| model | method | regime | train domains | blocks | steps | wall time (min) | device |",
              "|---|---|---|---|---|---|---|---|"]
     adapter_header = ["", "## LR domain adapters (`mindgap demo --stage adapters`)", "",
-                      "Trained on the train split of the **simulated** cross-sensor domain, target = the synthetic LR "
-                      "of the same tiles; validation L1 = mean absolute LR difference to the synthetic LR on the "
-                      "validation split, before -> after adaptation.", "",
+                      "Trained on the train split of the **simulated** cross-sensor domain, target = the "
+                      "synthetic LR of the same tiles; validation L1 = mean absolute LR difference to the "
+                      "synthetic LR on the validation split, before -> after adaptation.", "",
                       "| adapter | kind | steps | wall time (min) | device | val L1 before -> after |",
                       "|---|---|---|---|---|---|"]
     adapter_rows: list[str] = []
@@ -163,9 +164,9 @@ def write_training_summary(models_root: str | Path) -> Path:
         if "kind" in info:  # an LR adapter, not an SR model
             kind = info["kind"] + (" + co-registration (oracle geometry)" if info.get("coregister") else "")
             minutes = float(info.get("wall_s", 0)) / 60
+            before, after = info.get("val_l1_before", float("nan")), info.get("val_l1_after", float("nan"))
             adapter_rows.append(f"| {name} | {kind} | {info.get('steps')} | {minutes:.1f} | "
-                                f"{info.get('device', '?')} | {info.get('val_l1_before', float('nan')):.5f} -> "
-                                f"{info.get('val_l1_after', float('nan')):.5f} |")
+                                f"{info.get('device', '?')} | {before:.5f} -> {after:.5f} |")
             continue
         domains = ", ".join(info.get("train_domains", []))
         recipe_steps = planned.get(name.rsplit("/blocks-", 1)[0])  # a scaling series: its recipe

@@ -68,7 +68,8 @@ def _waterfall_traces(steps: pd.DataFrame, legend: bool) -> tuple[go.Waterfall, 
     measure = ["total" if k == "total" else "relative" for k in steps["kind"]]
     bars = go.Waterfall(
         x=labels, y=steps["value"], measure=measure, name="gap by effect", showlegend=False,
-        text=[format_value(v, signed=True) for v in steps["value"]], textposition="auto", insidetextanchor="middle",
+        text=[format_value(v, signed=True) for v in steps["value"]], textposition="auto",
+        insidetextanchor="middle",
         increasing={"marker": {"color": BETTER}}, decreasing={"marker": {"color": WORSE}},
         totals={"marker": {"color": TOTAL}},
         connector={"line": {"color": "rgba(120,120,120,0.6)", "dash": "dot"}},

@@ -28,9 +28,9 @@ def remedy_figure(table: pd.DataFrame, *, metric_label: str, unit: str = "") -> 
                           "<br>training %{customdata[2]:.1f} min<extra></extra>",
         )
     baseline = table[table["regime"] == "synthetic"]
-    fig.add_scatter(name="gap of the synthetic-trained model (to recover)", x=[esc(m) for m in baseline["method"]],
-                    y=-baseline["gap"], mode="markers", marker={"symbol": "line-ew-open", "size": 40,
-                                                                  "color": "black"})
+    fig.add_scatter(name="gap of the synthetic-trained model (to recover)",
+                    x=[esc(m) for m in baseline["method"]], y=-baseline["gap"], mode="markers",
+                    marker={"symbol": "line-ew-open", "size": 40, "color": "black"})
     fig.update_layout(
         barmode="group", margin=_MARGIN, meta="remedy", legend={"orientation": "h", "y": -0.2},
         title=f"Change on the cross-sensor test domain vs the synthetic-trained model ({esc(metric_label)})",
