@@ -126,8 +126,8 @@ def _attribution_section(view: state.ViewState) -> None:
     methods = chosen["ci_method"].dropna() if "ci_method" in chosen else chosen["n_tiles"].iloc[:0]
     method = str(methods.iloc[0]) if len(methods) else "95 % CI"
     st.caption(f"95 % CIs: {md_escape(method)}, over {int(chosen['n_tiles'].max())} tiles (the same units "
-               "for every term of a model). Total = baseline + Σ single + interaction exactly; the whisker of "
-               "a step spans its term's CI at the step's end. Shapley terms (order-free) are in the table "
+               "for every term of a model). Total = baseline + Σ single + interaction exactly; the whisker "
+               "of a step spans its term's CI at the step's end. Shapley terms (order-free) are in the table "
                "below.")
     with st.expander("Attribution terms (numbers behind the charts)", expanded=True):
         _terms_table(chosen, exports.file_stem("attribution_terms", stem))

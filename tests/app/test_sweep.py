@@ -6,7 +6,8 @@ band, sample aggregate), each list narrowed by the choices above it, exactly as 
 narrows them; each page gets one session driven through its sidebar widgets. By default the sweep
 renders a subset holding every pair of choices offered together (80 of the 867 combinations of the
 demo store; all of them take about 11 times as long, over half an hour on 2 cores);
-``MINDGAP_SWEEP=all`` renders every combination. Pages are split over two worker processes (the CI machine has 2 cores).
+``MINDGAP_SWEEP=all`` renders every combination. Pages are split over two worker processes (the CI
+machine has 2 cores).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A real Streamlit server and a real Chromium (Playwright) for end-to-end tests.
 
 Chromium runs offline-style (headless, no sandbox, no GPU, no background networking) and every request
-that leaves localhost is aborted and recorded, so a test can assert that the page needed no internet. Screenshots go to
-``test-artifacts/`` at the repository root.
+that leaves localhost is aborted and recorded, so a test can assert that the page needed no internet.
+Screenshots go to ``test-artifacts/`` at the repository root.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def results_query(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def pages_server(results_query, tmp_path_factory) -> Iterator[str]:
     roots = str(Path(results_query["results"]).parent) if results_query else ""
-    with streamlit_app(tmp_path_factory.mktemp("pages_server") / "server.log", **{DATA_ROOTS_ENV: roots}) as url:
+    log = tmp_path_factory.mktemp("pages_server") / "server.log"
+    with streamlit_app(log, **{DATA_ROOTS_ENV: roots}) as url:
         yield url
 
 

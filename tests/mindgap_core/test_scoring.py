@@ -98,12 +98,14 @@ def test_store_rows_follow_the_results_schema(tiles, tmp_path: Path) -> None:
     table = validate_results(frame, source="test rows").to_pandas()
     assert len(table) == len(scored.rows)
     a_sam = table[(table["tile_id"] == "a") & (table["metric"] == "sam")].iloc[0]
-    assert (a_sam["map_path"], a_sam["sr_path"], a_sam["split"]) == ("maps/a_sam.tif", "maps/a_sr.tif", "test")
+    assert (a_sam["map_path"], a_sam["sr_path"], a_sam["split"]) == ("maps/a_sam.tif", "maps/a_sr.tif",
+                                                                     "test")
     assert not a_sam["higher_better"] and a_sam["aggregate"] == "mean"
     options = json.loads(a_sam["options"])
     assert options["samples"] == 3 and options["seed"] == 0 and options["hist_match"] == "none"
     b_psnr = table[(table["tile_id"] == "b") & (table["metric"] == "psnr")]
-    assert set(b_psnr["sr_path"]) == {""} and set(b_psnr["split"]) == {"val"} and b_psnr["higher_better"].all()
+    assert set(b_psnr["sr_path"]) == {""} and set(b_psnr["split"]) == {"val"}
+    assert b_psnr["higher_better"].all()
     written = write_rasters(scored.tiles[0].rasters(), lambda kind: tmp_path / kind / "a.tif")
     assert sorted(written) == ["sr", "uncertainty"]
     np.testing.assert_allclose(read_raster(written["sr"]).array, scored.tiles[0].sr.array)

@@ -46,7 +46,8 @@ def test_harmoniser_undoes_a_radiometric_transform_and_a_blur(demo_pairs: Adapte
     adapted = harmoniser.adapt(source)
     assert adapted.shape == source.shape
     assert _mae(adapted, target) < 0.25 * _mae(source, target)
-    radiometry_only = Harmoniser(src_quantiles=harmoniser.src_quantiles, tgt_quantiles=harmoniser.tgt_quantiles,
+    radiometry_only = Harmoniser(src_quantiles=harmoniser.src_quantiles,
+                                 tgt_quantiles=harmoniser.tgt_quantiles,
                                  filter_gain=np.ones_like(harmoniser.filter_gain)).adapt(source)
     assert _mae(adapted, target) < 0.8 * _mae(radiometry_only, target)  # the MTF matching sharpens
     assert harmoniser.filter_gain[:, -4:].mean() > 1.2
@@ -67,7 +68,8 @@ def test_coregistering_harmoniser_uses_the_reference_geometry(demo_pairs: Adapte
         coreg.adapt(shifted)
 
 
-def test_learned_adapter_trains_reproducibly_and_round_trips(demo_pairs: AdapterPairs, tmp_path: Path) -> None:
+def test_learned_adapter_trains_reproducibly_and_round_trips(demo_pairs: AdapterPairs,
+                                                            tmp_path: Path) -> None:
     source = 0.8 * demo_pairs.target + 0.02
     pairs = _pairs(source, demo_pairs)
     first, rows, summary = train_learned_adapter(pairs, pairs, steps=150, batch_size=8, features=8, blocks=1)
@@ -116,7 +118,8 @@ def test_adapter_models_run_in_experiments_and_feed_the_remedy_table(tmp_path: P
                  str(tmp_path / "harm"), "--coregister"]) == 0
     write_experiment(tmp_path)  # creates the random regression checkpoint the spec below names
     path = write_experiment(tmp_path, metrics=["psnr"], models=[
-        {"name": "regression/random", "checkpoint": str(tmp_path / "regression_random"), "regime": "synthetic"},
+        {"name": "regression/random", "checkpoint": str(tmp_path / "regression_random"),
+         "regime": "synthetic"},
         {"name": "harm+regression/random", "checkpoint": str(tmp_path / "regression_random"),
          "regime": "synthetic", "adapter": str(tmp_path / "harm")},
     ])

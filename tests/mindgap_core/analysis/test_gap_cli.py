@@ -148,7 +148,8 @@ def test_scaling_view_prints_the_trend_or_says_why_not(results, tmp_path, capsys
     records = json.loads(out)
     expected = scaling_trend(store.root)
     assert len(records) == len(expected) > 0
-    assert records[0]["improvement_per_doubling"] == pytest.approx(expected["improvement_per_doubling"].iloc[0])
+    want = expected["improvement_per_doubling"].iloc[0]
+    assert records[0]["improvement_per_doubling"] == pytest.approx(want)
     assert records[0]["series"] == "confounded"  # no training.json: the pairs per model are unknown
     code, out, _ = run_cli(capsys, "--results", str(store.root), "--scaling")
     assert code == 0 and "per doubling" in out and "| regression |" in out and "confounded" in out
@@ -172,7 +173,8 @@ def test_per_model_rows_separate_models_of_one_method_and_regime(tmp_path, capsy
     base = result_rows(tiles=10, methods=("sr3",), seed=1)
     truth = base[(base["metric"] == "psnr") & (base["test_domain"] == "synthetic")]["value"].mean()
     assert means[1] == pytest.approx(truth, abs=0.01) and means[0] == pytest.approx(truth - 2.0, abs=0.01)
-    code, out, _ = run_cli(capsys, "--results", str(tmp_path), "--per-model", "--metric", "psnr", "--n-boot", "50")
+    code, out, _ = run_cli(capsys, "--results", str(tmp_path), "--per-model", "--metric", "psnr", "--n-boot",
+                           "50")
     assert code == 0 and "| model | method | regime |" in out and out.count("| sr3@") == 2
     code, _, err = run_cli(capsys, "--results", str(tmp_path), "--per-model", "--remedies")
     assert code == 2 and "--per-model" in err

@@ -211,7 +211,8 @@ def _toy_manifest(folder: Path) -> Path:
             rel = f"{domain}/{record.tile_id}.tif"
             write_cog(lr, folder / rel)
             values = {**record.__dict__, "pair_id": f"{domain}/{record.tile_id}", "domain": domain,
-                      "lr_path": rel, "hr_path": os.path.relpath(resolve(DEMO_MANIFEST, record.hr_path), folder),
+                      "lr_path": rel,
+                      "hr_path": os.path.relpath(resolve(DEMO_MANIFEST, record.hr_path), folder),
                       "degradation": SIMULATED_METHOD, "params_json": json.dumps(params, sort_keys=True)}
             records.append(PairRecord(**values))
     return write_manifest(records, folder / "toy.parquet")

@@ -27,7 +27,8 @@ def _rows(store_root: Path) -> pd.DataFrame:
 
 
 def _evaluate_cmd(experiment: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "mindgap_core", "evaluate", "--experiment", str(experiment), "--out", str(out)]
+    return [sys.executable, "-m", "mindgap_core", "evaluate", "--experiment", str(experiment), "--out",
+            str(out)]
 
 
 def _shards(out: Path) -> int:

@@ -22,7 +22,8 @@ def _project(folder: Path) -> Path:
     torch.manual_seed(0)
     model = build_model("regression", {"features": 8, "blocks": 1}, scale=2)
     model.save_pretrained(folder / "models" / "m")
-    (folder / "models" / "m" / "training.json").write_text(json.dumps({"finished_at": "t0", "regime": "synthetic"}))
+    info = {"finished_at": "t0", "regime": "synthetic"}
+    (folder / "models" / "m" / "training.json").write_text(json.dumps(info))
     spec = {
         "name": "ident", "metrics": ["psnr"],
         "test_domains": [{"name": "synthetic", "manifest": "manifest.parquet", "domain": "synthetic"}],

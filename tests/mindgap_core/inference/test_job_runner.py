@@ -279,7 +279,8 @@ def test_bring_your_own_cards_are_job_choices(tmp_path: Path, monkeypatch: pytes
     card = tmp_path / "mine" / "model_card.yaml"
     card.parent.mkdir()
     card.write_text(yaml.safe_dump({
-        "name": "toy-bicubic", "format": "entry_point", "entry_point": "tests.fixtures.byo_sr.models:bicubic_sr",
+        "name": "toy-bicubic", "format": "entry_point",
+        "entry_point": "tests.fixtures.byo_sr.models:bicubic_sr",
         "bands": ["red", "green", "blue", "nir"], "scale": 2,
         "input": {"normalisation": "none", "value_range": [0.0, 1.0]}, "stochastic": False,
     }))

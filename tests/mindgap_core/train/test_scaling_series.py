@@ -50,8 +50,9 @@ def test_fixed_size_series_trains_and_the_analysis_reads_its_design(tmp_path: Pa
     from mindgap_core.store import ResultsStore
 
     out = tmp_path / "series"
-    code = main(["train", "--method", "regression", "--regime", "cross_sensor", "--data", str(DEMO_MANIFEST), "--out",
-                 str(out), "--steps", "1", "--config", "tiny", "--batch-size", "2", "--fixed-size-series"])
+    code = main(["train", "--method", "regression", "--regime", "cross_sensor", "--data", str(DEMO_MANIFEST),
+                 "--out", str(out), "--steps", "1", "--config", "tiny", "--batch-size", "2",
+                 "--fixed-size-series"])
     assert code == 0
     summary = json.loads((out / "scaling.json").read_text())
     runs = {(r["blocks"], r["tiles"]): r for r in summary["runs"]}
