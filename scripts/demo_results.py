@@ -110,8 +110,8 @@ def _recalibration(cal: pd.DataFrame, err_s: pd.Series, err_t: pd.Series) -> lis
     if not parts:
         return []
     return ["- **Recalibration (the remedy).** A spread factor fitted on the validation tiles of the "
-            "simulated cross-sensor domain (`mindgap spread-scale`) changes the calibration error on its test tiles: "
-            + "; ".join(parts) + "."]
+            "simulated cross-sensor domain (`mindgap spread-scale`) changes the calibration error on its "
+            "test tiles: " + "; ".join(parts) + "."]
 
 
 def readme_section(results: Path = RESULTS) -> str:
