@@ -23,6 +23,7 @@ from tests.app.conftest import APP, REPO, page_file
 TITLES = {"home": "MindGap: the domain gap", "overview": "Overview: the domain gap",
           "distributions": "Score distributions", "lpips_sat": "LPIPS-Sat heatmaps",
           "scaling": "Scaling & training", "attribution": "Attribution & remedies",
+          "calibration": "Calibration under shift",
           "map_explorer": "Map explorer", "inference": "On-demand inference"}
 
 
