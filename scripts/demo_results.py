@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 from mindgap_core.analysis.blocks import store_blocks  # noqa: E402
 from mindgap_core.analysis.gap import gap_table  # noqa: E402
 from mindgap_core.cli import main  # noqa: E402
-from mindgap_core.cli.gap import UNCERTAINTY_DEFAULT, markdown_table  # noqa: E402
+from mindgap_core.cli.formatting import markdown_table  # noqa: E402
+from mindgap_core.cli.gap import UNCERTAINTY_DEFAULT  # noqa: E402
 
 RESULTS = Path("data/demo/results")
 README = REPO / "README.md"

@@ -22,7 +22,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mindgap_core.analysis import INTERVALS
-    from mindgap_core.cli.gap import add_format_arguments
+    from mindgap_core.cli.formatting import add_format_arguments
 
     parser.add_argument("--experiment", required=True, help="experiment YAML with an 'attribution' section")
     parser.add_argument("--out", required=True, type=Path, help="results store folder")
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mindgap_core.attribution.decompose import MSE, attribution_table
     from mindgap_core.attribution.run import discard_variant_tiles, run_attribution
-    from mindgap_core.cli.gap import _render
+    from mindgap_core.cli.formatting import render_table
     from mindgap_core.cli.progress import tqdm_progress
     from mindgap_core.errors import InputError
     from mindgap_core.experiments.runner import process_grid
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = args.metric or [*experiment.metrics, *([MSE] if "psnr" in experiment.metrics else [])]
     table = attribution_table(args.out, domains, metric=metrics, filters={"run_id": summary.run_id},
                               n_boot=args.n_boot, seed=args.seed, interval=args.interval)
-    text = _render(table, args.format, attribution_markdown)
+    text = render_table(table, args.format, attribution_markdown)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -92,16 +92,16 @@ def term_label(term: str) -> str:
 
 
 def _cell(row: pd.Series, decimals: int) -> str:
-    from mindgap_core.cli.gap import _ci
+    from mindgap_core.cli.formatting import format_ci
 
-    text = _ci(row["value"], row["ci_low"], row["ci_high"], decimals, signed=True)
+    text = format_ci(row["value"], row["ci_low"], row["ci_high"], decimals, signed=True)
     return text + (" *" if row["verdict"] in ("worse", "better") else "")
 
 
 def attribution_markdown(table: pd.DataFrame) -> str:
     """One markdown table per metric: rows = terms (Shapley split first), columns = models, cells =
     value [CI], * where the CI excludes 0 and the Holm-adjusted p < 0.05."""
-    from mindgap_core.cli.gap import _methods, decimals_for
+    from mindgap_core.cli.formatting import ci_methods, decimals_for
 
     lines: list[str] = []
     order = {m: i for i, m in enumerate(("mse", "psnr"))}
@@ -111,7 +111,7 @@ def attribution_markdown(table: pd.DataFrame) -> str:
         cells = group.set_index(["term", "model"])
         derived = " The PSNR Shapley rows are the MSE Shapley shares of the dB gap (no CI of their own)." \
             if metric == "psnr" and (group["kind"] == "shapley").any() else ""
-        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; {_methods(group)}, paired "
+        lines += [f"**{metric}** — negative = worse on the cross-sensor domain; {ci_methods(group)}, paired "
                   f"over {int(group['n_tiles'].max())} tiles; * = CI excludes 0 and Holm-adjusted p < 0.05 "
                   f"over the {int(group['p_value'].notna().sum())} terms of this table. total = kernel + Σ "
                   "Shapley exactly (order-free); single-effect, leave-one-out and interaction are "

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mindgap_core.analysis import INTERVALS, MIN_BOOTSTRAP_BLOCKS
+from mindgap_core.cli.formatting import (
+    add_format_arguments,
+    ci_methods,
+    decimals_for,
+    format_ci,
+    format_number,
+    format_p,
+    format_units,
+    is_missing,
+    markdown_table,
+    render_table,
+)
 from mindgap_core.errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported only when the command runs (keeps `mindgap --help` fast)
@@ -83,16 +93,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_format_arguments(parser)
 
 
-def add_format_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--markdown`` (default) | ``--json`` | ``--csv``, stored as ``args.format``."""
-    fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
-                     help="markdown table (default)")
-    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="JSON records")
-    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV, full precision")
-    parser.set_defaults(format="markdown")
-
-
 def run(args: argparse.Namespace) -> int:
     from mindgap_core.analysis.blocks import block_map
     from mindgap_core.analysis.gap import DEFAULT_GROUP, gap_table, train_test_matrix
@@ -115,33 +115,33 @@ def run(args: argparse.Namespace) -> int:
     common = dict(metric=args.metric, split=args.split, filters=filters, group=group, **stats)
     if args.uncertainty:
         table = _uncertainty(args, stats, filters)
-        text = _render(table, args.format, lambda t: uncertainty_markdown(t, ci=args.ci))
+        text = render_table(table, args.format, lambda t: uncertainty_markdown(t, ci=args.ci))
     elif args.attribution:
         from mindgap_core.cli.attribute import attribution_markdown
 
         table = _attribution(args, stats)
-        text = _render(table, args.format, attribution_markdown)
+        text = render_table(table, args.format, attribution_markdown)
     elif args.remedies:
         table = _remedies(args, stats)
-        text = _render(table, args.format, lambda t: remedies_markdown(t, ci=args.ci))
+        text = render_table(table, args.format, lambda t: remedies_markdown(t, ci=args.ci))
     elif args.scaling:
         from mindgap_core.analysis.scaling import scaling_trend
 
         table = scaling_trend(args.results, **common)
         if table.empty:
             raise InputError(args.results, "no diversity-scaling rows (models with train_blocks) match")
-        text = _render(table, args.format, lambda t: scaling_markdown(t, ci=args.ci))
+        text = render_table(table, args.format, lambda t: scaling_markdown(t, ci=args.ci))
     elif args.matrix:
         table = train_test_matrix(args.results, **common)
         if table.empty:
             raise InputError(args.results, "no result rows match")
-        text = _render(table, args.format, lambda t: matrix_markdown(t, ci=args.ci))
+        text = render_table(table, args.format, lambda t: matrix_markdown(t, ci=args.ci))
     else:
         table = gap_table(args.results, source_domain=args.source, target_domain=args.target, **common)
         if table.empty:
             problem = f"no tile was scored in both {args.source!r} and the target domain"
             raise InputError(args.results, problem)
-        text = _render(table, args.format, lambda t: gap_markdown(t, ci=args.ci, split=args.split))
+        text = render_table(table, args.format, lambda t: gap_markdown(t, ci=args.ci, split=args.split))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -198,12 +198,14 @@ def uncertainty_markdown(table: pd.DataFrame, *, ci: float) -> str:
         if r.metric.startswith("coverage_") and verdict in ("worse", "better"):
             verdict = "lower" if change < 0 else "higher"
         rows.append([r.model, r.metric, "" if math.isnan(r.nominal) else f"{r.nominal:g}", r.band,
-                     _units(r.n_tiles, r.n_units, r.unit), _num(r.mean_source, d), _num(r.mean_target, d),
-                     _ci(change, low, high, d, signed=True), format_p(r.p_adjusted), verdict])
+                     format_units(r.n_tiles, r.n_units, r.unit), format_number(r.mean_source, d),
+                     format_number(r.mean_target, d),
+                     format_ci(change, low, high, d, signed=True), format_p(r.p_adjusted), verdict])
     caption = (
         f"Calibration gap, {target} vs {source}: per model, the calibration scores of its samples on each "
         f"test domain and their paired change ({target} − {source}), {pct} CI over the tiles' spatial blocks "
-        f"({_methods(table)}), Holm-adjusted over this table's {int(table['p_value'].notna().sum())} tests. "
+        f"({ci_methods(table)}), Holm-adjusted over this table's {int(table['p_value'].notna().sum())} "
+        "tests. "
         "Coverage: share of HR values inside the central interval of the samples (calibrated = nominal; "
         "below = over-confident). Calibration error: mean |coverage − nominal| over 50/80/90/95 % (a "
         "positive change = calibration lost). AUROC 0.5 / Spearman 0 = the spread does not point at the "
@@ -267,23 +269,13 @@ def _attribution(args: argparse.Namespace, stats: dict[str, Any]) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def _units(n_tiles: int, n_units: int, unit: str) -> str:
-    """``"12 / 3 blocks"`` (tiles / independent units)."""
-    return f"{n_tiles} / {n_units} {unit}s" if unit == "block" else f"{n_tiles} (tiles as units)"
-
-
-def _methods(table: pd.DataFrame) -> str:
-    methods = sorted(set(table["ci_method"].dropna()))
-    return "; ".join(methods) if methods else "no CI"
-
-
 def remedies_markdown(table: pd.DataFrame, *, ci: float = 0.95) -> str:
     """The remedies as a markdown table."""
     pct = f"{100 * ci:g} %"
     tests = int(table["p_value"].notna().sum())
     lines = [
         f"Remedies on the cross-sensor test domain: change vs the method's synthetic-trained model, "
-        f"paired over tiles (positive = better), {pct} CI over spatial blocks ({_methods(table)}); "
+        f"paired over tiles (positive = better), {pct} CI over spatial blocks ({ci_methods(table)}); "
         f"Holm-adjusted p over the {tests} comparisons; recovered = change / |gap of the synthetic-trained "
         "model|; adapter pipelines are scored on the cross-sensor domain only (no gap of their own); "
         "training = SR model + adapter wall minutes.", "",
@@ -297,11 +289,11 @@ def remedies_markdown(table: pd.DataFrame, *, ci: float = 0.95) -> str:
         else:
             finite = math.isfinite(r.delta_ci_low)
             d = decimals_for(max(abs(r.delta_ci_low), abs(r.delta_ci_high), 1e-9) if finite else abs(r.delta))
-            change = _ci(r.delta, r.delta_ci_low, r.delta_ci_high, d, signed=True)
-            rec = "–" if _missing(r.recovered_pct) else f"{r.recovered_pct:.0f} %"
+            change = format_ci(r.delta, r.delta_ci_low, r.delta_ci_high, d, signed=True)
+            rec = "–" if is_missing(r.recovered_pct) else f"{r.recovered_pct:.0f} %"
             p = format_p(r.p_adjusted)
-        minutes = "–" if _missing(r.train_minutes) else f"{r.train_minutes:.1f}"
-        units = _units(r.n_tiles, r.n_units, r.unit)
+        minutes = "–" if is_missing(r.train_minutes) else f"{r.train_minutes:.1f}"
+        units = format_units(r.n_tiles, r.n_units, r.unit)
         lines.append(f"| {r.metric} | {r.method} | {r.model} | {r.remedy} | {units} | "
                      f"{format_mean(r.mean_target)} | {change} | {p} | {r.verdict} | {rec} | {minutes} |")
     return "\n".join(lines) + "\n"
@@ -319,8 +311,9 @@ def scaling_markdown(table: pd.DataFrame, *, ci: float) -> str:
     lines = [
         f"Diversity scaling: change of the score per doubling of the level (blocks, or training pairs in the "
         f"size control), signed so that positive = better; {100 * ci:g} % CI paired over tiles, over their "
-        f"spatial blocks ({_methods(table)}); Holm-adjusted p over the {int(table['p_value'].notna().sum())} "
-        "trends. Only the 'diversity' series (same number of training pairs) tests diversity as such.",
+        f"spatial blocks ({ci_methods(table)}); Holm-adjusted p over the "
+        f"{int(table['p_value'].notna().sum())} trends. Only the 'diversity' series (same number of "
+        "training pairs) tests diversity as such.",
         "",
         "| method | regime | metric | band | test domain | series | fixed at | levels | tiles / units "
         "| improvement per doubling [CI] | adj. p | verdict |",
@@ -330,76 +323,16 @@ def scaling_markdown(table: pd.DataFrame, *, ci: float) -> str:
         d = decimals_for(max(abs(r.improvement_ci_low), abs(r.improvement_ci_high))) \
             if math.isfinite(r.improvement_ci_low) else 3
         other = "pairs" if r.factor == "blocks" else "blocks"
-        fixed = "–" if _missing(r.fixed) else f"{int(r.fixed)} {other}"
-        trend = _ci(r.improvement_per_doubling, r.improvement_ci_low, r.improvement_ci_high, d, signed=True)
+        fixed = "–" if is_missing(r.fixed) else f"{int(r.fixed)} {other}"
+        trend = format_ci(r.improvement_per_doubling, r.improvement_ci_low, r.improvement_ci_high, d,
+                          signed=True)
         lines.append(
             f"| {r.method} | {r.regime} | {r.metric} | {r.band} | {r.test_domain} "
             f"| {SERIES_LABELS[r.series]} | {fixed} | {r.levels} {r.factor} "
-            f"| {_units(r.n_tiles, r.n_units, r.unit)} | {trend} "
+            f"| {format_units(r.n_tiles, r.n_units, r.unit)} | {trend} "
             f"| {format_p(r.p_adjusted)} | {r.verdict} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _render(table: pd.DataFrame, fmt: str, markdown: Any) -> str:
-    if fmt == "csv":
-        return table.to_csv(index=False)
-    if fmt == "json":
-        return json.dumps([_json_record(r) for r in table.to_dict(orient="records")], indent=1)
-    return markdown(table)
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value))
-
-
-def _json_record(record: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in record.items():
-        if _missing(value):
-            out[key] = None
-        elif hasattr(value, "item"):
-            out[key] = value.item()
-        else:
-            out[key] = value
-    return out
-
-
-def decimals_for(reference: float) -> int:
-    """Decimals that show about four significant digits of ``reference`` (1 to 6)."""
-    if not math.isfinite(reference) or reference == 0:
-        return 3
-    return int(min(6, max(1, 3 - math.floor(math.log10(abs(reference))))))
-
-
-def _num(value: float, decimals: int, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
-
-
-def _ci(value: float, low: float, high: float, decimals: int, signed: bool = False) -> str:
-    if not math.isfinite(low) or not math.isfinite(high):
-        return _num(value, decimals, signed)
-    return (f"{_num(value, decimals, signed)} [{_num(low, decimals, signed)}, "
-            f"{_num(high, decimals, signed)}]")
-
-
-def format_p(p: float) -> str:
-    """A p-value with 3 decimals, or in scientific notation below 0.001."""
-    if p is None or not math.isfinite(p):
-        return "–"
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(headers), "|" + "|".join("---" for _ in headers) + "|", *map(line, rows)])
 
 
 def _optional_keys(table: pd.DataFrame) -> list[str]:
@@ -412,13 +345,13 @@ def _optional_keys(table: pd.DataFrame) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    return "–" if _missing(value) else str(value)
+    return "–" if is_missing(value) else str(value)
 
 
 def _ratio(r: Any) -> str:
-    if not r.ratio_of or _missing(r.ratio):
+    if not r.ratio_of or is_missing(r.ratio):
         return "–"
-    return f"{r.ratio_of.upper()} ×{_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high, 2)}"
+    return f"{r.ratio_of.upper()} ×{format_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high, 2)}"
 
 
 def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
@@ -438,11 +371,11 @@ def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
         arrow = "↑" if r.higher_better else "↓"
         rows.append([
             *[getattr(r, k) for k in lead], r.method, r.regime, f"{r.metric} {arrow}", r.band,
-            *[_cell(getattr(r, k)) for k in extra], _units(r.n_tiles, r.n_units, r.unit),
-            _num(r.mean_source, d), _num(r.mean_target, d),
-            _ci(r.gap, r.gap_ci_low, r.gap_ci_high, d, signed=True), format_p(r.p_adjusted), r.verdict,
+            *[_cell(getattr(r, k)) for k in extra], format_units(r.n_tiles, r.n_units, r.unit),
+            format_number(r.mean_source, d), format_number(r.mean_target, d),
+            format_ci(r.gap, r.gap_ci_low, r.gap_ci_high, d, signed=True), format_p(r.p_adjusted), r.verdict,
             _ratio(r),
-            _ci(r.excess_gap, r.excess_ci_low, r.excess_ci_high, d, signed=True),
+            format_ci(r.excess_gap, r.excess_ci_low, r.excess_ci_high, d, signed=True),
             format_p(r.excess_p_adjusted),
             r.excess_verdict or ("reference" if r.method == REFERENCE_METHOD else "–"),
         ])
@@ -452,7 +385,7 @@ def gap_markdown(table: pd.DataFrame, *, ci: float, split: str | None) -> str:
         f"Domain gap, {target} vs {source}" + (f" ({split} split)" if split else "") + ". "
         f"Gap = {target} − {source} for ↑ metrics, {source} − {target} for ↓ metrics: negative = worse on "
         f"{target}. Paired over tiles; {pct} CI over the tiles' spatial blocks, the independent units "
-        f"({_methods(table)}); two-sided t-test p, Holm-adjusted over the {tests} tests of this table "
+        f"({ci_methods(table)}); two-sided t-test p, Holm-adjusted over the {tests} tests of this table "
         f"(gap and excess gap); verdict 'inconclusive' when the CI includes 0 or the adjusted p "
         f"≥ {1 - ci:.2g} "
         f"({inconclusive} of {len(table)} gap rows). Error ratio = mean {target} / mean {source} of an "
@@ -476,15 +409,16 @@ def matrix_markdown(table: pd.DataFrame, *, ci: float) -> str:
     rows = []
     for key, frame in table.groupby(keys, dropna=False, sort=True):
         d = decimals_for(frame["mean"].abs().max())
-        cells = {r.test_domain: _ci(r.mean, r.ci_low, r.ci_high, d) for r in frame.itertuples(index=False)}
+        cells = {r.test_domain: format_ci(r.mean, r.ci_low, r.ci_high, d)
+                 for r in frame.itertuples(index=False)}
         arrow = "↑" if frame["higher_better"].iloc[0] else "↓"
         key = [_cell(k) for k in (key if isinstance(key, tuple) else (key,))]
         key[keys.index("metric")] += f" {arrow}"
         first = frame.iloc[0]
-        rows.append([*key, _units(first["n_tiles"], first["n_units"], first["unit"]),
+        rows.append([*key, format_units(first["n_tiles"], first["n_units"], first["unit"]),
                      *[cells.get(dom, "–") for dom in domains]])
     pct = f"{100 * ci:g} %"
     caption = (f"Mean score by train domain (rows) × test domain (columns), {pct} CI over the tiles' spatial "
-               f"blocks ({_methods(table)}).")
+               f"blocks ({ci_methods(table)}).")
     headers = [k.replace("_", " ") for k in keys] + ["tiles / units"] + domains
     return caption + "\n\n" + markdown_table(headers, rows)

@@ -10,7 +10,7 @@ import pytest
 
 from mindgap_core.analysis.gap import gap_table
 from mindgap_core.cli import main
-from mindgap_core.cli.gap import decimals_for, format_p
+from mindgap_core.cli.formatting import decimals_for, format_p
 from mindgap_core.store import ResultsStore, shard_key
 from tests.mindgap_core.analysis.synth import result_rows
 

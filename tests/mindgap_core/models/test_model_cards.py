@@ -127,6 +127,8 @@ def test_cards_are_described_and_listed_without_running_them(tmp_path: Path) -> 
     info = describe_model(tmp_path / "zoo" / "a")
     assert (info.kind, info.method, info.scale, info.band_names) == (
         "entry_point", "toy-bicubic", 2, ("blue", "green", "red", "nir"))
-    shipped = list_models(Path(__file__).resolve().parents[3] / "data" / "demo" / "models")
-    assert len(shipped.models) == 21 and not shipped.problems
+    demo_models = Path(__file__).resolve().parents[3] / "data" / "demo" / "models"
+    shipped = list_models(demo_models)
+    assert len(shipped.models) == len(list(demo_models.rglob("model_index.json"))) > 20
+    assert not shipped.problems
     assert {m.kind for m in shipped.models} == {"mindgap"}

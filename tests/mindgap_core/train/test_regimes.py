@@ -60,7 +60,7 @@ def test_cross_sensor_domain_is_never_chosen_silently(manifest: pd.DataFrame) ->
     both = pd.concat([manifest, real], ignore_index=True)
     with pytest.raises(ConfigError, match="--cross-domain"):
         select_training_rows(both, "cross_sensor", source="m")
-    sel = select_training_rows(both, "real", source="m", cross_domain="real_cross_sensor")
+    sel = select_training_rows(both, "cross_sensor", source="m", cross_domain="real_cross_sensor")
     assert sel.domains == ("real_cross_sensor",)
     only_synthetic = manifest[manifest["domain"] == "synthetic"]
     with pytest.raises(InputError, match="no cross-sensor pairs"):
