@@ -89,6 +89,22 @@ def ensure_worker(path: str) -> bool:
     return True
 
 
+def resume(path: str) -> bool:
+    """Start this server's worker when the jobs folder holds unfinished jobs (queued, or running under a
+    worker that died with a previous server): the worker re-queues each orphan (attempt + 1) or fails it
+    with a reason after :data:`mindgap_core.jobs.MAX_ATTEMPTS`, then runs the queue. Called once per
+    server process, when the server starts (``mindgap_ui/server.py``).
+    Returns whether a worker was started for unfinished jobs."""
+    if not (Path(path) / DB_NAME).is_file():
+        return False  # no job was ever submitted: create nothing
+    try:
+        unfinished = JobQueue(path).jobs(list(ACTIVE_STATES), limit=1)
+    except (MindGapError, sqlite3.Error) as exc:  # unreadable jobs folder: the inference page says so
+        _LOG.warning("jobs folder %s not resumed: %s", path, exc)
+        return False
+    return bool(unfinished) and ensure_worker(path)
+
+
 def session_id() -> str:
     """A random id of this browser session (recorded with the jobs it submits)."""
     if "job_session" not in st.session_state:
