@@ -106,10 +106,22 @@ def resume(path: str) -> bool:
 
 
 def session_id() -> str:
-    """A random id of this browser session (recorded with the jobs it submits)."""
+    """A random id of this browser session, recorded as the owner of the jobs it submits. (The password
+    gate is one shared password: it names no user, so a session is the finest owner there is.)"""
     if "job_session" not in st.session_state:
         st.session_state["job_session"] = uuid.uuid4().hex[:12]
     return st.session_state["job_session"]
+
+
+def owns(job: Job) -> bool:
+    """Whether this session submitted ``job`` (only its owner may cancel it and see its file names)."""
+    return bool(job.owner) and job.owner == session_id()
+
+
+def input_label(job: Job) -> str:
+    """The job's input as this session may see it: an upload's file name only for its owner."""
+    spec = spec_of(job)
+    return spec.input_label if not spec.upload or owns(job) else "upload"
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -144,7 +156,8 @@ def _when(stamp: float | None) -> str:
 
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
-    """The jobs table shown on the page."""
+    """The jobs table shown on the page (uploads' file names only to their owner; ``attempt`` > 1: the
+    job was re-queued after its worker stopped)."""
     specs = [spec_of(j) for j in jobs]
     return pd.DataFrame.from_records(
         [
@@ -152,10 +165,11 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
                 "job": j.id,
                 "state": j.state,
                 "progress": round(100 * j.fraction),
+                "attempt": j.attempts,
                 "model": spec.label,
-                "input": spec.input_label,
+                "input": input_label(j),
                 "samples": spec.samples,
-                "steps": spec.steps or "default",
+                "steps": str(spec.steps) if spec.steps else "default",  # one type per column
                 "submitted": _when(j.created),
                 "finished": _when(j.finished),
                 "message": j.error or j.message,
@@ -166,6 +180,7 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
             "job",
             "state",
             "progress",
+            "attempt",
             "model",
             "input",
             "samples",
@@ -193,15 +208,16 @@ def _item_scores(found: pd.DataFrame, job_id: int, item: str) -> dict[str, float
 def results_frame(path: str, limit: int = 50) -> pd.DataFrame:
     """Scores of finished jobs' outputs (one row per job and input, one column per metric), newest job
     first."""
-    specs = {j.id: spec_of(j) for j in queue(path).jobs(["done"], limit=limit, newest_first=True)}
-    found = scores(path, fingerprint(path), tuple(sorted(specs)))
+    done = {j.id: j for j in queue(path).jobs(["done"], limit=limit, newest_first=True)}
+    found = scores(path, fingerprint(path), tuple(sorted(done)))
     records = []
     for out in queue(path).outputs(kind="sr"):
-        spec = specs.get(out.job_id)
-        if spec is None:
+        job = done.get(out.job_id)
+        if job is None:
             continue
-        domain = spec.domain or "upload"
-        record = {"job": out.job_id, "model": spec.label, "input": out.item, "domain": domain}
+        spec = spec_of(job)
+        item = out.item if not spec.upload or owns(job) else "upload"
+        record = {"job": out.job_id, "model": spec.label, "input": item, "domain": spec.domain or "upload"}
         record.update({m: round(v, 4) for m, v in _item_scores(found, out.job_id, out.item).items()})
         records.append(record)
     frame = pd.DataFrame.from_records(records)
@@ -218,7 +234,7 @@ def md_escape(text: str) -> str:
 
 def _summary(job: Job, path: str) -> str:
     spec = spec_of(job)
-    text = f"Job {job.id} — {job.state} — {spec.label} on {spec.input_label}"
+    text = f"Job {job.id} — {job.state} — {spec.label} on {input_label(job)}"
     if job.state == "done":
         found = scores(path, fingerprint(path), (job.id,))
         parts = []
@@ -233,19 +249,20 @@ def _summary(job: Job, path: str) -> str:
 
 
 def _draw(path: str) -> bool:
-    """Progress and cancel buttons of active jobs, this session's job summaries, the jobs table.
-    Returns whether any job is still queued or running."""
+    """Progress of active jobs (a cancel button on this session's own), this session's job summaries,
+    the jobs table. Returns whether any job is still queued or running."""
     q = queue(path)
     jobs = q.jobs(newest_first=True, limit=200)
     active = [j for j in jobs if j.state in ACTIVE_STATES]
     for job in sorted(active, key=lambda j: j.id):
-        text = f"Job {job.id} ({job.state}): {spec_of(job).input_label} — {job.message}"
+        attempt = f", attempt {job.attempts}" if job.attempts > 1 else ""
+        text = f"Job {job.id} ({job.state}{attempt}): {input_label(job)} — {job.message}"
         col_bar, col_btn = st.columns([5, 1])
         col_bar.progress(job.fraction, text=md_escape(text))
-        if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
+        if owns(job) and col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
             q.cancel(job.id)
             st.rerun()
-    mine = set(st.session_state.get("my_jobs", []))
+    mine = set(st.session_state.get("my_jobs", [])) | {j.id for j in jobs if owns(j)}
     for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
         st.markdown(md_escape(_summary(job, path)))
     st.dataframe(
@@ -261,14 +278,19 @@ def _draw(path: str) -> bool:
     return bool(active)
 
 
-@st.fragment(run_every=1.0)
+#: seconds between two refreshes of the jobs panel while a job is active (each refresh reruns only the
+#: panel, a fragment; the worker thread shares the server's CPU with every viewer's refreshes)
+POLL_S = 2.0
+
+
+@st.fragment(run_every=POLL_S)
 def _live_panel(path: str) -> None:
     if not _draw(path):
         st.rerun(scope="app")  # all finished: redraw the page (results table) and stop polling
 
 
 def jobs_panel(path: str) -> None:
-    """The jobs panel: polls the queue every second while a job is queued or running."""
+    """The jobs panel: polls the queue every :data:`POLL_S` seconds while a job is queued or running."""
     if queue(path).jobs(list(ACTIVE_STATES), limit=1):
         _live_panel(path)
     else:
