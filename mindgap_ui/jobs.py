@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -322,6 +323,58 @@ def map_links(path: str, limit: int = 6) -> None:
                 },
             )
             shown += 1
+
+
+#: a job output kind -> (how it is named, its layer kind in mindgap_core/viz/layers.py)
+OUTPUT_KINDS: dict[str, tuple[str, str]] = {
+    "sr": ("SR", "reflectance"),
+    "uncertainty": ("Uncertainty (std over samples)", "uncertainty"),
+    "abs_error": ("Error |SR − HR|", "error"),
+    "lpips_sat": ("LPIPS-Sat map", "lpips_sat"),
+}
+
+
+@st.cache_data(show_spinner="Rendering previews…", max_entries=32)
+def previews(path: str, job_id: int, item: str) -> list[tuple[str, np.ndarray]]:
+    """(kind, RGB image) of each previewable output of one input of a done job, drawn with one stretch
+    per kind (``mindgap_core/viz/layers.py``); uncertainty that is zero everywhere is left out. A done
+    job's outputs never change, so the job id is the cache key."""
+    from mindgap_core.viz import layers as lyr
+
+    sources = [
+        lyr.LayerSource(out.kind, OUTPUT_KINDS[out.kind][0], OUTPUT_KINDS[out.kind][1],
+                        queue(path).resolve(out.path))
+        for out in queue(path).outputs(job_id, item=item)
+        if out.kind in OUTPUT_KINDS
+    ]
+    shown = [s for s in sources if not lyr.blank_uncertainty(s)]
+    return [(layer.source.key, layer.image) for layer in lyr.render_layers(shown)]
+
+
+def outputs_panel(path: str, limit: int = 3) -> None:
+    """Previews and COG downloads of every output of this session's newest finished jobs."""
+    q = queue(path)
+    mine = set(st.session_state.get("my_jobs", []))
+    done = [j for j in q.jobs(["done"], newest_first=True, limit=200) if j.id in mine or owns(j)][:limit]
+    for n, job in enumerate(done):
+        outputs = q.outputs(job.id)
+        title = f"Outputs of job {job.id}: {spec_of(job).label} on {input_label(job)}"
+        with st.expander(md_escape(title), expanded=n == 0):
+            for item in dict.fromkeys(o.item for o in outputs):
+                st.markdown(f"**{md_escape(item)}**")
+                images = dict(previews(path, job.id, item))
+                kinds = [o for o in outputs if o.item == item]
+                for column, out in zip(st.columns(max(len(kinds), 1)), kinds, strict=False):
+                    name = OUTPUT_KINDS.get(out.kind, (out.kind, ""))[0]
+                    if out.kind in images:
+                        column.image(images[out.kind], caption=name, width="stretch")
+                    file = q.resolve(out.path)
+                    column.download_button(
+                        f"Download {name} (COG)", data=file.read_bytes if file.is_file() else b"",
+                        file_name=f"job{job.id}_{out.kind}_{Path(out.path).name}", mime="image/tiff",
+                        key=f"download_{job.id}_{out.item}_{out.kind}", on_click="ignore",
+                        disabled=not file.is_file(), icon=":material/download:",
+                    )
 
 
 def validate_upload(name: str, data: bytes) -> job_runner.UploadInfo:

@@ -136,3 +136,18 @@ def test_a_requeued_job_shows_its_attempt(jobs_folder: Path) -> None:
     assert at.dataframe[0].value["attempt"].tolist() == [2]
     bars = [p.proto.text.replace("\\", "") for p in at.get("progress")]
     assert any(f"Job {job.id} (running, attempt 2)" in text for text in bars), bars
+
+
+def test_finished_job_offers_a_preview_and_a_download_of_every_output(jobs_folder: Path) -> None:
+    at = _submit(run_page("inference", None, tile="r4c3"))
+    queue = JobQueue(jobs_folder)
+    run_worker(queue, InferenceExecutor(device="cpu", lpips_sat=False), idle_exit_s=0)
+    (job,) = queue.jobs()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    kinds = {o.kind for o in queue.outputs(job.id)}
+    assert {"sr", "abs_error"} <= kinds
+    downloads = {d.key for d in at.get("download_button")}
+    assert downloads == {f"download_{job.id}_r4c3_{kind}" for kind in kinds}
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert {"SR", "Error |SR − HR|"} <= set(captions)  # previews
