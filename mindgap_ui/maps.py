@@ -237,7 +237,7 @@ def missing_images_panel(manifest: str, view: ViewState | None, tile_id: str) ->
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     model = left.selectbox("Compute the images of", runnable, key="map_compute_model",
                            index=runnable.index(chosen) if chosen in runnable else 0,
-                           help="As an on-demand inference job on this tile (shared queue, one job at a time)")
+                           help="As an on-demand inference job on this tile (the shared queue)")
     scored = [d for d in missing[model] if d in domains]
     preferred = view.target_domain if view is not None else None
     domain = preferred if preferred in scored else (scored[0] if scored else domains[0])
