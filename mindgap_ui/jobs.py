@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -89,11 +90,39 @@ def ensure_worker(path: str) -> bool:
     return True
 
 
+def resume(path: str) -> bool:
+    """Start this server's worker when the jobs folder holds unfinished jobs (queued, or running under a
+    worker that died with a previous server): the worker re-queues each orphan (attempt + 1) or fails it
+    with a reason after :data:`mindgap_core.jobs.MAX_ATTEMPTS`, then runs the queue. Called once per
+    server process, when the server starts (``mindgap_ui/server.py``).
+    Returns whether a worker was started for unfinished jobs."""
+    if not (Path(path) / DB_NAME).is_file():
+        return False  # no job was ever submitted: create nothing
+    try:
+        unfinished = JobQueue(path).jobs(list(ACTIVE_STATES), limit=1)
+    except (MindGapError, sqlite3.Error) as exc:  # unreadable jobs folder: the inference page says so
+        _LOG.warning("jobs folder %s not resumed: %s", path, exc)
+        return False
+    return bool(unfinished) and ensure_worker(path)
+
+
 def session_id() -> str:
-    """A random id of this browser session (recorded with the jobs it submits)."""
+    """A random id of this browser session, recorded as the owner of the jobs it submits. (The password
+    gate is one shared password: it names no user, so a session is the finest owner there is.)"""
     if "job_session" not in st.session_state:
         st.session_state["job_session"] = uuid.uuid4().hex[:12]
     return st.session_state["job_session"]
+
+
+def owns(job: Job) -> bool:
+    """Whether this session submitted ``job`` (only its owner may cancel it and see its file names)."""
+    return bool(job.owner) and job.owner == session_id()
+
+
+def input_label(job: Job) -> str:
+    """The job's input as this session may see it: an upload's file name only for its owner."""
+    spec = spec_of(job)
+    return spec.input_label if not spec.upload or owns(job) else "upload"
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -128,7 +157,8 @@ def _when(stamp: float | None) -> str:
 
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
-    """The jobs table shown on the page."""
+    """The jobs table shown on the page (uploads' file names only to their owner; ``attempt`` > 1: the
+    job was re-queued after its worker stopped)."""
     specs = [spec_of(j) for j in jobs]
     return pd.DataFrame.from_records(
         [
@@ -136,10 +166,11 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
                 "job": j.id,
                 "state": j.state,
                 "progress": round(100 * j.fraction),
+                "attempt": j.attempts,
                 "model": spec.label,
-                "input": spec.input_label,
+                "input": input_label(j),
                 "samples": spec.samples,
-                "steps": spec.steps or "default",
+                "steps": str(spec.steps) if spec.steps else "default",  # one type per column
                 "submitted": _when(j.created),
                 "finished": _when(j.finished),
                 "message": j.error or j.message,
@@ -150,6 +181,7 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
             "job",
             "state",
             "progress",
+            "attempt",
             "model",
             "input",
             "samples",
@@ -177,15 +209,16 @@ def _item_scores(found: pd.DataFrame, job_id: int, item: str) -> dict[str, float
 def results_frame(path: str, limit: int = 50) -> pd.DataFrame:
     """Scores of finished jobs' outputs (one row per job and input, one column per metric), newest job
     first."""
-    specs = {j.id: spec_of(j) for j in queue(path).jobs(["done"], limit=limit, newest_first=True)}
-    found = scores(path, fingerprint(path), tuple(sorted(specs)))
+    done = {j.id: j for j in queue(path).jobs(["done"], limit=limit, newest_first=True)}
+    found = scores(path, fingerprint(path), tuple(sorted(done)))
     records = []
     for out in queue(path).outputs(kind="sr"):
-        spec = specs.get(out.job_id)
-        if spec is None:
+        job = done.get(out.job_id)
+        if job is None:
             continue
-        domain = spec.domain or "upload"
-        record = {"job": out.job_id, "model": spec.label, "input": out.item, "domain": domain}
+        spec = spec_of(job)
+        item = out.item if not spec.upload or owns(job) else "upload"
+        record = {"job": out.job_id, "model": spec.label, "input": item, "domain": spec.domain or "upload"}
         record.update({m: round(v, 4) for m, v in _item_scores(found, out.job_id, out.item).items()})
         records.append(record)
     frame = pd.DataFrame.from_records(records)
@@ -202,7 +235,7 @@ def md_escape(text: str) -> str:
 
 def _summary(job: Job, path: str) -> str:
     spec = spec_of(job)
-    text = f"Job {job.id} — {job.state} — {spec.label} on {spec.input_label}"
+    text = f"Job {job.id} — {job.state} — {spec.label} on {input_label(job)}"
     if job.state == "done":
         found = scores(path, fingerprint(path), (job.id,))
         parts = []
@@ -217,19 +250,20 @@ def _summary(job: Job, path: str) -> str:
 
 
 def _draw(path: str) -> bool:
-    """Progress and cancel buttons of active jobs, this session's job summaries, the jobs table.
-    Returns whether any job is still queued or running."""
+    """Progress of active jobs (a cancel button on this session's own), this session's job summaries,
+    the jobs table. Returns whether any job is still queued or running."""
     q = queue(path)
     jobs = q.jobs(newest_first=True, limit=200)
     active = [j for j in jobs if j.state in ACTIVE_STATES]
     for job in sorted(active, key=lambda j: j.id):
-        text = f"Job {job.id} ({job.state}): {spec_of(job).input_label} — {job.message}"
+        attempt = f", attempt {job.attempts}" if job.attempts > 1 else ""
+        text = f"Job {job.id} ({job.state}{attempt}): {input_label(job)} — {job.message}"
         col_bar, col_btn = st.columns([5, 1])
         col_bar.progress(job.fraction, text=md_escape(text))
-        if col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
+        if owns(job) and col_btn.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested):
             q.cancel(job.id)
             st.rerun()
-    mine = set(st.session_state.get("my_jobs", []))
+    mine = set(st.session_state.get("my_jobs", [])) | {j.id for j in jobs if owns(j)}
     for job in sorted((j for j in jobs if j.id in mine), key=lambda j: j.id):
         st.markdown(md_escape(_summary(job, path)))
     st.dataframe(
@@ -245,14 +279,19 @@ def _draw(path: str) -> bool:
     return bool(active)
 
 
-@st.fragment(run_every=1.0)
+#: seconds between two refreshes of the jobs panel while a job is active (each refresh reruns only the
+#: panel, a fragment; the worker thread shares the server's CPU with every viewer's refreshes)
+POLL_S = 2.0
+
+
+@st.fragment(run_every=POLL_S)
 def _live_panel(path: str) -> None:
     if not _draw(path):
         st.rerun(scope="app")  # all finished: redraw the page (results table) and stop polling
 
 
 def jobs_panel(path: str) -> None:
-    """The jobs panel: polls the queue every second while a job is queued or running."""
+    """The jobs panel: polls the queue every :data:`POLL_S` seconds while a job is queued or running."""
     if queue(path).jobs(list(ACTIVE_STATES), limit=1):
         _live_panel(path)
     else:
@@ -284,6 +323,58 @@ def map_links(path: str, limit: int = 6) -> None:
                 },
             )
             shown += 1
+
+
+#: a job output kind -> (how it is named, its layer kind in mindgap_core/viz/layers.py)
+OUTPUT_KINDS: dict[str, tuple[str, str]] = {
+    "sr": ("SR", "reflectance"),
+    "uncertainty": ("Uncertainty (std over samples)", "uncertainty"),
+    "abs_error": ("Error |SR − HR|", "error"),
+    "lpips_sat": ("LPIPS-Sat map", "lpips_sat"),
+}
+
+
+@st.cache_data(show_spinner="Rendering previews…", max_entries=32)
+def previews(path: str, job_id: int, item: str) -> list[tuple[str, np.ndarray]]:
+    """(kind, RGB image) of each previewable output of one input of a done job, drawn with one stretch
+    per kind (``mindgap_core/viz/layers.py``); uncertainty that is zero everywhere is left out. A done
+    job's outputs never change, so the job id is the cache key."""
+    from mindgap_core.viz import layers as lyr
+
+    sources = [
+        lyr.LayerSource(out.kind, OUTPUT_KINDS[out.kind][0], OUTPUT_KINDS[out.kind][1],
+                        queue(path).resolve(out.path))
+        for out in queue(path).outputs(job_id, item=item)
+        if out.kind in OUTPUT_KINDS
+    ]
+    shown = [s for s in sources if not lyr.blank_uncertainty(s)]
+    return [(layer.source.key, layer.image) for layer in lyr.render_layers(shown)]
+
+
+def outputs_panel(path: str, limit: int = 3) -> None:
+    """Previews and COG downloads of every output of this session's newest finished jobs."""
+    q = queue(path)
+    mine = set(st.session_state.get("my_jobs", []))
+    done = [j for j in q.jobs(["done"], newest_first=True, limit=200) if j.id in mine or owns(j)][:limit]
+    for n, job in enumerate(done):
+        outputs = q.outputs(job.id)
+        title = f"Outputs of job {job.id}: {spec_of(job).label} on {input_label(job)}"
+        with st.expander(md_escape(title), expanded=n == 0):
+            for item in dict.fromkeys(o.item for o in outputs):
+                st.markdown(f"**{md_escape(item)}**")
+                images = dict(previews(path, job.id, item))
+                kinds = [o for o in outputs if o.item == item]
+                for column, out in zip(st.columns(max(len(kinds), 1)), kinds, strict=False):
+                    name = OUTPUT_KINDS.get(out.kind, (out.kind, ""))[0]
+                    if out.kind in images:
+                        column.image(images[out.kind], caption=name, width="stretch")
+                    file = q.resolve(out.path)
+                    column.download_button(
+                        f"Download {name} (COG)", data=file.read_bytes if file.is_file() else b"",
+                        file_name=f"job{job.id}_{out.kind}_{Path(out.path).name}", mime="image/tiff",
+                        key=f"download_{job.id}_{out.item}_{out.kind}", on_click="ignore",
+                        disabled=not file.is_file(), icon=":material/download:",
+                    )
 
 
 def validate_upload(name: str, data: bytes) -> job_runner.UploadInfo:

@@ -19,13 +19,16 @@ from streamlit_folium import st_folium
 
 from mindgap_core.data import catalog
 from mindgap_core.data.manifest import read_manifest
-from mindgap_core.inference.job_runner import job_run_id, spec_of
+from mindgap_core.inference.job_runner import WEIGHTLESS_MODELS, InferenceSpec, job_run_id, spec_of
 from mindgap_core.metrics.registry import METRICS
 from mindgap_core.store import views
 from mindgap_core.store.results import ResultsStore
 from mindgap_core.viz import layers as lyr
 from mindgap_core.viz import maps as vmaps
 from mindgap_core.viz.overlays import ImageLayer, image_layer, ramp_css
+from mindgap_ui import jobs as ui_jobs
+from mindgap_ui import navigation
+from mindgap_ui.jobs import MODELS_ROOT
 from mindgap_ui.jobs import queue as jobs_queue
 from mindgap_ui.state import ViewState
 
@@ -196,6 +199,55 @@ def tile_layers(
         labels = dict(zip(mine["model"], mine["label"], strict=True))
         layers += lyr.store_layers(mine, ResultsStore(jobs_folder).resolve, hr, labels=labels)
     return layers
+
+
+def runnable_model(model: str) -> str | None:
+    """What an on-demand job runs for store model ``model`` (``<method>/<regime>``): ``bicubic``, or its
+    saved folder under the demo models (``data/demo/models/<method>/<regime>/``); None when there is none
+    (e.g. an adapter pipeline)."""
+    if model in WEIGHTLESS_MODELS:
+        return model
+    root = MODELS_ROOT.resolve()
+    folder = (root / model).resolve()
+    if folder.is_relative_to(root) and (folder / "model_index.json").is_file():
+        return str(folder)
+    return None
+
+
+def missing_images_panel(manifest: str, view: ViewState | None, tile_id: str) -> None:
+    """Says which store models have scores but no stored images for the tile (the chosen grid model
+    first, so the split is not taken for its images), and offers to compute them as an on-demand job."""
+    store = _store(view.results_root if view is not None else None)
+    if store is None:
+        return
+    missing = lyr.models_without_images(tile_store_rows(str(store.root), store.fingerprint(), view.run_id,
+                                                        tile_id))
+    if not missing:
+        return
+    chosen = st.query_params.get("map_model")
+    if chosen in missing:
+        st.info(f"**{html.escape(chosen)}** has no stored images for tile {tile_id} (its experiment's "
+                "save_outputs did not include it): the split and the rasters below show other models.",
+                icon=":material/image_not_supported:")
+    st.caption(f"No stored images for tile {tile_id}: {html.escape(', '.join(missing))}.")
+    runnable = [m for m in missing if runnable_model(m) is not None]
+    if not runnable:
+        return
+    domains = lr_domains(manifest)
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    model = left.selectbox("Compute the images of", runnable, key="map_compute_model",
+                           index=runnable.index(chosen) if chosen in runnable else 0,
+                           help="As an on-demand inference job on this tile (the shared queue)")
+    scored = [d for d in missing[model] if d in domains]
+    preferred = view.target_domain if view is not None else None
+    domain = preferred if preferred in scored else (scored[0] if scored else domains[0])
+    if right.button("Submit an inference job", key="map_compute", icon=":material/play_arrow:"):
+        spec = InferenceSpec(model=runnable_model(model), model_label=model, tiles=(tile_id,),
+                             manifest=manifest, domain=domain)
+        job_id = ui_jobs.submit(spec)
+        st.success(f"Job {job_id} queued: {model} on tile {tile_id} ({lyr.domain_label(domain)}). Its "
+                   f"images appear here as job:{job_id} when it is done.")
+        navigation.page_link("inference", label="Follow it on the On-demand inference page")
 
 
 # --- grid colouring -------------------------------------------------------------------------------

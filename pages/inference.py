@@ -118,6 +118,7 @@ st.header("Jobs")
 ui_jobs.jobs_panel(folder)
 
 st.header("Results")
+ui_jobs.outputs_panel(folder)
 results = ui_jobs.results_frame(folder)
 if results.empty:
     st.caption(

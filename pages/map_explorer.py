@@ -44,6 +44,7 @@ else:
     navigation.page_link("inference", label=f"Run on-demand inference on tile {tile}",
                          query_params={"tile": tile})
     layers = ui_maps.tile_layers(manifest, view, tile, jobs_folder, jobs_fp)
+    ui_maps.missing_images_panel(manifest, view, tile)
     ui_maps.split_panel(manifest, tile, layers, rendering)
     st.subheader("Rasters of the tile (one shared stretch per kind)")
     shown = [layer for layer in layers if not ui_maps.blank_uncertainty(layer)]

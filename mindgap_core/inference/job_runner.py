@@ -6,7 +6,8 @@ uploaded GeoTIFF) it runs tiled inference (:func:`~mindgap_core.inference.tiled.
 COG (+ uncertainty when several samples of a stochastic model are drawn), and when an HR reference
 exists scores the SR against it through :func:`mindgap_core.scoring.score_pair` (PSNR, SSIM, SAM, plus
 LPIPS-Sat when its backbone is installed) with the |SR − HR| error map (and the LPIPS-Sat map).
-Progress counts inference windows plus one step per scored input.
+Progress counts sampling steps (``steps`` per inference window of a stochastic model, one per window of a
+deterministic one) plus one step per scored input; a cancelled job stops between two sampling steps.
 
 The jobs folder is also the jobs' results store (``mindgap_core/store/``): a job's scores are rows of
 the results schema, run id :func:`job_run_id`, one shard per job written after its files, paths
@@ -410,7 +411,11 @@ class InferenceExecutor:
 
         spec = spec_of(job)
         inputs = job_inputs(spec)
-        windows = [_windows(i.lr) for i in inputs]
+        # progress counts sampling steps (a job stops between two steps when cancelled), plus one step
+        # per scored input
+        first = self.model(spec.model, inputs[0].scale)
+        unit = int(spec.steps or first.default_steps) if getattr(first, "stochastic", True) else 1
+        windows = [_windows(i.lr) * unit for i in inputs]
         total = sum(windows) + sum(1 for i in inputs if i.hr is not None)
         ctx.progress(0, total, f"0/{len(inputs)} inputs")
         outputs: list[JobOutput] = []
@@ -440,7 +445,7 @@ class InferenceExecutor:
                 seed=spec.seed,
                 device=self._device(),
                 model_path=None if spec.model in WEIGHTLESS_MODELS else spec.model,
-                on_progress=on_progress,
+                on_step=on_progress,
             )
             base += count
             files = {kind: ctx.queue.relative(path) for kind, path in path_of.items()}

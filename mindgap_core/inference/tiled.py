@@ -375,11 +375,14 @@ def _run_model(
     steps: int,
     seed: int,
     device: torch.device,
+    on_step: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over samples, (N, C, H, W) float32 each.
 
     Stochastic models are called one tile at a time with that tile's own generator (their
     ``num_samples`` form the model's batch), so results never depend on how tiles are batched.
+    ``on_step(n)``: after each sampling step of a stochastic model, ``n`` of the batch's
+    ``len(indices) * steps`` tile-steps are done.
     """
     import torch
 
@@ -389,7 +392,15 @@ def _run_model(
             outs = []
             for k, index in enumerate(indices):
                 gen = torch.Generator(device=device).manual_seed(tile_seed(seed, index))
-                outs.append(model.sample(lr[k : k + 1], num_samples=num_samples, steps=steps, generator=gen))
+                extra = {}
+                if on_step is not None:
+                    def step(done: int, total: int, k: int = k) -> None:
+                        on_step(k * steps + min(steps, round(steps * done / max(total, 1))))
+
+                    extra["on_step"] = step
+                outs.append(
+                    model.sample(lr[k : k + 1], num_samples=num_samples, steps=steps, generator=gen, **extra)
+                )
             samples = torch.cat(outs, dim=0)
         else:
             samples = model.sample(lr, num_samples=num_samples, steps=steps, generator=None)
@@ -441,6 +452,7 @@ def run_inference(
     dn_offset: float = 0.0,
     model_path: str | Path | None = None,
     on_progress: ProgressFn = no_progress,
+    on_step: ProgressFn | None = None,
     shard: Shard = SINGLE_PROCESS,
 ) -> InferenceResult:
     """Super-resolve the LR scene ``input_path`` with ``model`` into the COG ``out_path``.
@@ -456,7 +468,9 @@ def run_inference(
     input needs ``allow_no_crs`` (the output then has the scaled pixel grid and no CRS).
     ``device``: where tiles are sent (default: the model's device). ``model_path`` is recorded in
     the output tags. Results depend on ``seed``, not on ``batch_size``. ``on_progress(done,
-    total)`` counts tiles. Every bad input raises InputError/ConfigError before any tile is
+    total)`` counts tiles; ``on_step(done, total)`` counts sampling steps over all tiles (``steps`` per
+    tile of a stochastic model, one per tile of a deterministic one), after every step, so that a caller
+    can stop between steps by raising. Every bad input raises InputError/ConfigError before any tile is
     computed; outputs are written atomically (nothing partial on failure or interrupt). ``shard``:
     this process's share of a multi-process run (module docstring); only rank 0 writes.
     """
@@ -510,7 +524,14 @@ def run_inference(
         plan = _TilePlan(tile, overlap, scale, info.rows, info.cols)
         strip = _Strip(len(model_bands), min(tile, info.rows) * scale, cols_hr, with_std=unc_path is not None)
         done = skipped = 0
-        on_progress(0, plan.total)
+        unit = steps if getattr(model, "stochastic", True) else 1  # sampling steps per tile
+
+        def progress(done: int) -> None:
+            on_progress(done, plan.total)
+            if on_step is not None:
+                on_step(done * unit, plan.total * unit)
+
+        progress(0)
         for iy, y0 in enumerate(plan.ys):
             tiles = []
             for ix, x0 in enumerate(plan.xs):
@@ -520,7 +541,7 @@ def run_inference(
                 if filled is None:  # nothing valid: output stays nodata, skip the model
                     skipped += 1
                     done += 1
-                    on_progress(done, plan.total)
+                    progress(done)
                     continue
                 tiles.append((iy * len(plan.xs) + ix, x0, filled, valid))
             batches = list(_batches(tiles, batch_size))
@@ -531,9 +552,13 @@ def run_inference(
                 mine = group[shard.rank] if shard.rank < len(group) else None
                 result = None
                 if mine is not None:
+                    before = done + sum(len(b) for b in group[: shard.rank])
+                    stepped = None if on_step is None else (
+                        lambda n, before=before: on_step(before * unit + n, plan.total * unit)
+                    )
                     result = _run_model(
                         model, np.stack([t[2] for t in mine]), [t[0] for t in mine],
-                        num_samples=num_samples, steps=steps, seed=seed, device=dev,
+                        num_samples=num_samples, steps=steps, seed=seed, device=dev, on_step=stepped,
                     )  # fmt: skip
                 results = shard.gather(result) if shard.world > 1 else [result]
                 for batch, (mean, std) in zip(group, results[: len(group)], strict=True):
@@ -542,7 +567,7 @@ def run_inference(
                             hr_valid = np.repeat(np.repeat(valid, scale, axis=0), scale, axis=1)
                             strip.add(y0 * scale, x0 * scale, mean[k], std[k], plan.weights(y0, x0), hr_valid)
                     done += len(batch)
-                    on_progress(done, plan.total)
+                    progress(done)
             until = plan.ys[iy + 1] * scale if iy + 1 < len(plan.ys) else rows_hr
             top, rows = strip.pop(until)
             for writer, values in zip(writers, rows, strict=False):

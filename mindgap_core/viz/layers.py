@@ -159,6 +159,19 @@ def store_layers(
     return layers
 
 
+def models_without_images(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Models with scores in a tile's results-store ``rows`` but no stored SR image (the experiment's
+    ``save_outputs`` left them out), with the test domains they were scored on; by model name."""
+    if rows.empty:
+        return {}
+    stored = rows.groupby("model")["sr_path"].agg(lambda paths: any(bool(p) for p in paths))
+    return {
+        str(model): tuple(sorted(set(rows.loc[rows["model"] == model, "test_domain"])))
+        for model, has in stored.items()
+        if not has
+    }
+
+
 def hr_mosaic(manifest_path: str | Path) -> GeoRaster:
     """The manifest's HR tiles merged into one raster (NaN / invalid where no tile lies)."""
     import rasterio

@@ -100,3 +100,54 @@ def test_finished_job_shows_its_scores(jobs_folder: Path) -> None:
     assert table.loc[job.id, "input"] == "r4c4"
     assert table.loc[job.id, "psnr"] == pytest.approx(round(scores["psnr"], 4))
     assert table.loc[job.id, "ssim"] == pytest.approx(round(scores["ssim"], 4))
+
+
+def test_only_the_owner_cancels_and_sees_upload_names(jobs_folder: Path) -> None:
+    from mindgap_core.inference.job_runner import InferenceSpec
+
+    owner = _submit(run_page("inference", None, tile="r2c2"))
+    queue = JobQueue(jobs_folder)
+    (mine,) = queue.jobs()
+    theirs = queue.submit(InferenceSpec(model="bicubic", upload=str(jobs_folder / "uploads" / "x.tif"),
+                                        upload_name="secret_field_7.tif").payload(), owner="another-session")
+    owner.run()
+    assert not owner.exception, [e.value for e in owner.exception]
+    keys = {b.key for b in owner.button}
+    assert f"cancel_{mine.id}" in keys and f"cancel_{theirs}" not in keys
+    table = owner.dataframe[0].value.set_index("job")
+    assert table.loc[theirs, "input"] == "upload" and table.loc[mine.id, "input"].startswith("r2c2")
+    assert table["attempt"].tolist() == [0, 0]  # not started yet
+    shown = " ".join(str(e.proto) for e in owner.get("progress")) + " ".join(m.value for m in owner.markdown)
+    assert "secret_field_7" not in shown and "upload" in shown
+    viewer = run_page("inference", None)  # another browser session
+    assert not any(b.key and b.key.startswith("cancel_") for b in viewer.button)
+    assert "secret_field_7" not in viewer.dataframe[0].value.to_string()
+    queue.cancel(theirs)
+
+
+def test_a_requeued_job_shows_its_attempt(jobs_folder: Path) -> None:
+    at = _submit(run_page("inference", None, tile="r3c3"))
+    queue = JobQueue(jobs_folder)
+    (job,) = queue.jobs()
+    queue.claim("dead-worker")
+    assert queue.requeue_stale(None) == [job.id]  # its worker died: back in the queue
+    queue.claim("second-worker")
+    at.run()
+    assert at.dataframe[0].value["attempt"].tolist() == [2]
+    bars = [p.proto.text.replace("\\", "") for p in at.get("progress")]
+    assert any(f"Job {job.id} (running, attempt 2)" in text for text in bars), bars
+
+
+def test_finished_job_offers_a_preview_and_a_download_of_every_output(jobs_folder: Path) -> None:
+    at = _submit(run_page("inference", None, tile="r4c3"))
+    queue = JobQueue(jobs_folder)
+    run_worker(queue, InferenceExecutor(device="cpu", lpips_sat=False), idle_exit_s=0)
+    (job,) = queue.jobs()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    kinds = {o.kind for o in queue.outputs(job.id)}
+    assert {"sr", "abs_error"} <= kinds
+    downloads = {d.key for d in at.get("download_button")}
+    assert downloads == {f"download_{job.id}_r4c3_{kind}" for kind in kinds}
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert {"SR", "Error |SR − HR|"} <= set(captions)  # previews

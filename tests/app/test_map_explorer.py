@@ -197,3 +197,25 @@ def test_without_results_the_scene_and_grid_still_show(tmp_path_factory, jobs_fo
         assert selected(at, "Model").startswith("job:")
     assert "L.control.sideBySide(" in split["script"]  # LR vs HR from the manifest alone
     assert any("No results in" in w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.skipif(not (REPO / "data" / "demo" / "results" / "shards").is_dir(), reason="no demo results")
+def test_model_without_stored_images_says_so_and_offers_a_job(jobs_folder) -> None:
+    from mindgap_core.inference.job_runner import spec_of
+
+    at = run_page("map_explorer", None, tile="r0c2", map_model="sr3/synthetic")
+    info = [i.value for i in at.info if "no stored images" in i.value]
+    assert info and "sr3/synthetic" in info[0] and "r0c2" in info[0]
+    caption = next(c.value for c in at.caption if c.value.startswith("No stored images for tile r0c2"))
+    listed = caption.split(": ", 1)[1].rstrip(".").split(", ")
+    assert "sr3/synthetic" in listed and "srdiff/synthetic" not in listed  # srdiff's are stored
+    assert at.selectbox(key="map_compute_model").value == "sr3/synthetic"
+    before = {j.id for j in JobQueue(jobs_folder).jobs()}
+    at.button(key="map_compute").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (job,) = [j for j in JobQueue(jobs_folder).jobs() if j.id not in before]
+    spec = spec_of(job)
+    assert spec.tiles == ("r0c2",) and spec.model_label == "sr3/synthetic"
+    assert spec.model == str((REPO / "data" / "demo" / "models" / "sr3" / "synthetic").resolve())
+    assert any(f"Job {job.id} queued" in s.value for s in at.success)
+    JobQueue(jobs_folder).cancel(job.id)

@@ -162,4 +162,17 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
     (out,) = JobQueue(folder).outputs(job.id)
     assert job.state == "done" and spec_of(job).upload_name == "r2c2.tif" and out.kind == "sr"
     assert job_scores(folder, [job.id]).empty
+    # its output is previewed and downloadable as a COG that rasterio opens
+    outputs = page.locator('[data-testid="stExpander"]').filter(has_text=f"Outputs of job {job.id}")
+    outputs.wait_for(timeout=30000)
+    outputs.locator('[data-testid="stImage"] img').first.wait_for(timeout=30000)
+    assert "SR" in outputs.inner_text()
+    with page.expect_download(timeout=60000) as info:
+        outputs.get_by_role("button", name="Download SR (COG)").click()
+    saved = tmp_path / "downloaded_sr.tif"
+    info.value.save_as(saved)
+    assert saved.read_bytes() == JobQueue(folder).resolve(out.path).read_bytes()
+    with rasterio.open(saved) as ds, rasterio.open(good) as lr:
+        assert (ds.count, ds.height, ds.width) == (4, 2 * lr.height, 2 * lr.width) and ds.crs == lr.crs
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # GDAL says: cloud-optimised
     assert page.outside_requests == []

@@ -27,7 +27,7 @@ from mindgap_core.inference.job_runner import (
     uploads_dir,
 )
 from mindgap_core.io import read_raster
-from mindgap_core.jobs import JobContext, JobQueue, run_worker
+from mindgap_core.jobs import JobCancelled, JobContext, JobQueue, run_worker
 from mindgap_core.metrics.engine import Evaluator
 from mindgap_core.models.presets import resolve_config
 from mindgap_core.models.registry import build_model
@@ -290,3 +290,50 @@ def test_bring_your_own_cards_are_job_choices(tmp_path: Path, monkeypatch: pytes
     choices = model_choices(tmp_path / "no_models")
     assert [(c.label, c.model) for c in choices] == [("bicubic (no weights)", "bicubic"),
                                                       ("toy-bicubic", str(card))]
+
+
+class _CancelAfter(JobContext):
+    """A job context whose cancellation is requested once ``after`` progress steps were reported."""
+
+    def __init__(self, queue: JobQueue, job, after: int) -> None:
+        super().__init__(queue, job)
+        self.after = after
+        self.seen: list[tuple[int, int]] = []
+
+    def progress(self, done: int, total: int, message: str | None = None) -> None:
+        self.seen.append((done, total))
+        if len(self.seen) > self.after:
+            self.cancelled.set()
+        super().progress(done, total, message)
+
+
+def test_progress_counts_sampling_steps_and_cancel_stops_between_steps(
+    tmp_path: Path, executor: InferenceExecutor
+) -> None:
+    torch.manual_seed(0)
+    folder = build_model("sr3", resolve_config("sr3", "tiny"), scale=2).save_pretrained(tmp_path / "sr3")
+    queue = JobQueue(tmp_path / "jobs")
+    spec = InferenceSpec(model=str(folder), tiles=("r0c2",), manifest=str(MANIFEST), domain="synthetic",
+                         steps=6)
+    job = queue.get(submit(queue, spec))
+    model = executor.model(str(folder), 2)
+    calls: list[int] = []
+    original = model._sample
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model._sample = counted
+    try:
+        ctx = _CancelAfter(queue, job, after=3)
+        with pytest.raises(JobCancelled):
+            executor(job, ctx)
+    finally:
+        del model._sample
+    windows = 1  # the 32 x 32 LR tile is one 64-pixel inference window
+    total = windows * 6 + 1  # six sampling steps, then scoring against HR
+    # one report per sampling step; cancelled at the 4th report: after step 2 of 6, inside the first
+    # (and only) model call
+    assert ctx.seen == [(0, total), (0, total), (1, total), (2, total)] and len(calls) == 1
+    assert not (queue.output_dir(job.id) / "sr" / "r0c2.tif").exists()

@@ -148,3 +148,17 @@ def test_hr_mosaic_is_the_scene() -> None:
     assert mosaic.shape == scene.shape and mosaic.transform.almost_equals(scene.transform)
     assert mosaic.band_names == scene.band_names and mosaic.valid.all()
     np.testing.assert_array_equal(mosaic.array, scene.array)
+
+
+def test_models_without_images_are_those_with_scores_and_no_sr_path() -> None:
+    import pandas as pd
+
+    from mindgap_core.viz.layers import models_without_images
+
+    rows = pd.DataFrame({
+        "model": ["a", "a", "b", "b", "c"],
+        "test_domain": ["synthetic", "cross", "synthetic", "cross", "cross"],
+        "sr_path": ["", "runs/a/sr_seed0/t.tif", "", "", ""],
+    })
+    assert models_without_images(rows) == {"b": ("cross", "synthetic"), "c": ("cross",)}
+    assert models_without_images(rows.iloc[:0]) == {}
