@@ -27,7 +27,8 @@ if means.empty:
     st.stop()
 
 models = sorted(means["model"].unique())
-model = state.page_choice("Model", models, "calibration_model")
+both = [m for m in models if means.loc[means["model"] == m, "test_domain"].nunique() > 1]
+model = state.page_choice("Model", models, "calibration_model", default=(both or models)[0])
 chosen = means[means["model"] == model]
 figure = calibration_figures.reliability_figure(chosen, model=model)
 st.plotly_chart(figure, width="stretch", key="reliability")

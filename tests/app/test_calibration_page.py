@@ -42,7 +42,7 @@ def test_store_without_calibration_scores_gets_a_notice(case) -> None:
 
 def test_reliability_curve_is_the_core_mean_over_blocks(calibrated) -> None:
     page = run_page("calibration", calibrated)
-    model = selected(page, "Model")
+    model = selected(page, "Model")  # the default: the first model scored on both test domains
     flt = {"run_id": run_id(calibrated.root), "model": model, "metric": list(UNCERTAINTY_METRICS),
            "band": "all", "split": "test"}
     con = ResultsStore(calibrated.root).connect()
