@@ -21,7 +21,7 @@ import streamlit as st
 from mindgap_core.analysis import training_logs
 from mindgap_core.analysis.blocks import BlockMap, store_blocks
 from mindgap_core.analysis.gap import gap_table, mean_table, train_test_matrix
-from mindgap_core.analysis.scaling import scaling_curve, scaling_trend
+from mindgap_core.analysis.scaling import scaling_curve, scaling_design, scaling_trend
 from mindgap_core.errors import MindGapError
 from mindgap_core.paths import DEMO_RESULTS, DEMO_ROOT, confine, data_roots
 from mindgap_core.store import views
@@ -102,6 +102,13 @@ def blocks(root: str, fingerprint: str) -> BlockMap:
     """The spatial blocks of the store's tiles (from its runs' manifests): every CI and test of the
     dashboard resamples these units, never tiles (a connection alone cannot tell them)."""
     return store_blocks(root)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def training_pairs(root: str, fingerprint: str) -> dict[str, int]:
+    """model -> number of training pairs, from the training.json of the store's models: what tells a
+    fixed-size diversity series from a confounded one (a connection alone cannot tell)."""
+    return scaling_design(root)
 
 
 @contextlib.contextmanager
@@ -256,10 +263,12 @@ def domain_means(root: str, fingerprint: str, filters: Filters, keys: tuple[str,
 @st.cache_data(show_spinner="Computing scaling curves…")
 def scaling(root: str, fingerprint: str, metric: str, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Diversity-scaling curves and trends (both test domains) of one metric."""
-    flt, units = _filters(filters), blocks(root, fingerprint)
+    flt, units, pairs = _filters(filters), blocks(root, fingerprint), training_pairs(root, fingerprint)
     with connection(root, fingerprint) as con:
-        curve = scaling_curve(con, metric=metric, filters=flt, blocks=units, n_boot=N_BOOT, seed=SEED)
-        trend = scaling_trend(con, metric=metric, filters=flt, blocks=units, n_boot=N_BOOT, seed=SEED)
+        curve = scaling_curve(con, metric=metric, filters=flt, blocks=units, design=pairs, n_boot=N_BOOT,
+                              seed=SEED)
+        trend = scaling_trend(con, metric=metric, filters=flt, blocks=units, design=pairs, n_boot=N_BOOT,
+                              seed=SEED)
     return curve, trend
 
 

@@ -30,7 +30,9 @@ def test_scaling_curves_equal_core(page, case) -> None:
         assert any("No diversity-scaling series" in i.value for i in page.info)
         return
     fig = _titled(page, "Diversity scaling")[0]
-    assert len(fig.data) == expected.groupby(["method", "regime", "test_domain"]).ngroups
+    # one line per model × test domain × series (a fixed-size series' diversity arm and size control apart)
+    assert len(fig.data) == expected.groupby(["method", "regime", "test_domain", "series", "fixed"],
+                                             dropna=False).ngroups
     shown = np.sort(np.concatenate([np.asarray(t.y, float) for t in fig.data]))
     assert np.allclose(shown, np.sort(expected["mean"].to_numpy()))
     lows = np.sort(np.concatenate([np.asarray(t.y, float) - np.asarray(t.error_y.arrayminus, float)
