@@ -18,8 +18,9 @@ def test_home_page_serves_demo(page, streamlit_server: str) -> None:
     _wait(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.locator("text=Simulated data").count() >= 1
-    page.wait_for_selector('[data-testid="stImage"] img', timeout=60000)
-    assert page.locator('[data-testid="stImage"] img').count() >= 3
+    # the three panels (LR synthetic, LR cross-sensor, HR) draw one after another
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 3",
+                           timeout=60000)
     assert page.outside_requests == []
 
 
