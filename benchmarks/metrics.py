@@ -239,7 +239,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", type=int, default=256)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides (default 1)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                    help="torch threads for both sides (default: torch's default on this machine, "
+                         f"{torch.get_num_threads()}, as a user runs either; 1 isolates the algorithms)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--chunk", type=int, default=32, help="tiles per timed chunk (sides alternate)")
     ap.add_argument("--batch-size", type=int, default=None, help="engine batch (default: 8 CPU, 64 CUDA)")
