@@ -176,3 +176,40 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
         assert (ds.count, ds.height, ds.width) == (4, 2 * lr.height, 2 * lr.width) and ds.crs == lr.crs
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # GDAL says: cloud-optimised
     assert page.outside_requests == []
+
+
+@pytest.fixture(scope="module")
+def idle_jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A server that queues jobs but runs none (``MINDGAP_WORKER=off``): a job stays cancellable."""
+    folder = tmp_path_factory.mktemp("idle_jobs")
+    log_path = tmp_path_factory.mktemp("idle_jobs_server") / "server.log"
+    with streamlit_app(log_path, MINDGAP_JOBS_DIR=str(folder), MINDGAP_WORKER="off") as url:
+        yield url, folder
+
+
+def test_only_the_submitting_session_can_cancel_its_job(browser, idle_jobs_server) -> None:
+    server, folder = idle_jobs_server
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        owner, other = (c.new_page() for c in contexts)
+        inference = page_url(owner, server, "On-demand inference")
+        owner.goto(f"{inference}?tile=r2c3")
+        _ready(owner)
+        owner.get_by_role("button", name="Submit job").click()
+        queued = owner.get_by_text(re.compile(r"Job \d+ queued")).first
+        queued.wait_for(timeout=30000)
+        job_id = int(re.search(r"Job (\d+)", queued.inner_text()).group(1))
+        cancel = owner.get_by_role("button", name="Cancel")
+        cancel.first.wait_for(timeout=30000)  # the owner sees its job's cancel button
+        other.goto(inference)
+        _ready(other)
+        other.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60000)  # the jobs table
+        assert other.get_by_role("button", name="Cancel").count() == 0  # another session does not
+        cancel.first.click()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and JobQueue(folder).get(job_id).state != "cancelled":
+            time.sleep(0.5)
+        assert JobQueue(folder).get(job_id).state == "cancelled"
+    finally:
+        for c in contexts:
+            c.close()
