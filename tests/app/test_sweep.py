@@ -4,8 +4,8 @@ of sidebar choices the demo store offers, and for malformed query strings.
 The combinations are walked in the sidebar's order (run, metric, method, regime, compared domain,
 band, sample aggregate), each list narrowed by the choices above it, exactly as mindgap_ui/choices.py
 narrows them; each page gets one session driven through its sidebar widgets. By default the sweep
-renders a subset holding every pair of choices offered together (80 of the 867 combinations of the
-demo store; all of them take about 11 times as long, over half an hour on 2 cores);
+renders a subset holding every pair of choices offered together (167 of the 1097 combinations of the
+demo store; all of them took 15 min on 2 cores when last run);
 ``MINDGAP_SWEEP=all`` renders every combination. Pages are split over two worker processes (the CI
 machine has 2 cores).
 """
