@@ -3,6 +3,7 @@ Reliability curves per test domain, the calibration gap, and a tile's error besi
 
 import streamlit as st
 
+from mindgap_core.analysis.gap import target_minus_source
 from mindgap_core.analysis.headlines import domain_label
 from mindgap_core.viz import calibration as calibration_figures
 from mindgap_ui import calibration, exports, navigation, state
@@ -43,13 +44,10 @@ else:
     if gap.empty:
         st.info("No model has calibration scores on both test domains.")
     else:
-        sign = gap["higher_better"].map({True: 1.0, False: -1.0})
-        shown = gap.assign(
-            change=sign * gap["gap"],
-            ci_low=(sign * gap["gap_ci_low"]).where(sign > 0, sign * gap["gap_ci_high"]),
-            ci_high=(sign * gap["gap_ci_high"]).where(sign > 0, sign * gap["gap_ci_low"]),
-        )[["model", "metric", "n_tiles", "n_units", "mean_source", "mean_target", "change", "ci_low",
-           "ci_high", "p_adjusted", "verdict", "ci_method"]]
+        columns = {"change_ci_low": "ci_low", "change_ci_high": "ci_high"}
+        shown = target_minus_source(gap).rename(columns=columns)[
+            ["model", "metric", "n_tiles", "n_units", "mean_source", "mean_target", "change", "ci_low",
+             "ci_high", "p_adjusted", "verdict", "ci_method"]]
         st.caption(f"change = {target} − {source}; a positive change of calibration_error = calibration "
                    "lost. Holm-adjusted p over the table's rows.")
         st.dataframe(shown, hide_index=True, width="stretch")

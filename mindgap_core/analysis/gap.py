@@ -311,6 +311,16 @@ def adjust_table(table: pd.DataFrame, *, ci: float = 0.95) -> pd.DataFrame:
     return table
 
 
+def target_minus_source(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (rows of :func:`gap_table`) with ``change``, ``change_ci_low``, ``change_ci_high``: the
+    paired difference target − source and its CI for every metric, whatever its direction (``gap`` is
+    source − target for lower-better metrics)."""
+    sign = table["higher_better"].map({True: 1.0, False: -1.0}).astype(float)
+    low, high = sign * table["gap_ci_low"], sign * table["gap_ci_high"]
+    return table.assign(change=sign * table["gap"], change_ci_low=low.where(sign > 0, high),
+                        change_ci_high=high.where(sign > 0, low))
+
+
 def gap_table(
     data: Any,
     *,

@@ -183,17 +183,16 @@ def _uncertainty(args: argparse.Namespace, stats: dict[str, Any], filters: dict[
 
 def uncertainty_markdown(table: pd.DataFrame, *, ci: float) -> str:
     """The calibration-gap table as markdown, with a caption stating how to read it."""
+    from mindgap_core.analysis.gap import target_minus_source
+
     source, target = table["source_domain"].iloc[0], table["target_domain"].iloc[0]
     pct = f"{100 * ci:g} %"
     headers = ["model", "metric", "nominal", "band", "tiles / units", f"{source}", f"{target}",
                f"change {target} − {source} [{pct} CI]", "adj. p", "verdict"]
     rows = []
-    for r in table.itertuples(index=False):
+    for r in target_minus_source(table).itertuples(index=False):
         d = max(decimals_for(r.mean_source), 3)
-        # gap_table signs ↓ metrics source − target; the change is shown as target − source for all
-        sign = 1.0 if r.higher_better else -1.0
-        change = sign * r.gap
-        low, high = sorted((sign * r.gap_ci_low, sign * r.gap_ci_high))
+        change, low, high = r.change, r.change_ci_low, r.change_ci_high
         verdict = r.verdict
         if r.metric.startswith("coverage_") and verdict in ("worse", "better"):
             verdict = "lower" if change < 0 else "higher"

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     record = {
         "scale": scale, "model": args.model, "domain": args.domain, "split": args.split,
         "tiles": sum(int(b[0].shape[0]) for b in batches), "samples": experiment.samples,
-        "steps": units[0].model.steps if units[0].model.steps is not None else experiment.steps,
+        "steps": runner.steps(units[0]),
         "coverage_before": coverage_at(1.0), "coverage_after": coverage_at(scale),
         "command": f"mindgap spread-scale --experiment {args.experiment} --model {args.model} "
                    f"--domain {args.domain} --split {args.split} --out {args.out}",

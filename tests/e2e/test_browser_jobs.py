@@ -21,13 +21,19 @@ pytestmark = pytest.mark.browser
 DONE = re.compile(r"Job (\d+) — done — .* PSNR \d")
 
 
+def _server_with_jobs(tmp_path_factory: pytest.TempPathFactory, name: str,
+                      worker: str) -> Iterator[tuple[str, Path]]:
+    """``streamlit run app.py`` with a fresh jobs folder and ``MINDGAP_WORKER=worker``."""
+    folder = tmp_path_factory.mktemp(name)
+    log_path = tmp_path_factory.mktemp(f"{name}_server") / "server.log"
+    with streamlit_app(log_path, MINDGAP_JOBS_DIR=str(folder), MINDGAP_WORKER=worker) as url:
+        yield url, folder
+
+
 @pytest.fixture(scope="module")
 def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``streamlit run app.py`` with a fresh jobs folder (the server runs jobs in its worker thread)."""
-    folder = tmp_path_factory.mktemp("jobs")
-    log_path = tmp_path_factory.mktemp("jobs_server") / "server.log"
-    with streamlit_app(log_path, MINDGAP_JOBS_DIR=str(folder), MINDGAP_WORKER="thread") as url:
-        yield url, folder
+    """A server that runs jobs in its worker thread."""
+    yield from _server_with_jobs(tmp_path_factory, "jobs", "thread")
 
 
 def _ready(page) -> None:
@@ -181,10 +187,7 @@ def test_uploaded_geotiff_is_validated_then_run(page, jobs_server, tmp_path: Pat
 @pytest.fixture(scope="module")
 def idle_jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A server that queues jobs but runs none (``MINDGAP_WORKER=off``): a job stays cancellable."""
-    folder = tmp_path_factory.mktemp("idle_jobs")
-    log_path = tmp_path_factory.mktemp("idle_jobs_server") / "server.log"
-    with streamlit_app(log_path, MINDGAP_JOBS_DIR=str(folder), MINDGAP_WORKER="off") as url:
-        yield url, folder
+    yield from _server_with_jobs(tmp_path_factory, "idle_jobs", "off")
 
 
 def test_only_the_submitting_session_can_cancel_its_job(browser, idle_jobs_server) -> None:
